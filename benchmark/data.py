@@ -1,0 +1,405 @@
+"""The dataset layer: find a Kaggle-layout GTZAN folder, build its track table, validate it.
+
+Everything downstream (feature sets, protocols, reports) works from one table with a row per
+track: its id, genre, artist, file paths and fault-filtered membership. Problems are reported
+with the file, the row and what to do, because a benchmark that silently drops data is not one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from benchmark.errors import DataError
+from benchmark.paths import manifests_dir
+
+__all__ = [
+    "Dataset",
+    "Manifest",
+    "locate_data_dir",
+    "load_manifest",
+    "read_features_csv",
+    "track_id_from_name",
+    "DEFAULT_DATA_DIR",
+]
+
+DEFAULT_DATA_DIR = Path("data/gtzan")
+AUDIO_EXTENSIONS = (".wav", ".au", ".flac", ".ogg", ".mp3")
+
+# "blues.00000.wav", "blues.00000.3.wav" (3 s segment), "blues00000.png" (Kaggle image name)
+_CLIP_RE = re.compile(r"^(?P<genre>[A-Za-z_-]+)\.?(?P<num>\d+)(?:\.(?P<seg>\d+))?$")
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A dataset manifest (``datasets/<name>.yaml``): layout, classes, schema, download hints."""
+
+    name: str
+    classes: list[str]
+    expected_per_class: int | None
+    files: dict[str, str]
+    csv_meta_columns: list[str]
+    csv_label_column: str
+    csv_feature_columns: list[str]
+    fault_filtered_counts: dict[str, int] = field(default_factory=dict)
+    download: dict[str, Any] = field(default_factory=dict)
+    known_faults: list[str] = field(default_factory=list)
+
+    @property
+    def download_hint(self) -> str:
+        return str(self.download.get("hint", "")).strip()
+
+
+def load_manifest(name: str = "gtzan") -> Manifest:
+    path = manifests_dir() / f"{name}.yaml"
+    if not path.exists():
+        known = sorted(p.stem for p in manifests_dir().glob("*.yaml"))
+        raise DataError(f"unknown dataset manifest {name!r}; known: {', '.join(known)}")
+    raw = yaml.safe_load(path.read_text())
+    fields = set(Manifest.__dataclass_fields__)
+    extra = set(raw) - fields - {"description"}
+    if extra:
+        raise DataError(f"{path}: unknown keys {sorted(extra)}")
+    raw.pop("description", None)
+    return Manifest(**raw)
+
+
+def locate_data_dir(data_dir: str | os.PathLike[str] | None, manifest: Manifest) -> Path:
+    """The dataset folder: ``--data-dir``, then ``$GENREBENCH_DATA``, then ``./data/gtzan``."""
+    tried: list[str] = []
+    for source, candidate in (
+        ("--data-dir", data_dir),
+        ("$GENREBENCH_DATA", os.environ.get("GENREBENCH_DATA")),
+        ("default", DEFAULT_DATA_DIR),
+    ):
+        if not candidate:
+            continue
+        path = Path(candidate).expanduser()
+        if path.is_dir():
+            return path.resolve()
+        tried.append(f"{source}={path}")
+        if source != "default":
+            # an explicit location that does not exist is an error, not a reason to look elsewhere
+            raise DataError(
+                f"data folder {path} (from {source}) does not exist.\n{manifest.download_hint}"
+            )
+    raise DataError(f"no GTZAN data folder found (tried {', '.join(tried)}).\n{manifest.download_hint}")
+
+
+def track_id_from_name(name: str) -> tuple[str, int | None]:
+    """``blues.00000.wav`` → (``blues.00000``, None); ``blues.00000.3.wav`` → (…, 3);
+    ``blues00000.png`` → (``blues.00000``, None)."""
+    stem = name
+    for ext in (*AUDIO_EXTENSIONS, ".png"):
+        if stem.lower().endswith(ext):
+            stem = stem[: -len(ext)]
+            break
+    m = _CLIP_RE.match(stem)
+    if not m:
+        raise DataError(f"cannot read a track id from file name {name!r} (expected genre.NNNNN.wav)")
+    seg = m.group("seg")
+    return f"{m.group('genre')}.{m.group('num')}", int(seg) if seg is not None else None
+
+
+def read_features_csv(path: Path, manifest: Manifest, *, segmented: bool) -> pd.DataFrame:
+    """Read and validate a Kaggle feature CSV.
+
+    Returns a frame with ``track_id``, ``segment`` (segmented files only), ``label`` and the
+    feature columns as float64. Raises :class:`DataError` naming the file, column and row of the
+    first problem: a missing column, a non-numeric value, an unknown label, a duplicate row.
+    """
+    try:
+        df = pd.read_csv(path)
+    except FileNotFoundError:
+        raise DataError(f"{path} does not exist") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path} is not a readable CSV: {exc}") from None
+    required = [*manifest.csv_meta_columns, *manifest.csv_feature_columns, manifest.csv_label_column]
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise DataError(f"{path.name}: missing column(s) {', '.join(missing)}")
+    if df.empty:
+        raise DataError(f"{path.name}: has a header but no rows")
+    feats = df[manifest.csv_feature_columns].apply(pd.to_numeric, errors="coerce")
+    bad = feats.isna() & df[manifest.csv_feature_columns].notna()
+    if bad.to_numpy().any():
+        row, col = np.argwhere(bad.to_numpy())[0]
+        column = manifest.csv_feature_columns[col]
+        raise DataError(
+            f"{path.name}: non-numeric value {df[column].iloc[row]!r} in column {column!r} "
+            f"at row {row + 2} (file {df['filename'].iloc[row]})"
+        )
+    if feats.isna().to_numpy().any():
+        row, col = np.argwhere(feats.isna().to_numpy())[0]
+        raise DataError(
+            f"{path.name}: empty value in column {manifest.csv_feature_columns[col]!r} at row {row + 2}"
+        )
+    labels = df[manifest.csv_label_column].astype(str).str.strip().to_numpy()
+    unknown = sorted(set(labels) - set(manifest.classes))
+    if unknown:
+        row = int(np.flatnonzero(labels == unknown[0])[0])
+        raise DataError(
+            f"{path.name}: unknown genre label {unknown[0]!r} at row {row + 2}; "
+            f"known labels: {', '.join(manifest.classes)}"
+        )
+    ids = [track_id_from_name(str(n)) for n in df["filename"].to_numpy()]
+    out = pd.DataFrame(
+        {
+            "track_id": [t for t, _ in ids],
+            "label": labels,
+        }
+    )
+    if segmented:
+        segs = [s for _, s in ids]
+        if any(s is None for s in segs):
+            row = next(i for i, s in enumerate(segs) if s is None)
+            raise DataError(
+                f"{path.name}: row {row + 2} file {df['filename'].iloc[row]!r} has no segment "
+                "number (expected genre.NNNNN.K.wav)"
+            )
+        out["segment"] = np.asarray(segs, dtype=int)
+        key = ["track_id", "segment"]
+    else:
+        key = ["track_id"]
+    dup = out.duplicated(key)
+    if dup.any():
+        row = int(np.flatnonzero(dup.to_numpy())[0])
+        raise DataError(f"{path.name}: duplicate entry {df['filename'].iloc[row]!r} at row {row + 2}")
+    genre_from_name = out["track_id"].str.split(".").str[0].to_numpy()
+    clash = genre_from_name != labels
+    if clash.any():
+        row = int(np.flatnonzero(clash)[0])
+        raise DataError(
+            f"{path.name}: row {row + 2} file {df['filename'].iloc[row]!r} is labelled "
+            f"{labels[row]!r}, but its name says {genre_from_name[row]!r}"
+        )
+    return pd.concat([out, feats.astype("float64").reset_index(drop=True)], axis=1)
+
+
+@dataclass
+class Dataset:
+    """A GTZAN-layout folder and its track table.
+
+    ``tracks`` has one row per track id found in any of the sources (feature CSVs, images,
+    audio), with columns ``track_id, genre, artist, title, in_csv_30s, image_path, audio_path,
+    ff_split`` (``train``/``valid``/``test``/None).
+    """
+
+    root: Path
+    manifest: Manifest
+
+    @classmethod
+    def open(cls, data_dir: str | os.PathLike[str] | None = None, manifest: str = "gtzan") -> Dataset:
+        m = load_manifest(manifest)
+        return cls(locate_data_dir(data_dir, m), m)
+
+    # --- file locations -------------------------------------------------------------------
+    def path(self, key: str) -> Path:
+        return self.root / self.manifest.files[key]
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.manifest.classes)
+
+    # --- the track table ------------------------------------------------------------------
+    @cached_property
+    def tracks(self) -> pd.DataFrame:
+        rows: dict[str, dict[str, Any]] = {}
+
+        def row(tid: str) -> dict[str, Any]:
+            return rows.setdefault(
+                tid,
+                {
+                    "track_id": tid,
+                    "genre": tid.split(".")[0],
+                    "artist": None,
+                    "title": None,
+                    "in_csv_30s": False,
+                    "image_path": None,
+                    "audio_path": None,
+                    "ff_split": None,
+                },
+            )
+
+        csv30 = self.path("features_30s")
+        if csv30.exists():
+            for tid in self.features_csv(segmented=False)["track_id"]:
+                row(tid)["in_csv_30s"] = True
+        images = self.path("images")
+        if images.is_dir():
+            for png in sorted(images.glob("*/*.png")):
+                row(track_id_from_name(png.name)[0])["image_path"] = str(png)
+        audio = self.path("audio")
+        if audio.is_dir():
+            for f in sorted(audio.glob("*/*")):
+                if f.suffix.lower() in AUDIO_EXTENSIONS:
+                    row(track_id_from_name(f.name)[0])["audio_path"] = str(f)
+        if not rows:
+            raise DataError(
+                f"{self.root} holds no GTZAN data (no {self.manifest.files['features_30s']}, "
+                f"{self.manifest.files['images']}/ or {self.manifest.files['audio']}/).\n"
+                f"{self.manifest.download_hint}"
+            )
+        for tid, (artist, title) in self._artist_index().items():
+            if tid in rows:
+                rows[tid]["artist"], rows[tid]["title"] = artist, title
+        for tid, part in self._fault_filtered().items():
+            if tid in rows:
+                rows[tid]["ff_split"] = part
+        df = pd.DataFrame(sorted(rows.values(), key=lambda r: r["track_id"]))
+        unknown = sorted(set(df["genre"]) - set(self.classes))
+        if unknown:
+            raise DataError(
+                f"{self.root}: unknown genre folder/label {unknown[0]!r}; "
+                f"known: {', '.join(self.classes)}"
+            )
+        return df.reset_index(drop=True)
+
+    def features_csv(self, *, segmented: bool) -> pd.DataFrame:
+        key = "features_3s" if segmented else "features_30s"
+        return read_features_csv(self.path(key), self.manifest, segmented=segmented)
+
+    def _artist_index(self) -> dict[str, tuple[str | None, str | None]]:
+        path = self.path("artists")
+        if not path.exists():
+            return {}
+        out: dict[str, tuple[str | None, str | None]] = {}
+        for line in path.read_text(encoding="latin-1").splitlines():
+            if line.startswith("#") or ":::" not in line:
+                continue
+            parts = [p.strip() for p in line.split(":::")]
+            clip, artist, title = (parts + ["", ""])[:3]
+            out[track_id_from_name(clip)[0]] = (artist or None, title or None)
+        return out
+
+    def _fault_filtered(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for part in ("train", "valid", "test"):
+            path = self.root / self.manifest.files["fault_filtered"].format(part=part)
+            if path.exists():
+                for line in path.read_text().split():
+                    out[track_id_from_name(Path(line).name)[0]] = part
+        return out
+
+    @property
+    def has_artists(self) -> bool:
+        return self.tracks["artist"].notna().any()
+
+    @property
+    def has_fault_filtered(self) -> bool:
+        return self.tracks["ff_split"].notna().any()
+
+    def labels_of(self, track_ids: Iterable[str]) -> np.ndarray:
+        """Integer class index (position in ``classes``) of each track id."""
+        index = {c: i for i, c in enumerate(self.classes)}
+        return np.array([index[t.split(".")[0]] for t in track_ids], dtype=np.int64)
+
+    def artist_groups(self, track_ids: Iterable[str]) -> np.ndarray:
+        """Artist of each track; a track with no known artist is its own group (it cannot be
+        matched to others, so it is kept apart rather than pooled into one "unknown" artist)."""
+        artists = self.tracks.set_index("track_id")["artist"]
+        return np.array(
+            [a if isinstance(a, str) else f"unknown:{t}" for t, a in ((t, artists.get(t)) for t in track_ids)],
+            dtype=object,
+        )
+
+    # --- identity ---------------------------------------------------------------------------
+    def fingerprint(self) -> str:
+        """Hash of the track table (ids, genres, artists, splits): keys caches and results."""
+        cols = ["track_id", "genre", "artist", "ff_split", "in_csv_30s"]
+        blob = self.tracks[cols].astype(str).to_csv(index=False).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    def checksum(self) -> str:
+        """Content hash of the feature CSVs plus the names and sizes of all media files, stored
+        with every result so a rerun on different data is never mixed with an old one."""
+        h = hashlib.sha256(self.fingerprint().encode())
+        for key in ("features_30s", "features_3s"):
+            p = self.path(key)
+            if p.exists():
+                h.update(p.read_bytes())
+        for col in ("image_path", "audio_path"):
+            for p in self.tracks[col].dropna():
+                h.update(f"{Path(p).name}:{os.path.getsize(p)}\n".encode())
+        return h.hexdigest()[:16]
+
+    # --- validation ---------------------------------------------------------------------------
+    def check(self) -> tuple[list[str], list[str]]:
+        """Validate the folder. Returns ``(errors, notes)``: errors make a benchmark impossible
+        or wrong; notes describe what is partial (missing files, coverage per genre)."""
+        errors: list[str] = []
+        notes: list[str] = []
+        m = self.manifest
+        for key, segmented in (("features_30s", False), ("features_3s", True)):
+            p = self.path(key)
+            if not p.exists():
+                notes.append(f"{m.files[key]}: absent (the {'csv_3s' if segmented else 'csv_30s'} feature set is unavailable)")
+                continue
+            try:
+                df = self.features_csv(segmented=segmented)
+            except DataError as exc:
+                errors.append(str(exc))
+                continue
+            counts = df.groupby("label")["track_id"].nunique()
+            notes.append(f"{m.files[key]}: {len(df)} rows, {df['track_id'].nunique()} tracks")
+            if segmented:
+                per = df.groupby("track_id").size()
+                if per.nunique() > 1:
+                    notes.append(
+                        f"{m.files[key]}: segments per track range {per.min()}–{per.max()}"
+                    )
+            self._count_notes(m.files[key], counts, notes)
+        try:
+            tracks = self.tracks
+        except DataError as exc:
+            return [*errors, str(exc)], notes
+        for col, key in (("image_path", "images"), ("audio_path", "audio")):
+            present = tracks[col].notna()
+            if not self.path(key).is_dir():
+                notes.append(f"{m.files[key]}/: absent")
+                continue
+            counts = tracks[present].groupby("genre").size()
+            notes.append(f"{m.files[key]}/: {int(present.sum())} files")
+            self._count_notes(m.files[key], counts, notes)
+            if tracks["in_csv_30s"].any():
+                lacking = tracks[tracks["in_csv_30s"] & ~present]["track_id"]
+                if 0 < len(lacking) <= 10:
+                    notes.append(f"{m.files[key]}/: no file for {', '.join(lacking)}")
+        if self.path("artists").exists():
+            n_art = tracks["artist"].nunique()
+            n_unknown = int(tracks["artist"].isna().sum())
+            notes.append(f"artists: {n_art} known, {n_unknown} tracks without an artist")
+        else:
+            notes.append(f"{m.files['artists']}: absent (the artist-grouped protocol is unavailable)")
+        if self.has_fault_filtered:
+            got = tracks["ff_split"].value_counts().to_dict()
+            notes.append("fault-filtered split: " + ", ".join(f"{k} {got.get(k, 0)}" for k in ("train", "valid", "test")))
+            for part, n in m.fault_filtered_counts.items():
+                if got.get(part, 0) != n and tracks["in_csv_30s"].sum() == len(m.classes) * (m.expected_per_class or 0):
+                    errors.append(f"fault-filtered {part}: {got.get(part, 0)} tracks, expected {n}")
+        else:
+            notes.append("fault-filtered split lists: absent (that protocol is unavailable)")
+        return errors, notes
+
+    def _count_notes(self, what: str, counts: pd.Series, notes: list[str]) -> None:
+        expected = self.manifest.expected_per_class
+        missing = [c for c in self.classes if c not in counts.index]
+        if missing:
+            notes.append(f"{what}: no tracks of {', '.join(missing)}")
+        if expected:
+            short = {g: int(n) for g, n in counts.items() if n != expected}
+            if short:
+                notes.append(
+                    f"{what}: per-genre counts differ from {expected}: "
+                    + ", ".join(f"{g} {n}" for g, n in short.items())
+                )

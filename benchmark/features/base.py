@@ -1,0 +1,138 @@
+"""The feature-set contract: what every feature set hands to the protocols and the models.
+
+A feature set turns a :class:`~benchmark.data.Dataset` into rows. Clip-level sets give one row per
+track; segment sets (csv_3s, crops) give several rows per track, and ``row_track`` says which track
+each row belongs to, so splits can keep a track's rows together and scoring can aggregate them.
+A set may provide several *views* of the same tracks ("tabular" for classic families, "image" for
+image models); each family asks for the view it consumes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from benchmark.data import Dataset
+
+__all__ = ["FeatureMatrix", "FeatureSet", "fingerprint_files"]
+
+
+@dataclass(frozen=True)
+class FeatureMatrix:
+    """Rows of one view of one feature set.
+
+    Attributes:
+        X: ``(n_rows, n_features)`` for the tabular view, ``(n_rows, H, W)`` for the image view.
+        row_track: ``(n_rows,)`` track id of each row (``"blues.00000"``).
+        feature_names: column names of a tabular view, else ``None``.
+        missing: track ids of the dataset that this set could not provide, with the reason
+            (``{"jazz.00054": "no image file"}``); the benchmark runs on the others and reports
+            the coverage.
+    """
+
+    X: np.ndarray
+    row_track: np.ndarray
+    feature_names: list[str] | None = None
+    missing: dict[str, str] | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.X) != len(self.row_track):
+            raise ValueError(
+                f"FeatureMatrix needs one track id per row: X has {len(self.X)} rows, "
+                f"row_track {len(self.row_track)}"
+            )
+
+    @property
+    def tracks(self) -> np.ndarray:
+        """Track ids present, in first-seen order."""
+        _, idx = np.unique(self.row_track, return_index=True)
+        return self.row_track[np.sort(idx)]
+
+    @property
+    def segmented(self) -> bool:
+        return len(np.unique(self.row_track)) != len(self.row_track)
+
+
+class FeatureSet(ABC):
+    """One way of turning tracks into model inputs. Subclasses are registered by ``name``.
+
+    Computation happens in :meth:`build`; :meth:`load` wraps it with an on-disk cache keyed by
+    the set's name, parameters, view and a fingerprint of its input files, so a changed input
+    file or parameter recomputes and an unchanged one is read back.
+    """
+
+    name: ClassVar[str]
+    views: ClassVar[tuple[str, ...]] = ("tabular",)
+    #: bumped when the extraction code changes, so old caches are not reused
+    version: ClassVar[int] = 1
+
+    def __init__(self, **params: Any) -> None:
+        self.params = params
+
+    def unavailable(self, dataset: Dataset) -> str | None:
+        """Why this set cannot be built from ``dataset`` (a missing file), or ``None``."""
+        return None
+
+    @abstractmethod
+    def input_files(self, dataset: Dataset) -> list[Path]:
+        """The files this set reads; their fingerprint keys the cache."""
+
+    @abstractmethod
+    def build(self, dataset: Dataset, view: str) -> FeatureMatrix:
+        """Compute the view from the dataset's files (no cache)."""
+
+    def cache_key(self, dataset: Dataset, view: str) -> str:
+        payload = {
+            "name": self.name,
+            "version": self.version,
+            "view": view,
+            "params": self.params,
+            "tracks": dataset.fingerprint(),
+            "files": fingerprint_files(self.input_files(dataset)),
+        }
+        blob = json.dumps(payload, sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    def load(self, dataset: Dataset, view: str, cache_dir: Path | None) -> FeatureMatrix:
+        """The view, from the cache when its key matches, else built and cached atomically."""
+        if view not in self.views:
+            raise ValueError(f"feature set {self.name!r} has no {view!r} view (has {self.views})")
+        if cache_dir is None:
+            return self.build(dataset, view)
+        path = Path(cache_dir) / f"{self.name}-{view}-{self.cache_key(dataset, view)}.npz"
+        if path.exists():
+            with np.load(path, allow_pickle=False) as z:
+                meta = json.loads(str(z["meta"]))
+                return FeatureMatrix(
+                    X=z["X"],
+                    row_track=z["row_track"],
+                    feature_names=meta["feature_names"],
+                    missing=meta["missing"],
+                )
+        fm = self.build(dataset, view)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        meta = json.dumps({"feature_names": fm.feature_names, "missing": fm.missing})
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
+        os.close(fd)
+        with open(tmp, "wb") as fh:
+            np.savez(fh, X=fm.X, row_track=fm.row_track.astype(str), meta=np.array(meta))
+        os.replace(tmp, path)
+        return fm
+
+
+def fingerprint_files(paths: list[Path]) -> str:
+    """Cheap, stable fingerprint of many files: name, size and modification time of each."""
+    h = hashlib.sha256()
+    for p in sorted(paths):
+        st = p.stat()
+        h.update(f"{p.name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
