@@ -93,7 +93,9 @@ def locate_data_dir(data_dir: str | os.PathLike[str] | None, manifest: Manifest)
             raise DataError(
                 f"data folder {path} (from {source}) does not exist.\n{manifest.download_hint}"
             )
-    raise DataError(f"no GTZAN data folder found (tried {', '.join(tried)}).\n{manifest.download_hint}")
+    raise DataError(
+        f"no GTZAN data folder found (tried {', '.join(tried)}).\n{manifest.download_hint}"
+    )
 
 
 def track_id_from_name(name: str) -> tuple[str, int | None]:
@@ -106,7 +108,9 @@ def track_id_from_name(name: str) -> tuple[str, int | None]:
             break
     m = _CLIP_RE.match(stem)
     if not m:
-        raise DataError(f"cannot read a track id from file name {name!r} (expected genre.NNNNN.wav)")
+        raise DataError(
+            f"cannot read a track id from file name {name!r} (expected genre.NNNNN.wav)"
+        )
     seg = m.group("seg")
     return f"{m.group('genre')}.{m.group('num')}", int(seg) if seg is not None else None
 
@@ -124,7 +128,11 @@ def read_features_csv(path: Path, manifest: Manifest, *, segmented: bool) -> pd.
         raise DataError(f"{path} does not exist") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise DataError(f"{path} is not a readable CSV: {exc}") from None
-    required = [*manifest.csv_meta_columns, *manifest.csv_feature_columns, manifest.csv_label_column]
+    required = [
+        *manifest.csv_meta_columns,
+        *manifest.csv_feature_columns,
+        manifest.csv_label_column,
+    ]
     missing = [c for c in required if c not in df.columns]
     if missing:
         raise DataError(f"{path.name}: missing column(s) {', '.join(missing)}")
@@ -142,7 +150,8 @@ def read_features_csv(path: Path, manifest: Manifest, *, segmented: bool) -> pd.
     if feats.isna().to_numpy().any():
         row, col = np.argwhere(feats.isna().to_numpy())[0]
         raise DataError(
-            f"{path.name}: empty value in column {manifest.csv_feature_columns[col]!r} at row {row + 2}"
+            f"{path.name}: empty value in column {manifest.csv_feature_columns[col]!r} "
+            f"at row {row + 2}"
         )
     labels = df[manifest.csv_label_column].astype(str).str.strip().to_numpy()
     unknown = sorted(set(labels) - set(manifest.classes))
@@ -174,7 +183,9 @@ def read_features_csv(path: Path, manifest: Manifest, *, segmented: bool) -> pd.
     dup = out.duplicated(key)
     if dup.any():
         row = int(np.flatnonzero(dup.to_numpy())[0])
-        raise DataError(f"{path.name}: duplicate entry {df['filename'].iloc[row]!r} at row {row + 2}")
+        raise DataError(
+            f"{path.name}: duplicate entry {df['filename'].iloc[row]!r} at row {row + 2}"
+        )
     genre_from_name = out["track_id"].str.split(".").str[0].to_numpy()
     clash = genre_from_name != labels
     if clash.any():
@@ -199,7 +210,9 @@ class Dataset:
     manifest: Manifest
 
     @classmethod
-    def open(cls, data_dir: str | os.PathLike[str] | None = None, manifest: str = "gtzan") -> Dataset:
+    def open(
+        cls, data_dir: str | os.PathLike[str] | None = None, manifest: str = "gtzan"
+    ) -> Dataset:
         m = load_manifest(manifest)
         return cls(locate_data_dir(data_dir, m), m)
 
@@ -309,7 +322,10 @@ class Dataset:
         matched to others, so it is kept apart rather than pooled into one "unknown" artist)."""
         artists = self.tracks.set_index("track_id")["artist"]
         return np.array(
-            [a if isinstance(a, str) else f"unknown:{t}" for t, a in ((t, artists.get(t)) for t in track_ids)],
+            [
+                a if isinstance(a, str) else f"unknown:{t}"
+                for t, a in ((t, artists.get(t)) for t in track_ids)
+            ],
             dtype=object,
         )
 
@@ -343,7 +359,8 @@ class Dataset:
         for key, segmented in (("features_30s", False), ("features_3s", True)):
             p = self.path(key)
             if not p.exists():
-                notes.append(f"{m.files[key]}: absent (the {'csv_3s' if segmented else 'csv_30s'} feature set is unavailable)")
+                which = "csv_3s" if segmented else "csv_30s"
+                notes.append(f"{m.files[key]}: absent (the {which} feature set is unavailable)")
                 continue
             try:
                 df = self.features_csv(segmented=segmented)
@@ -380,12 +397,19 @@ class Dataset:
             n_unknown = int(tracks["artist"].isna().sum())
             notes.append(f"artists: {n_art} known, {n_unknown} tracks without an artist")
         else:
-            notes.append(f"{m.files['artists']}: absent (the artist-grouped protocol is unavailable)")
+            notes.append(
+                f"{m.files['artists']}: absent (the artist-grouped protocol is unavailable)"
+            )
         if self.has_fault_filtered:
             got = tracks["ff_split"].value_counts().to_dict()
-            notes.append("fault-filtered split: " + ", ".join(f"{k} {got.get(k, 0)}" for k in ("train", "valid", "test")))
+            notes.append(
+                "fault-filtered split: "
+                + ", ".join(f"{k} {got.get(k, 0)}" for k in ("train", "valid", "test"))
+            )
             for part, n in m.fault_filtered_counts.items():
-                if got.get(part, 0) != n and tracks["in_csv_30s"].sum() == len(m.classes) * (m.expected_per_class or 0):
+                if got.get(part, 0) != n and tracks["in_csv_30s"].sum() == len(m.classes) * (
+                    m.expected_per_class or 0
+                ):
                     errors.append(f"fault-filtered {part}: {got.get(part, 0)} tracks, expected {n}")
         else:
             notes.append("fault-filtered split lists: absent (that protocol is unavailable)")

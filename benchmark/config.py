@@ -1,0 +1,188 @@
+"""Benchmark configurations: which feature sets × families × protocols, with which budgets.
+
+Configs are YAML files in ``configs/`` (``quick``, ``full``); ``extends: <name>`` starts from
+another config. Every key and its default is documented in :data:`DEFAULTS`. A config is
+validated when loaded, so a typo fails before any work starts, naming the file and the key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from benchmark.errors import ConfigError
+from benchmark.paths import configs_dir
+
+__all__ = ["BenchmarkConfig", "DEFAULTS", "load_config"]
+
+#: Every config key, its default, and why it exists.
+DEFAULTS: dict[str, Any] = {
+    # name of the benchmark: the MLflow experiment, the results sub-folder, the study prefix
+    "name": None,
+    # one line saying what this benchmark is for
+    "description": "",
+    # the one seed every random choice derives from (splits, samplers, models)
+    "seed": 0,
+    # dataset manifest in datasets/ (layout, classes, schema)
+    "dataset": "gtzan",
+    # feature sets to run (names from benchmark/features); unavailable ones become skip rows
+    "feature_sets": ["csv_30s"],
+    # extra parameters per feature set, e.g. {spectrogram_img: {height: 128}}
+    "feature_params": {},
+    # model families (names from benchmark/models) or "all"; a family runs on every feature
+    # set that offers the input kind it consumes
+    "families": "all",
+    # outer protocols and their folds: {artist_kfold: {n_folds: 10}, fault_filtered: {}}
+    "protocols": {"artist_kfold": {"n_folds": 10}, "fault_filtered": {}},
+    # folds of the inner (tuning) cross-validation inside each outer training part
+    "inner_folds": 3,
+    # Optuna trials per study (one study per feature set × family × protocol × outer fold)
+    "n_trials": 20,
+    # seconds per study; the study stops at whichever budget ends first (null: no limit).
+    # A time budget makes results depend on machine speed: prefer trials for reproducibility.
+    "timeout_s": None,
+    # parallel worker processes over studies (each study runs single-threaded)
+    "n_jobs": 1,
+    # the reference pair every other pair is compared with
+    "baseline": {"feature_set": "csv_30s", "family": "seed_mlp"},
+}
+
+
+@dataclass(frozen=True)
+class BenchmarkConfig:
+    """A validated benchmark config (see :data:`DEFAULTS` for the meaning of each field)."""
+
+    name: str
+    description: str = ""
+    seed: int = 0
+    dataset: str = "gtzan"
+    feature_sets: tuple[str, ...] = ("csv_30s",)
+    feature_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    families: tuple[str, ...] | str = "all"
+    protocols: dict[str, dict[str, Any]] = field(default_factory=dict)
+    inner_folds: int = 3
+    n_trials: int = 20
+    timeout_s: float | None = None
+    n_jobs: int = 1
+    baseline: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["feature_sets"] = list(self.feature_sets)
+        if not isinstance(self.families, str):
+            d["families"] = list(self.families)
+        return d
+
+    def digest(self) -> str:
+        """Hash of everything that changes results (not n_jobs): stored with results so a
+        changed config is never silently mixed with old rows."""
+        d = self.to_dict()
+        d.pop("n_jobs")
+        d.pop("description")
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
+
+    def family_names(self) -> list[str]:
+        from benchmark.models import all_families
+
+        known = all_families()
+        if self.families == "all":
+            return list(known)
+        unknown = [f for f in self.families if f not in known]
+        if unknown:
+            raise ConfigError(
+                f"config {self.name!r}: unknown family {unknown[0]!r}; known: {', '.join(known)}"
+            )
+        return list(self.families)
+
+    def with_overrides(self, **overrides: Any) -> BenchmarkConfig:
+        """A copy with CLI overrides applied (``None`` values are ignored) and re-validated."""
+        changes = {k: v for k, v in overrides.items() if v is not None}
+        if "protocols" in changes and isinstance(changes["protocols"], (list, tuple)):
+            changes["protocols"] = {p: self.protocols.get(p, {}) for p in changes["protocols"]}
+        for key in ("feature_sets", "families"):
+            if key in changes and isinstance(changes[key], list):
+                changes[key] = tuple(changes[key])
+        cfg = replace(self, **changes)
+        _validate(cfg, source="command line")
+        return cfg
+
+
+def _validate(cfg: BenchmarkConfig, source: str) -> None:
+    from benchmark.features import all_feature_sets
+    from benchmark.protocol import PROTOCOLS
+
+    known_fs = all_feature_sets()
+    for fs in cfg.feature_sets:
+        if fs not in known_fs:
+            raise ConfigError(f"{source}: unknown feature set {fs!r}; known: {', '.join(known_fs)}")
+    for fs in cfg.feature_params:
+        if fs not in known_fs:
+            raise ConfigError(f"{source}: feature_params names unknown feature set {fs!r}")
+    for p, opts in cfg.protocols.items():
+        if p not in PROTOCOLS:
+            raise ConfigError(f"{source}: unknown protocol {p!r}; known: {', '.join(PROTOCOLS)}")
+        if not isinstance(opts, dict) or set(opts) - {"n_folds"}:
+            raise ConfigError(f"{source}: protocols.{p} takes only n_folds, got {opts!r}")
+    if not cfg.protocols:
+        raise ConfigError(f"{source}: no protocols")
+    cfg.family_names()  # raises on unknown names
+    for key, low in (("inner_folds", 2), ("n_trials", 1), ("n_jobs", 1)):
+        value = getattr(cfg, key)
+        if not isinstance(value, int) or value < low:
+            raise ConfigError(f"{source}: {key} must be an integer >= {low}, got {value!r}")
+    if cfg.timeout_s is not None and not (
+        isinstance(cfg.timeout_s, (int, float)) and cfg.timeout_s > 0
+    ):
+        raise ConfigError(f"{source}: timeout_s must be a positive number, got {cfg.timeout_s!r}")
+    if set(cfg.baseline) != {"feature_set", "family"}:
+        raise ConfigError(f"{source}: baseline needs feature_set and family, got {cfg.baseline!r}")
+
+
+def _read(name_or_path: str, seen: tuple[str, ...] = ()) -> tuple[dict[str, Any], Path]:
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = configs_dir() / f"{name_or_path}.yaml"
+    if not path.exists():
+        known = sorted(p.stem for p in configs_dir().glob("*.yaml"))
+        raise ConfigError(f"unknown config {name_or_path!r}; known: {', '.join(known)}")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: must be a mapping of keys to values")
+    parent = raw.pop("extends", None)
+    if parent:
+        if parent in seen:
+            raise ConfigError(f"{path}: circular extends via {parent!r}")
+        base, _ = _read(parent, (*seen, path.stem))
+        base.pop("name", None)
+        base.update(raw)
+        raw = base
+    return raw, path
+
+
+def load_config(name_or_path: str) -> BenchmarkConfig:
+    """Load ``configs/<name>.yaml`` (or a path), apply ``extends`` and :data:`DEFAULTS`."""
+    raw, path = _read(name_or_path)
+    unknown = set(raw) - set(DEFAULTS)
+    if unknown:
+        raise ConfigError(
+            f"{path}: unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(DEFAULTS)}"
+        )
+    merged = {**DEFAULTS, **raw}
+    merged["name"] = merged["name"] or path.stem
+    merged["feature_sets"] = tuple(merged["feature_sets"])
+    if not isinstance(merged["families"], str):
+        merged["families"] = tuple(merged["families"])
+    elif merged["families"] != "all":
+        raise ConfigError(f"{path}: families must be a list or 'all', got {merged['families']!r}")
+    merged["protocols"] = {k: dict(v or {}) for k, v in (merged["protocols"] or {}).items()}
+    cfg = BenchmarkConfig(**merged)
+    _validate(cfg, source=str(path))
+    return cfg

@@ -1,0 +1,68 @@
+"""Every registered family passes the shared check suite, and the registry matches the YAMLs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from benchmark import testing
+from benchmark.errors import ConfigError
+from benchmark.models import Family, all_families, get_family
+from benchmark.paths import search_spaces_dir
+
+FAMILIES = all_families()
+
+
+@pytest.fixture(scope="module")
+def problem() -> tuple[np.ndarray, np.ndarray]:
+    return testing.make_tabular_problem()
+
+
+def _cases() -> list:
+    cases = []
+    for name in FAMILIES:
+        for check in testing.CHECKS:
+            reason = testing.EXPECTED_FAILURES.get((name, check.__name__))
+            marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+            cases.append(pytest.param(name, check, marks=marks, id=f"{name}-{check.__name__}"))
+    return cases
+
+
+@pytest.mark.parametrize(("name", "check"), _cases())
+def test_family_passes_check(name: str, check: testing.Check, problem) -> None:
+    family = FAMILIES[name]
+    reason = family.skip_reason()
+    if reason:
+        pytest.skip(reason)
+    check(family, *problem)
+
+
+def test_registry_and_search_spaces_match_both_ways() -> None:
+    files = {p.stem for p in search_spaces_dir().glob("*.yaml")}
+    assert set(FAMILIES) - files == set(), "families without search_spaces/<name>.yaml"
+    assert files - set(FAMILIES) == set(), "search spaces without a family module"
+
+
+def test_every_search_space_says_why_in_a_comment() -> None:
+    for path in sorted(search_spaces_dir().glob("*.yaml")):
+        assert path.read_text(encoding="utf-8").startswith("#"), f"{path.name}: no comment line"
+
+
+def test_families_are_registered_under_their_name() -> None:
+    for name, family in FAMILIES.items():
+        assert isinstance(family, Family) and family.name == name
+        assert family.input_kind == "tabular"
+        assert family.description and "\n" not in family.description
+        assert get_family(name) is family
+
+
+def test_get_family_unknown_name_lists_known_ones() -> None:
+    with pytest.raises(ConfigError, match="nope") as info:
+        get_family("nope")
+    for name in FAMILIES:
+        assert name in str(info.value)
+
+
+def test_unknown_param_is_a_config_error_naming_the_family() -> None:
+    with pytest.raises(ConfigError, match=r"svm_rbf.*\['kernel'\]"):
+        get_family("svm_rbf").build({"kernel": "linear"}, 0)
