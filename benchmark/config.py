@@ -102,6 +102,16 @@ class BenchmarkConfig:
     def with_overrides(self, **overrides: Any) -> BenchmarkConfig:
         """A copy with CLI overrides applied (``None`` values are ignored) and re-validated."""
         changes = {k: v for k, v in overrides.items() if v is not None}
+        unknown = sorted(set(changes) - set(DEFAULTS))
+        if unknown:
+            raise ConfigError(
+                f"command line: unknown config key(s) {', '.join(unknown)}; "
+                f"known: {', '.join(DEFAULTS)}"
+            )
+        if isinstance(changes.get("feature_sets"), str):
+            changes["feature_sets"] = [changes["feature_sets"]]
+        if isinstance(changes.get("families"), str) and changes["families"] != "all":
+            changes["families"] = [changes["families"]]
         if "protocols" in changes and isinstance(changes["protocols"], (list, tuple)):
             changes["protocols"] = {p: self.protocols.get(p, {}) for p in changes["protocols"]}
         for key in ("feature_sets", "families"):
@@ -130,23 +140,47 @@ def _validate(cfg: BenchmarkConfig, source: str) -> None:
             raise ConfigError(f"{source}: protocols.{p} takes only n_folds, got {opts!r}")
     if not cfg.protocols:
         raise ConfigError(f"{source}: no protocols")
-    cfg.family_names()  # raises on unknown names
-    for key, low in (("inner_folds", 2), ("n_trials", 1), ("n_jobs", 1)):
+    if isinstance(cfg.families, str):
+        if cfg.families != "all":
+            raise ConfigError(f"{source}: families must be a list or 'all', got {cfg.families!r}")
+    else:
+        from benchmark.models import all_families
+
+        known = all_families()
+        unknown = [f for f in cfg.families if f not in known]
+        if unknown:
+            raise ConfigError(f"{source}: unknown family {unknown[0]!r}; known: {', '.join(known)}")
+    for key, low in (("seed", 0), ("inner_folds", 2), ("n_trials", 1), ("n_jobs", 1)):
         value = getattr(cfg, key)
-        if not isinstance(value, int) or value < low:
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
             raise ConfigError(f"{source}: {key} must be an integer >= {low}, got {value!r}")
     if cfg.timeout_s is not None and not (
-        isinstance(cfg.timeout_s, (int, float)) and cfg.timeout_s > 0
+        isinstance(cfg.timeout_s, (int, float))
+        and not isinstance(cfg.timeout_s, bool)
+        and cfg.timeout_s > 0
     ):
         raise ConfigError(f"{source}: timeout_s must be a positive number, got {cfg.timeout_s!r}")
     if set(cfg.baseline) != {"feature_set", "family"}:
         raise ConfigError(f"{source}: baseline needs feature_set and family, got {cfg.baseline!r}")
 
 
-def _read(name_or_path: str, seen: tuple[str, ...] = ()) -> tuple[dict[str, Any], Path]:
-    path = Path(name_or_path)
+def _resolve(name_or_path: str, near: Path | None) -> Path:
+    """A config name (``quick``) or path (``my.yaml``). ``extends`` in a config file looks next
+    to that file first, then in ``configs/``, so a folder of user configs can extend each other
+    and the shipped presets alike."""
+    path = Path(name_or_path).expanduser()
+    candidates = [path] if path.suffix else []
+    if near is not None and not path.is_absolute():
+        candidates.insert(0, near / (path if path.suffix else f"{name_or_path}.yaml"))
     if not path.suffix:
-        path = configs_dir() / f"{name_or_path}.yaml"
+        candidates.append(configs_dir() / f"{name_or_path}.yaml")
+    return next((c for c in candidates if c.exists()), candidates[-1])
+
+
+def _read(
+    name_or_path: str, seen: tuple[Path, ...] = (), near: Path | None = None
+) -> tuple[dict[str, Any], Path]:
+    path = _resolve(str(name_or_path), near)
     if not path.exists():
         known = sorted(p.stem for p in configs_dir().glob("*.yaml"))
         raise ConfigError(f"unknown config {name_or_path!r}; known: {', '.join(known)}")
@@ -158,9 +192,11 @@ def _read(name_or_path: str, seen: tuple[str, ...] = ()) -> tuple[dict[str, Any]
         raise ConfigError(f"{path}: must be a mapping of keys to values")
     parent = raw.pop("extends", None)
     if parent:
-        if parent in seen:
-            raise ConfigError(f"{path}: circular extends via {parent!r}")
-        base, _ = _read(parent, (*seen, path.stem))
+        chain = (*seen, path.resolve())
+        if _resolve(str(parent), path.parent).resolve() in chain:
+            names = " -> ".join(p.stem for p in chain)
+            raise ConfigError(f"{path}: circular extends ({names} -> {parent})")
+        base, _ = _read(parent, chain, near=path.parent)
         base.pop("name", None)
         base.update(raw)
         raw = base
@@ -177,12 +213,26 @@ def load_config(name_or_path: str) -> BenchmarkConfig:
         )
     merged = {**DEFAULTS, **raw}
     merged["name"] = merged["name"] or path.stem
-    merged["feature_sets"] = tuple(merged["feature_sets"])
+    if isinstance(merged["feature_sets"], str):
+        merged["feature_sets"] = [merged["feature_sets"]]
+    merged["feature_sets"] = tuple(merged["feature_sets"] or ())
     if not isinstance(merged["families"], str):
         merged["families"] = tuple(merged["families"])
     elif merged["families"] != "all":
         raise ConfigError(f"{path}: families must be a list or 'all', got {merged['families']!r}")
-    merged["protocols"] = {k: dict(v or {}) for k, v in (merged["protocols"] or {}).items()}
+    protocols = merged["protocols"] or {}
+    if isinstance(protocols, str):
+        protocols = [protocols]
+    if isinstance(protocols, list):  # [artist_kfold, fault_filtered]: default options
+        protocols = {p: {} for p in protocols}
+    if not isinstance(protocols, dict) or not all(
+        isinstance(v, dict) or v is None for v in protocols.values()
+    ):
+        raise ConfigError(
+            f"{path}: protocols must map names to options, e.g. "
+            f"{{artist_kfold: {{n_folds: 10}}}}, got {merged['protocols']!r}"
+        )
+    merged["protocols"] = {k: dict(v or {}) for k, v in protocols.items()}
     cfg = BenchmarkConfig(**merged)
     _validate(cfg, source=str(path))
     return cfg

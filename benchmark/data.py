@@ -8,6 +8,7 @@ with the file, the row and what to do, because a benchmark that silently drops d
 from __future__ import annotations
 
 import hashlib
+import inspect
 import os
 import re
 from collections.abc import Iterable
@@ -31,6 +32,7 @@ __all__ = [
     "read_features_csv",
     "track_id_from_name",
     "DEFAULT_DATA_DIR",
+    "download",
 ]
 
 DEFAULT_DATA_DIR = Path("data/gtzan")
@@ -86,7 +88,7 @@ def locate_data_dir(data_dir: str | os.PathLike[str] | None, manifest: Manifest)
             continue
         path = Path(candidate).expanduser()
         if path.is_dir():
-            return path.resolve()
+            return _data_root(path, manifest).resolve()
         tried.append(f"{source}={path}")
         if source != "default":
             # an explicit location that does not exist is an error, not a reason to look elsewhere
@@ -96,6 +98,71 @@ def locate_data_dir(data_dir: str | os.PathLike[str] | None, manifest: Manifest)
     raise DataError(
         f"no GTZAN data folder found (tried {', '.join(tried)}).\n{manifest.download_hint}"
     )
+
+
+def _holds_data(path: Path, manifest: Manifest) -> bool:
+    return any((path / manifest.files[key]).exists() for key in ("features_30s", "images", "audio"))
+
+
+def _data_root(path: Path, manifest: Manifest) -> Path:
+    """``path``, or its ``Data/`` subfolder when ``path`` is the unpacked Kaggle archive (which
+    keeps the layout one level down) and holds no data itself."""
+    sub = manifest.download.get("subfolder")
+    if sub and not _holds_data(path, manifest) and _holds_data(path / sub, manifest):
+        return path / sub
+    return path
+
+
+def download(dest: str | os.PathLike[str], manifest: Manifest | None = None) -> Path:
+    """``genrebench download``: fetch the Kaggle copy of GTZAN with kagglehub into ``dest``.
+
+    Returns the folder holding ``features_30_sec.csv`` (the archive's ``Data/``). A ``dest``
+    that already holds the data is returned as is, without touching the network. kagglehub
+    versions without ``output_dir`` keep the files in their own cache; ``dest`` then becomes a
+    link to it (when ``dest`` is already something else, the cache folder is returned).
+    Raises :class:`DataError` when kagglehub is missing or the download fails.
+    """
+    m = manifest or load_manifest("gtzan")
+    dest = Path(dest).expanduser()
+    csv_name = m.files["features_30s"]
+    if dest.is_dir():
+        root = _data_root(dest, m)
+        if (root / csv_name).is_file():
+            return root.resolve()
+    handle = m.download["kaggle_dataset"]
+    try:
+        import kagglehub
+    except ImportError:
+        raise DataError(
+            "genrebench download needs kagglehub: pip install kagglehub "
+            f"(or download {handle} by hand).\n{m.download_hint}"
+        ) from None
+    try:
+        takes_dir = "output_dir" in inspect.signature(kagglehub.dataset_download).parameters
+    except (TypeError, ValueError):
+        takes_dir = False
+    kwargs = {"output_dir": str(dest)} if takes_dir else {}
+    if takes_dir:
+        dest.mkdir(parents=True, exist_ok=True)
+    try:
+        got = Path(kagglehub.dataset_download(handle, **kwargs))
+    except Exception as exc:  # network, credentials, Kaggle API: one clear line
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise DataError(
+            f"downloading Kaggle dataset {handle} failed ({type(exc).__name__}: {first}); "
+            "check the network and your Kaggle credentials, or download it by hand"
+        ) from None
+    where = dest
+    if not takes_dir and got.resolve() != dest.resolve():
+        if dest.exists() or dest.is_symlink():
+            where = got  # dest is something else already: leave it alone, use the cache
+        else:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.symlink_to(got.resolve(), target_is_directory=True)
+    for folder in (_data_root(where, m), *sorted(p.parent for p in where.rglob(csv_name))):
+        if (folder / csv_name).is_file():
+            return folder.resolve()
+    raise DataError(f"downloaded {handle} to {got}, but found no {csv_name} in it")
 
 
 def track_id_from_name(name: str) -> tuple[str, int | None]:
@@ -126,6 +193,8 @@ def read_features_csv(path: Path, manifest: Manifest, *, segmented: bool) -> pd.
         df = pd.read_csv(path)
     except FileNotFoundError:
         raise DataError(f"{path} does not exist") from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path} is empty (expected a header and one row per clip)") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise DataError(f"{path} is not a readable CSV: {exc}") from None
     required = [
@@ -153,6 +222,14 @@ def read_features_csv(path: Path, manifest: Manifest, *, segmented: bool) -> pd.
             f"{path.name}: empty value in column {manifest.csv_feature_columns[col]!r} "
             f"at row {row + 2}"
         )
+    infinite = ~np.isfinite(feats.to_numpy(dtype="float64"))
+    if infinite.any():
+        row, col = np.argwhere(infinite)[0]
+        column = manifest.csv_feature_columns[col]
+        raise DataError(
+            f"{path.name}: infinite value {df[column].iloc[row]!r} in column {column!r} "
+            f"at row {row + 2} (file {df['filename'].iloc[row]})"
+        )
     labels = df[manifest.csv_label_column].astype(str).str.strip().to_numpy()
     unknown = sorted(set(labels) - set(manifest.classes))
     if unknown:
@@ -161,7 +238,12 @@ def read_features_csv(path: Path, manifest: Manifest, *, segmented: bool) -> pd.
             f"{path.name}: unknown genre label {unknown[0]!r} at row {row + 2}; "
             f"known labels: {', '.join(manifest.classes)}"
         )
-    ids = [track_id_from_name(str(n)) for n in df["filename"].to_numpy()]
+    ids = []
+    for row, name in enumerate(df["filename"].to_numpy()):
+        try:
+            ids.append(track_id_from_name(str(name).strip()))
+        except DataError as exc:
+            raise DataError(f"{path.name}: row {row + 2}: {exc}") from None
     out = pd.DataFrame(
         {
             "track_id": [t for t, _ in ids],
@@ -195,6 +277,10 @@ def read_features_csv(path: Path, manifest: Manifest, *, segmented: bool) -> pd.
             f"{labels[row]!r}, but its name says {genre_from_name[row]!r}"
         )
     return pd.concat([out, feats.astype("float64").reset_index(drop=True)], axis=1)
+
+
+def _artist_key(name: str) -> str:
+    return " ".join(name.casefold().split())
 
 
 @dataclass
@@ -301,7 +387,14 @@ class Dataset:
             path = self.root / self.manifest.files["fault_filtered"].format(part=part)
             if path.exists():
                 for line in path.read_text().split():
-                    out[track_id_from_name(Path(line).name)[0]] = part
+                    tid = track_id_from_name(Path(line).name)[0]
+                    if out.get(tid, part) != part:
+                        # a track on both sides of the split would leak into its own test
+                        raise DataError(
+                            f"{path.parent}: {tid} is listed in both {out[tid]}_filtered.txt "
+                            f"and {path.name}"
+                        )
+                    out[tid] = part
         return out
 
     @property
@@ -319,11 +412,13 @@ class Dataset:
 
     def artist_groups(self, track_ids: Iterable[str]) -> np.ndarray:
         """Artist of each track; a track with no known artist is its own group (it cannot be
-        matched to others, so it is kept apart rather than pooled into one "unknown" artist)."""
+        matched to others, so it is kept apart rather than pooled into one "unknown" artist).
+        Names are compared case- and spacing-insensitively: Sturm's index spells one artist
+        both "Rage Against the Machine" and "Rage Against The Machine"."""
         artists = self.tracks.set_index("track_id")["artist"]
         return np.array(
             [
-                a if isinstance(a, str) else f"unknown:{t}"
+                _artist_key(a) if isinstance(a, str) else f"unknown:{t}"
                 for t, a in ((t, artists.get(t)) for t in track_ids)
             ],
             dtype=object,
@@ -379,7 +474,7 @@ class Dataset:
         try:
             tracks = self.tracks
         except DataError as exc:
-            return [*errors, str(exc)], notes
+            return ([*errors, str(exc)] if str(exc) not in errors else errors), notes
         for col, key in (("image_path", "images"), ("audio_path", "audio")):
             present = tracks[col].notna()
             if not self.path(key).is_dir():
@@ -393,7 +488,7 @@ class Dataset:
                 if 0 < len(lacking) <= 10:
                     notes.append(f"{m.files[key]}/: no file for {', '.join(lacking)}")
         if self.path("artists").exists():
-            n_art = tracks["artist"].nunique()
+            n_art = tracks["artist"].dropna().map(_artist_key).nunique()
             n_unknown = int(tracks["artist"].isna().sum())
             notes.append(f"artists: {n_art} known, {n_unknown} tracks without an artist")
         else:

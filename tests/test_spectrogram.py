@@ -6,9 +6,9 @@ import logging
 import os
 from pathlib import Path
 
-import matplotlib
 import numpy as np
 import pytest
+from fake_gtzan import BOX, SHAPE, magma_rgb, png_path, scalar, write_png
 from PIL import Image
 
 from benchmark.data import Dataset, load_manifest
@@ -17,54 +17,7 @@ from benchmark.features import get_feature_set
 from benchmark.features import spectrogram as spec
 from benchmark.features.spectrogram import SpectrogramImages, read_spectrogram_png
 
-# The Kaggle files: 432x288 canvas, plot area rows 36..251 and columns 55..388 (216x334), an
-# axes frame one pixel outside it (black on top/left, dark grey on bottom/right).
-CANVAS = (288, 432)
-BOX = (36, 252, 55, 389)
-SHAPE = (BOX[1] - BOX[0], BOX[3] - BOX[2])
 TOL = 1.0 / 255 + 1e-6  # one colour-map step
-
-
-def magma_rgb(values: np.ndarray, *, truncate: bool = False) -> np.ndarray:
-    """8-bit RGB of scalar values, as matplotlib renders them (rounded, like the Kaggle files)."""
-    rgba = matplotlib.colormaps["magma"](values)
-    scaled = rgba[..., :3] * 255
-    return (np.floor(scaled) if truncate else np.round(scaled)).astype(np.uint8)
-
-
-def write_png(
-    path: Path,
-    values: np.ndarray,
-    box: tuple[int, int, int, int] = BOX,
-    *,
-    truncate: bool = False,
-    margin_mark: bool = False,
-) -> None:
-    """A Kaggle-like picture of ``values`` (row 0 = lowest frequency, drawn at the bottom)."""
-    top, bottom, left, right = box
-    assert values.shape == (bottom - top, right - left)
-    img = np.full((*CANVAS, 4), 255, dtype=np.uint8)
-    img[top:bottom, left:right, :3] = magma_rgb(values[::-1], truncate=truncate)
-    img[top - 1, left - 1 : right + 1, :3] = 0
-    img[top - 1 : bottom + 1, left - 1, :3] = 0
-    img[bottom, left - 1 : right + 1, :3] = 51
-    img[top - 1 : bottom + 1, right, :3] = 51
-    if margin_mark:  # a stray tick label in the margin must not widen the box
-        img[bottom + 5 : bottom + 12, 100:110, :3] = 0
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(img, mode="RGBA").save(path)
-
-
-def scalar(seed: int, shape: tuple[int, int] = SHAPE) -> np.ndarray:
-    """Known spectrogram: bright at low frequencies (row 0), random texture on top."""
-    rng = np.random.default_rng(seed)
-    ramp = np.linspace(0.9, 0.1, shape[0])[:, None]
-    return np.clip(ramp + rng.uniform(-0.1, 0.1, shape), 0.0, 1.0)
-
-
-def png_path(root: Path, tid: str) -> Path:
-    genre, num = tid.split(".")
-    return root / "images_original" / genre / f"{genre}{num}.png"
 
 
 @pytest.fixture

@@ -1,0 +1,316 @@
+"""The ``genrebench`` command line. Expected failures print one clear line, never a traceback."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+import pandas as pd
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from benchmark.errors import GenrebenchError
+
+console = Console(stderr=True)
+# tables are at least 120 columns wide: piped output (CI logs, files) must not truncate names
+out = Console(width=max(Console().width, 120))
+
+
+def _split_list(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except GenrebenchError as exc:
+            # soft_wrap: the message stays one line however narrow the terminal
+            console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            sys.exit(2)
+        except KeyboardInterrupt:
+            console.print(
+                "[yellow]interrupted[/]: finished trials and folds are kept; run the same "
+                "command again to resume"
+            )
+            sys.exit(130)
+
+    return wrapper
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+@click.version_option(package_name="genrebench")
+def main(verbose: bool) -> None:
+    """genrebench: an honest AutoML model-comparison benchmark for music genre classification."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(message)s",
+        datefmt="[%X]",
+        handlers=[RichHandler(console=console, show_path=False, rich_tracebacks=False)],
+    )
+    for noisy in ("alembic", "mlflow", "urllib3", "numba", "matplotlib", "PIL"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+_data_dir = click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="GTZAN folder (Kaggle layout). Default: $GENREBENCH_DATA, then ./data/gtzan.",
+)
+
+
+@main.command()
+@click.option(
+    "--config",
+    "config_name",
+    default="quick",
+    show_default=True,
+    help="Benchmark config: a name in configs/ or a YAML path.",
+)
+@_data_dir
+@click.option(
+    "--results-dir",
+    type=click.Path(file_okay=False),
+    default="results",
+    show_default=True,
+    help="Root of the results folders.",
+)
+@click.option("--features", help="Comma-separated feature sets (overrides the config).")
+@click.option("--models", help="Comma-separated model families (overrides the config).")
+@click.option("--protocol", "protocols", help="Comma-separated protocols (overrides the config).")
+@click.option("--trials", type=int, help="Optuna trials per study.")
+@click.option("--timeout", type=float, help="Seconds per study.")
+@click.option("--n-jobs", type=int, help="Parallel worker processes over studies.")
+@click.option("--seed", type=int, help="The seed every random choice derives from.")
+@click.option(
+    "--storage",
+    envvar="GENREBENCH_STORAGE",
+    help="Optuna storage URL (default: SQLite file in the results folder).",
+)
+@click.option(
+    "--tracking-uri",
+    envvar="MLFLOW_TRACKING_URI",
+    help="MLflow tracking URI (default: SQLite file in the results folder).",
+)
+@click.option("--no-tracking", is_flag=True, help="Do not log to MLflow.")
+@click.option("--fail-fast", is_flag=True, help="Stop at the first failing fold (debugging).")
+@_handle_errors
+def run(
+    config_name: str,
+    data_dir: str | None,
+    results_dir: str,
+    features: str | None,
+    models: str | None,
+    protocols: str | None,
+    trials: int | None,
+    timeout: float | None,
+    n_jobs: int | None,
+    seed: int | None,
+    storage: str | None,
+    tracking_uri: str | None,
+    no_tracking: bool,
+    fail_fast: bool,
+) -> None:
+    """Tune and evaluate every (feature set × family) pair under the config's protocols."""
+    from benchmark.config import load_config
+    from benchmark.runner import RunOptions, plan_and_run
+
+    cfg = load_config(config_name).with_overrides(
+        feature_sets=_split_list(features),
+        families=_split_list(models),
+        protocols=_split_list(protocols),
+        n_trials=trials,
+        timeout_s=timeout,
+        n_jobs=n_jobs,
+        seed=seed,
+    )
+    opts = RunOptions(
+        data_dir=data_dir,
+        results_root=Path(results_dir),
+        storage_url=storage,
+        tracking_uri=tracking_uri,
+        fail_fast=fail_fast,
+        track=not no_tracking,
+    )
+    console.print(
+        f"benchmark [bold]{cfg.name}[/]: {', '.join(cfg.feature_sets)} × "
+        f"{len(cfg.family_names())} families × {', '.join(cfg.protocols)}; "
+        f"{cfg.n_trials} trials/study, inner {cfg.inner_folds}-fold, seed {cfg.seed}, "
+        f"{cfg.n_jobs} job(s)"
+    )
+    progress = Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[last]}"),
+        console=console,
+        transient=False,
+    )
+    task: list[Any] = []
+
+    def on_start(total: int) -> None:
+        task.append(progress.add_task("folds", total=total, last=""))
+        progress.start()
+
+    def on_outcome(o: Any) -> None:
+        acc = o.metrics.get("accuracy", math.nan)
+        last = f"{o.pair.label} fold {o.fold}: {o.status}"
+        if o.status == "done":
+            last += f" acc {acc:.3f}"
+        progress.update(task[0], advance=1, last=last)
+
+    try:
+        result = plan_and_run(cfg, opts, on_start=on_start, on_outcome=on_outcome)
+    finally:
+        progress.stop()
+    summary_table(result.results, cfg.baseline)
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(result.counts.items()))
+    console.print(f"{counts}; wall time {result.wall_s:.0f} s; results in {result.results_dir}")
+    errors = result.results[result.results["status"] == "error"]
+    for _, row in errors.head(5).iterrows():
+        console.print(
+            f"[red]error[/] {row['feature_set']} · {row['family']} · {row['protocol']} "
+            f"fold {row['fold']}: {row['message']}",
+            highlight=False,
+        )
+
+
+def summary_table(results: pd.DataFrame, baseline: dict[str, str]) -> None:
+    """Mean accuracy per pair and protocol, best first, with Δ vs the baseline pair."""
+    from benchmark.results import summarize_pairs
+
+    summary = summarize_pairs(results, baseline)
+    for protocol, rows in summary.groupby("protocol", sort=True):
+        table = Table(title=f"protocol: {protocol}", title_justify="left")
+        for col, justify in (
+            ("feature set", "left"),
+            ("family", "left"),
+            ("accuracy", "right"),
+            ("± std", "right"),
+            ("bal. acc", "right"),
+            ("Δ baseline", "right"),
+            ("folds", "right"),
+            ("trials", "right"),
+            ("fit s", "right"),
+        ):
+            table.add_column(col, justify=justify)
+        for _, r in rows.iterrows():
+            if r["status"] != "done":
+                table.add_row(
+                    r["feature_set"],
+                    r["family"],
+                    r["status"],
+                    "",
+                    "",
+                    "",
+                    r["folds"],
+                    "",
+                    "",
+                    style="dim",
+                )
+                continue
+            mark = " (baseline)" if r["is_baseline"] else ""
+            delta = "" if math.isnan(r["delta"]) else f"{r['delta']:+.3f}"
+            table.add_row(
+                r["feature_set"],
+                r["family"] + mark,
+                f"{r['accuracy']:.3f}",
+                f"{r['accuracy_std']:.3f}",
+                f"{r['balanced_accuracy']:.3f}",
+                delta,
+                r["folds"],
+                str(int(r["n_trials"])),
+                f"{r['fit_s']:.2f}",
+            )
+        out.print(table)
+
+
+@main.group()
+def data() -> None:
+    """Inspect the dataset folder."""
+
+
+@data.command("check")
+@_data_dir
+@click.option("--manifest", default="gtzan", show_default=True)
+@_handle_errors
+def data_check(data_dir: str | None, manifest: str) -> None:
+    """Validate the dataset folder and say what is missing or malformed."""
+    from benchmark.data import Dataset
+
+    ds = Dataset.open(data_dir, manifest)
+    errors, notes = ds.check()
+    out.print(f"dataset folder: {ds.root}")
+    for note in notes:
+        out.print(f"  {note}", highlight=False)
+    for err in errors:
+        out.print(f"  [red]error[/]: {err}", highlight=False)
+    if errors:
+        sys.exit(1)
+    out.print(f"[green]ok[/]: {len(ds.tracks)} tracks, checksum {ds.checksum()}")
+
+
+@main.command()
+@click.option(
+    "--dest",
+    type=click.Path(file_okay=False),
+    default="data/gtzan",
+    show_default=True,
+    help="Where to keep the download.",
+)
+@_handle_errors
+def download(dest: str) -> None:
+    """Download the Kaggle copy of GTZAN (needs kagglehub and the network)."""
+    from benchmark import data as data_mod
+
+    if not hasattr(data_mod, "download"):
+        raise GenrebenchError("download is not available in this version")
+    folder = data_mod.download(Path(dest))
+    out.print(f"GTZAN is in {folder}; use --data-dir {folder} or set GENREBENCH_DATA={folder}")
+
+
+@main.command("list")
+@_handle_errors
+def list_components() -> None:
+    """List feature sets, model families, protocols and configs."""
+    from benchmark.features import all_feature_sets
+    from benchmark.models import all_families
+    from benchmark.paths import configs_dir
+    from benchmark.protocol import PROTOCOLS
+
+    out.print(
+        "[bold]feature sets[/]: "
+        + ", ".join(f"{n} ({'/'.join(c.views)})" for n, c in all_feature_sets().items())
+    )
+    out.print("[bold]families[/]:")
+    for name, fam in all_families().items():
+        skip = fam.skip_reason()
+        out.print(
+            f"  {name:<14} {fam.input_kind:<8} {fam.description}"
+            + (f" [dim](skipped: {skip})[/]" if skip else ""),
+            highlight=False,
+        )
+    out.print("[bold]protocols[/]:")
+    for name, proto in PROTOCOLS.items():
+        out.print(f"  {name:<17} {proto.description}", highlight=False)
+    out.print(
+        "[bold]configs[/]: " + ", ".join(sorted(p.stem for p in configs_dir().glob("*.yaml")))
+    )
+
+
+if __name__ == "__main__":
+    main()

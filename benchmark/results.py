@@ -1,0 +1,280 @@
+"""The one results schema: what a benchmark run writes, and what stats, report and MLflow read.
+
+A run writes, under ``results/<benchmark>/``:
+
+``results.parquet``
+    One row per (feature set, family, protocol, outer fold), columns in :data:`RESULT_COLUMNS`
+    order, then one ``p_<param>`` column per tuned parameter. ``status`` is one of
+    :data:`STATUSES`; metrics are NaN unless ``status == "done"``.
+``predictions.parquet``
+    Out-of-fold predictions, one row per (pair, fold, test track): ``y_true``/``y_pred`` as
+    genre names, ``correct`` and one ``proba_<genre>`` column per class. Paired tests (McNemar)
+    and bootstrap intervals read this, so they need no rerun.
+``splits.parquet``
+    Every outer split of every protocol: ``protocol, fold, track_id, part`` (train/test), so
+    anyone can audit that no track or artist crosses a split.
+``run.json``
+    Provenance: config, seed, data checksum, package versions, git commit, date, wall time.
+
+The dedup key of a result row is :data:`RESULT_KEY`; a rerun replaces rows with the same key.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "FoldOutcome",
+    "METRICS",
+    "PairKey",
+    "RESULT_COLUMNS",
+    "RESULT_KEY",
+    "STATUSES",
+    "proba_columns",
+    "read_table",
+    "results_frame",
+    "summarize_pairs",
+    "write_table",
+]
+
+#: closed status vocabulary of a result row
+STATUSES = ("done", "skip", "error", "timeout")
+
+#: metric -> higher is better; the harness computes them, families never do
+METRICS: dict[str, bool] = {
+    "accuracy": True,  # track level (segment sets: mean segment probability)
+    "balanced_accuracy": True,
+    "macro_f1": True,
+    "log_loss": False,
+    "accuracy_vote": True,  # track level by majority vote of segments (= accuracy if unsegmented)
+}
+
+RESULT_KEY = ("feature_set", "family", "protocol", "fold")
+
+RESULT_COLUMNS = (
+    "benchmark",
+    "dataset",
+    *RESULT_KEY,
+    "status",
+    "message",
+    *METRICS,
+    "inner_accuracy",  # best trial's inner-CV accuracy on the outer training part
+    "n_trials",  # completed trials of the study
+    "n_pruned",
+    "n_train",  # tracks in the outer training part
+    "n_test",  # tracks scored
+    "coverage",  # scored tracks / tracks of the protocol's test part
+    "tune_s",
+    "fit_s",  # refit of the best params on the whole outer training part
+    "predict_s",
+    "params",  # JSON of the best params
+    "seed",
+    "study_name",
+    "config_digest",
+    "data_checksum",
+)
+
+
+@dataclass(frozen=True, order=True)
+class PairKey:
+    """One (feature set, family, protocol) combination: an MLflow parent run, a leaderboard row."""
+
+    feature_set: str
+    family: str
+    protocol: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.feature_set} · {self.family} · {self.protocol}"
+
+    @property
+    def slug(self) -> str:
+        return f"{self.feature_set}__{self.family}__{self.protocol}"
+
+
+@dataclass
+class FoldOutcome:
+    """What one (pair, outer fold) job produced: one result row plus its OOF predictions."""
+
+    pair: PairKey
+    fold: int
+    status: str
+    message: str = ""
+    metrics: dict[str, float] = field(default_factory=dict)
+    inner_accuracy: float = math.nan
+    n_trials: int = 0
+    n_pruned: int = 0
+    n_train: int = 0
+    n_test: int = 0
+    coverage: float = math.nan
+    tune_s: float = 0.0
+    fit_s: float = 0.0
+    predict_s: float = 0.0
+    params: dict[str, Any] = field(default_factory=dict)
+    study_name: str = ""
+    #: per scored track: track_id, y_true, y_pred, correct, proba_<genre>...
+    predictions: pd.DataFrame | None = None
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, got {self.status!r}")
+
+    def row(self, **context: Any) -> dict[str, Any]:
+        """The result row; ``context`` adds benchmark, dataset, seed, digests."""
+        out: dict[str, Any] = {c: None for c in RESULT_COLUMNS}
+        out.update(context)
+        out.update(
+            feature_set=self.pair.feature_set,
+            family=self.pair.family,
+            protocol=self.pair.protocol,
+            fold=self.fold,
+            status=self.status,
+            message=self.message[:500],
+            inner_accuracy=self.inner_accuracy,
+            n_trials=self.n_trials,
+            n_pruned=self.n_pruned,
+            n_train=self.n_train,
+            n_test=self.n_test,
+            coverage=self.coverage,
+            tune_s=self.tune_s,
+            fit_s=self.fit_s,
+            predict_s=self.predict_s,
+            params=json.dumps(self.params, sort_keys=True, default=str),
+            study_name=self.study_name,
+        )
+        for metric in METRICS:
+            out[metric] = float(self.metrics.get(metric, math.nan))
+        for name, value in self.params.items():
+            out[f"p_{name}"] = value
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form (stored with the finished study, so any process can reuse the outcome)."""
+        preds = None
+        if self.predictions is not None:
+            preds = self.predictions.to_dict(orient="list")
+        return {
+            "pair": [self.pair.feature_set, self.pair.family, self.pair.protocol],
+            "fold": self.fold,
+            "status": self.status,
+            "message": self.message,
+            "metrics": self.metrics,
+            "inner_accuracy": self.inner_accuracy,
+            "n_trials": self.n_trials,
+            "n_pruned": self.n_pruned,
+            "n_train": self.n_train,
+            "n_test": self.n_test,
+            "coverage": self.coverage,
+            "tune_s": self.tune_s,
+            "fit_s": self.fit_s,
+            "predict_s": self.predict_s,
+            "params": self.params,
+            "study_name": self.study_name,
+            "predictions": preds,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> FoldOutcome:
+        d = dict(data)
+        d["pair"] = PairKey(*d["pair"])
+        preds = d.pop("predictions", None)
+        out = cls(**d)
+        out.predictions = pd.DataFrame(preds) if preds is not None else None
+        return out
+
+
+def proba_columns(classes: Sequence[str]) -> list[str]:
+    return [f"proba_{c}" for c in classes]
+
+
+def results_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """Rows in the documented column order: fixed columns, then sorted ``p_`` columns."""
+    df = pd.DataFrame(list(rows))
+    for c in RESULT_COLUMNS:
+        if c not in df.columns:
+            df[c] = None
+    extra = sorted(c for c in df.columns if c not in RESULT_COLUMNS)
+    df = df[[*RESULT_COLUMNS, *extra]]
+    # mixed-type p_ columns (None, str, float) do not round-trip through parquet: store as text
+    for c in extra:
+        if df[c].map(type).nunique() > 1 or df[c].dtype == object:
+            df[c] = df[c].map(lambda v: None if v is None else str(v)).astype("string")
+    return df.sort_values(list(RESULT_KEY), kind="stable").reset_index(drop=True)
+
+
+def write_table(df: pd.DataFrame, path: Path) -> None:
+    """Write a parquet file atomically (temporary file + rename): a killed run never leaves a
+    half-written table behind."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".parquet.tmp")
+    os.close(fd)
+    try:
+        df.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    return pd.read_parquet(path)
+
+
+def nan_to_none(value: Any) -> Any:
+    """JSON has no NaN: map NaN floats to None."""
+    if isinstance(value, float | np.floating) and math.isnan(value):
+        return None
+    return value
+
+
+def summarize_pairs(results: pd.DataFrame, baseline: Mapping[str, str]) -> pd.DataFrame:
+    """One row per (pair, protocol): mean over done folds, best first within each protocol.
+
+    Columns: protocol, feature_set, family, status (done if every fold is done, else the
+    worst status), folds ("done/total"), the mean of each metric, accuracy_std, n_trials (sum),
+    fit_s (mean), is_baseline, delta (mean accuracy minus the baseline's, same protocol).
+    """
+    rows = []
+    for (protocol, fs, fam), g in results.groupby(["protocol", "feature_set", "family"], sort=True):
+        done = g[g["status"] == "done"]
+        statuses = set(g["status"])
+        status = (
+            "done"
+            if statuses == {"done"}
+            else next(s for s in ("error", "timeout", "skip", "done") if s in statuses)
+        )
+        row: dict[str, Any] = {
+            "protocol": protocol,
+            "feature_set": fs,
+            "family": fam,
+            "status": status,
+            "folds": f"{len(done)}/{len(g)}",
+            "accuracy_std": float(done["accuracy"].std(ddof=1)) if len(done) > 1 else 0.0,
+            "n_trials": float(done["n_trials"].sum()),
+            "fit_s": float(done["fit_s"].mean()) if len(done) else math.nan,
+            "is_baseline": fs == baseline.get("feature_set") and fam == baseline.get("family"),
+        }
+        for metric in METRICS:
+            row[metric] = float(done[metric].mean()) if len(done) else math.nan
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    if out.empty:
+        return out
+    base = out[out["is_baseline"]].set_index("protocol")["accuracy"]
+    out["delta"] = [
+        r.accuracy - base[r.protocol] if r.protocol in base.index else math.nan
+        for r in out.itertuples()
+    ]
+    out["_done"] = out["status"] == "done"
+    out = out.sort_values(["protocol", "_done", "accuracy"], ascending=[True, False, False])
+    return out.drop(columns="_done").reset_index(drop=True)

@@ -1,0 +1,382 @@
+"""``genrebench run``: a config and a dataset folder in, results + MLflow runs + Optuna studies out.
+
+The runner only plans and collects: it opens the dataset, computes every protocol's splits once
+(so every pair is scored on the same folds), loads each feature set through its cache, makes one
+:class:`~benchmark.tuning.FoldJob` per (feature set, family, protocol, outer fold), runs them
+(in parallel with ``n_jobs``), logs each outcome to MLflow and writes the results tables.
+All state that matters lives in the Optuna storage (finished trials, finished fold outcomes), so a
+killed run started again redoes only what was unfinished.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import platform
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+
+import benchmark
+from benchmark.config import BenchmarkConfig
+from benchmark.data import Dataset
+from benchmark.errors import GenrebenchError
+from benchmark.features import FeatureMatrix, get_feature_set
+from benchmark.models import get_family
+from benchmark.paths import project_root
+from benchmark.protocol import OuterSplit, Protocol, get_protocol, splits_table
+from benchmark.results import FoldOutcome, PairKey, results_frame, write_table
+from benchmark.search_space import load_search_space
+from benchmark.tuning import FoldJob, derive_seed, open_storage, run_fold, study_name
+
+__all__ = ["RunOptions", "RunResult", "plan_and_run", "provenance", "benchmark_lock"]
+
+log = logging.getLogger(__name__)
+
+#: packages whose versions are stored with every run
+VERSIONED = ("numpy", "pandas", "scipy", "scikit-learn", "lightgbm", "optuna", "mlflow")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Where a run reads and writes (not part of the config: they do not change results)."""
+
+    data_dir: str | None = None
+    results_root: Path = Path("results")
+    storage_url: str | None = None
+    tracking_uri: str | None = None
+    fail_fast: bool = False
+    track: bool = True  # log to MLflow
+
+
+@dataclass
+class RunResult:
+    results_dir: Path
+    results: pd.DataFrame
+    predictions: pd.DataFrame
+    wall_s: float
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+@contextmanager
+def benchmark_lock(results_dir: Path) -> Iterator[None]:
+    """One ``genrebench run`` per results folder at a time (an advisory lock the OS drops when
+    the process dies, so a killed run never leaves a stale lock)."""
+    results_dir.mkdir(parents=True, exist_ok=True)
+    path = results_dir / ".run.lock"
+    with open(path, "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise GenrebenchError(
+                f"another genrebench run is using {results_dir}; wait for it or pass another "
+                "--results-dir"
+            ) from None
+        fh.write(str(os.getpid()))
+        fh.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _git_commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(project_root()), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        )
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError, GenrebenchError):
+        return "unknown"
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version(), "genrebench": benchmark.__version__}
+    for name in VERSIONED:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "absent"
+    return out
+
+
+def provenance(cfg: BenchmarkConfig, dataset: Dataset) -> dict[str, Any]:
+    return {
+        "benchmark": cfg.name,
+        "config": cfg.to_dict(),
+        "config_digest": cfg.digest(),
+        "seed": cfg.seed,
+        "dataset": cfg.dataset,
+        "data_dir": str(dataset.root),
+        "data_checksum": dataset.checksum(),
+        "n_tracks": len(dataset.tracks),
+        "versions": _versions(),
+        "git_commit": _git_commit(),
+        "host": platform.node(),
+    }
+
+
+@dataclass
+class _Plan:
+    jobs: list[FoldJob]
+    skipped: list[FoldOutcome]
+    splits: pd.DataFrame
+    protocols: dict[str, Protocol]
+
+
+def _pairs_for(cfg: BenchmarkConfig) -> list[tuple[str, str]]:
+    """(feature set, family) combinations: every family on every set offering its input kind;
+    the baseline pair is always included, since every pair is compared with it."""
+    from benchmark.features import all_feature_sets
+
+    sets = all_feature_sets()
+    pairs = [
+        (fs, fam)
+        for fs in cfg.feature_sets
+        for fam in cfg.family_names()
+        if get_family(fam).input_kind in sets[fs].views
+    ]
+    base = (cfg.baseline["feature_set"], cfg.baseline["family"])
+    if base not in pairs and base[0] in sets:
+        pairs.insert(0, base)
+    return pairs
+
+
+def _plan(
+    cfg: BenchmarkConfig,
+    dataset: Dataset,
+    opts: RunOptions,
+    storage_url: str,
+    only_pairs: list[tuple[str, str]] | None = None,
+) -> _Plan:
+    tracks = dataset.tracks["track_id"].to_numpy(dtype=str)
+    classes = tuple(dataset.classes)
+    cache_dir = Path(opts.results_root) / "cache"
+    digest = cfg.digest()
+    skipped: list[FoldOutcome] = []
+    pairs = only_pairs or _pairs_for(cfg)
+
+    protocols: dict[str, Protocol] = {}
+    outer: dict[str, list[OuterSplit]] = {}
+    inner: dict[tuple[str, int], list[tuple[np.ndarray, np.ndarray]]] = {}
+    split_frames = []
+    for name, params in cfg.protocols.items():
+        proto = get_protocol(name, **params)
+        reason = proto.unavailable(dataset)
+        if reason:
+            for fs, fam in pairs:
+                skipped.append(FoldOutcome(PairKey(fs, fam, name), -1, "skip", reason))
+            log.warning("protocol %s unavailable: %s", name, reason)
+            continue
+        protocols[name] = proto
+        outer[name] = proto.outer_splits(dataset, tracks, cfg.seed)
+        split_frames.append(splits_table(proto, outer[name]))
+        for s in outer[name]:
+            inner[(name, s.fold)] = proto.inner_splits(
+                dataset, s.train, cfg.inner_folds, derive_seed(cfg.seed, name, s.fold)
+            )
+
+    matrices: dict[tuple[str, str], FeatureMatrix] = {}
+    jobs: list[FoldJob] = []
+    for fs, fam in pairs:
+        family = get_family(fam)
+        fset = get_feature_set(fs, **cfg.feature_params.get(fs, {}))
+        reason = fset.unavailable(dataset) or family.skip_reason()
+        if reason:
+            for name in protocols:
+                skipped.append(FoldOutcome(PairKey(fs, fam, name), -1, "skip", reason))
+            continue
+        key = (fs, family.input_kind)
+        if key not in matrices:
+            t0 = time.perf_counter()
+            matrices[key] = fset.load(dataset, family.input_kind, cache_dir)
+            fm = matrices[key]
+            log.info(
+                "feature set %s (%s): %d rows, %d tracks, %d missing, %.1f s",
+                fs,
+                family.input_kind,
+                len(fm.X),
+                len(fm.tracks),
+                len(fm.missing or {}),
+                time.perf_counter() - t0,
+            )
+        fm = matrices[key]
+        y = dataset.labels_of(fm.row_track)
+        space = load_search_space(fam).to_dict()
+        for name, splits in outer.items():
+            pair = PairKey(fs, fam, name)
+            for s in splits:
+                jobs.append(
+                    FoldJob(
+                        benchmark=cfg.name,
+                        pair=pair,
+                        fold=s.fold,
+                        X=fm.X,
+                        row_track=fm.row_track,
+                        y=y,
+                        classes=classes,
+                        train_tracks=s.train,
+                        test_tracks=s.test,
+                        inner_splits=inner[(name, s.fold)],
+                        space=space,
+                        storage_url=storage_url,
+                        study_name=study_name(cfg.name, pair, s.fold, digest),
+                        n_trials=cfg.n_trials,
+                        timeout_s=cfg.timeout_s,
+                        seed=cfg.seed,
+                        fail_fast=opts.fail_fast,
+                    )
+                )
+    splits = pd.concat(split_frames, ignore_index=True) if split_frames else pd.DataFrame()
+    return _Plan(jobs, skipped, splits, protocols)
+
+
+def _execute(jobs: list[FoldJob], n_jobs: int) -> Iterator[FoldOutcome]:
+    """Outcomes as they finish; worker processes when ``n_jobs > 1``."""
+    if n_jobs <= 1:
+        for job in jobs:
+            yield run_fold(job)
+        return
+    from joblib import Parallel, delayed
+
+    # largest studies first would be better balanced; the plan order keeps pairs together
+    parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered", max_nbytes="1M")
+    yield from parallel(delayed(run_fold)(job) for job in jobs)
+
+
+def plan_and_run(
+    cfg: BenchmarkConfig,
+    opts: RunOptions,
+    *,
+    on_start: Callable[[int], None] | None = None,
+    on_outcome: Callable[[FoldOutcome], None] | None = None,
+) -> RunResult:
+    """Run (or resume) the benchmark ``cfg``; returns the results tables."""
+    t0 = time.perf_counter()
+    results_dir = Path(opts.results_root) / cfg.name
+    with benchmark_lock(results_dir):
+        dataset = Dataset.open(opts.data_dir, cfg.dataset)
+        prov = provenance(cfg, dataset)
+        storage_url = opts.storage_url or f"sqlite:///{(results_dir / 'optuna.db').resolve()}"
+        # create the schema once here: worker processes racing to create it collide
+        open_storage(storage_url)
+        plan = _plan(cfg, dataset, opts, storage_url)
+        write_table(plan.splits, results_dir / "splits.parquet")
+
+        tracker = None
+        if opts.track:
+            from benchmark.tracking import Tracker, default_tracking_uri
+
+            tags = {
+                "seed": str(cfg.seed),
+                "config_digest": prov["config_digest"],
+                "data_checksum": prov["data_checksum"],
+                "git_commit": prov["git_commit"],
+                "dataset": cfg.dataset,
+                "genrebench_version": benchmark.__version__,
+            }
+            uri = opts.tracking_uri or default_tracking_uri(results_dir)
+            tracker = Tracker(uri, cfg.name, tags)
+
+        context = {
+            "benchmark": cfg.name,
+            "dataset": cfg.dataset,
+            "seed": cfg.seed,
+            "config_digest": prov["config_digest"],
+            "data_checksum": prov["data_checksum"],
+        }
+        outcomes: list[FoldOutcome] = list(plan.skipped)
+        if on_start:
+            on_start(len(plan.jobs))
+        spaces = {
+            fam: load_search_space(fam).to_dict() for fam in {j.pair.family for j in plan.jobs}
+        }
+        for outcome in _execute(plan.jobs, cfg.n_jobs):
+            outcomes.append(outcome)
+            if tracker is not None:
+                trials = _trials_of(storage_url, outcome.study_name)
+                proto = plan.protocols[outcome.pair.protocol]
+                fold_split = plan.splits[
+                    (plan.splits["protocol"] == outcome.pair.protocol)
+                    & (plan.splits["fold"] == outcome.fold)
+                ]
+                tracker.log_fold(
+                    outcome,
+                    trials,
+                    fold_split,
+                    protocol_description=proto.description,
+                    search_space=spaces[outcome.pair.family],
+                )
+            if on_outcome:
+                on_outcome(outcome)
+
+        results = results_frame(o.row(**context) for o in outcomes)
+        predictions = _predictions_frame(outcomes)
+        write_table(results, results_dir / "results.parquet")
+        write_table(predictions, results_dir / "predictions.parquet")
+        if tracker is not None:
+            for (fs, fam, proto_name), rows in results.groupby(
+                ["feature_set", "family", "protocol"], sort=True
+            ):
+                if (rows["status"] == "done").any():
+                    tracker.log_pair_summary(PairKey(fs, fam, proto_name), rows)
+        wall = time.perf_counter() - t0
+        prov.update(
+            finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            wall_s=round(wall, 2),
+            storage=_mask(storage_url),
+            protocols={
+                n: p.to_dict() | {"description": p.description} for n, p in plan.protocols.items()
+            },
+        )
+        (results_dir / "run.json").write_text(json.dumps(prov, indent=2, default=str))
+        counts = results["status"].value_counts().to_dict()
+        return RunResult(results_dir, results, predictions, wall, counts)
+
+
+def _mask(url: str) -> str:
+    from benchmark.tracking import mask_url
+
+    return mask_url(url)
+
+
+def _trials_of(storage_url: str, name: str) -> list[optuna.trial.FrozenTrial]:
+    if not name:
+        return []
+    try:
+        study = optuna.load_study(study_name=name, storage=storage_url)
+    except KeyError:
+        return []
+    return study.get_trials(deepcopy=False)
+
+
+def _predictions_frame(outcomes: list[FoldOutcome]) -> pd.DataFrame:
+    frames = []
+    for o in outcomes:
+        if o.predictions is None:
+            continue
+        df = o.predictions.copy()
+        df.insert(0, "fold", o.fold)
+        df.insert(0, "protocol", o.pair.protocol)
+        df.insert(0, "family", o.pair.family)
+        df.insert(0, "feature_set", o.pair.feature_set)
+        frames.append(df)
+    if not frames:
+        return pd.DataFrame(columns=["feature_set", "family", "protocol", "fold", "track_id"])
+    return pd.concat(frames, ignore_index=True)

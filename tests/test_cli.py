@@ -1,0 +1,106 @@
+"""The command line: bad input gives one clear error line and exit code 2, never a traceback."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from benchmark.cli import main
+
+
+def _invoke(*args: str, env: dict[str, str] | None = None):
+    result = CliRunner().invoke(main, list(args), env=env or {"GENREBENCH_DATA": ""})
+    return result, result.output  # click >= 8.2: stdout and stderr, interleaved
+
+
+def _assert_one_line_error(result, text: str, match: str) -> None:
+    assert result.exit_code == 2, text
+    assert "Traceback" not in text
+    errors = [line for line in text.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, text
+    assert match in text, text
+
+
+def test_missing_data_folder_is_one_line_with_the_download_hint(tmp_path) -> None:
+    result, text = _invoke("run", "--config", "smoke", "--data-dir", str(tmp_path / "nope"))
+    _assert_one_line_error(result, text, "does not exist")
+    assert "genrebench download" in text
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        (["--config", "nope"], "unknown config 'nope'"),
+        (["--config", "smoke", "--models", "xgboost"], "unknown family 'xgboost'"),
+        (["--config", "smoke", "--features", "mfcc99"], "unknown feature set 'mfcc99'"),
+        (["--config", "smoke", "--protocol", "loo"], "unknown protocol 'loo'"),
+    ],
+)
+def test_unknown_config_family_feature_set_and_protocol(fake_gtzan, args, match) -> None:
+    result, text = _invoke("run", *args, "--data-dir", str(fake_gtzan))
+    _assert_one_line_error(result, text, match)
+
+
+def _set_cell(text: str, row: int, col: int, value: str) -> str:
+    lines = text.splitlines()
+    cells = lines[row].split(",")
+    cells[col] = value
+    lines[row] = ",".join(cells)
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("edit", "match"),
+    [
+        (lambda s: s.replace("rms_mean,", "", 1), "missing column(s) rms_mean"),
+        (lambda s: _set_cell(s, 2, 5, "abc"), "non-numeric value 'abc'"),
+        (lambda s: _set_cell(s, 1, -1, "bluez"), "unknown genre label 'bluez'"),
+    ],
+)
+def test_malformed_csv_is_one_line_naming_the_problem(fake_gtzan, tmp_path, edit, match) -> None:
+    data = tmp_path / "g"
+    shutil.copytree(fake_gtzan, data)
+    csv = data / "features_30_sec.csv"
+    csv.write_text(edit(csv.read_text()))
+    result, text = _invoke(
+        "run",
+        "--config",
+        "smoke",
+        "--no-tracking",
+        "--data-dir",
+        str(data),
+        "--results-dir",
+        str(tmp_path / "r"),
+    )
+    _assert_one_line_error(result, text, match)
+
+
+def test_data_check_reports_counts_and_list_shows_every_family(fake_gtzan) -> None:
+    result, text = _invoke("data", "check", "--data-dir", str(fake_gtzan))
+    assert result.exit_code == 0, text
+    assert "80 tracks" in text and "features_30_sec.csv: 80 rows" in text
+    result, text = _invoke("list")
+    assert result.exit_code == 0
+    for name in ("logreg", "svm_poly", "lightgbm", "seed_mlp", "artist_kfold", "quick"):
+        assert name in text
+
+
+def test_run_prints_a_summary_table_per_protocol(fake_gtzan, tmp_path: Path) -> None:
+    result, text = _invoke(
+        "run",
+        "--config",
+        "smoke",
+        "--no-tracking",
+        "--data-dir",
+        str(fake_gtzan),
+        "--results-dir",
+        str(tmp_path),
+        "--trials",
+        "2",
+    )
+    assert result.exit_code == 0, text
+    assert "protocol: fault_filtered" in text and "logreg" in text and "(baseline)" in text
+    assert (tmp_path / "smoke" / "results.parquet").is_file()

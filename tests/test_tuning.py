@@ -1,0 +1,167 @@
+"""One (pair, outer fold) job: tuning on the training part only, refit, scoring, resume."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from benchmark.errors import GenrebenchError
+from benchmark.results import PairKey
+from benchmark.search_space import load_search_space
+from benchmark.testing import make_tabular_problem
+from benchmark.tuning import OUTCOME_ATTR, FoldJob, derive_seed, run_fold, study_name
+
+CLASSES = tuple(f"g{i}" for i in range(4))
+
+
+def _job(
+    tmp_path: Path,
+    *,
+    family: str = "logreg",
+    segments: int = 1,
+    n_trials: int = 4,
+    name: str = "study",
+) -> FoldJob:
+    """60 tracks of a learnable 4-class problem; ``segments`` rows per track."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    X, y = make_tabular_problem(n_samples=60 * segments, n_features=6, n_classes=4, seed=1)
+    order = np.argsort(y, kind="stable")  # rows of one track share a class
+    X, y = X[order], y[order]
+    per_class = np.bincount(y)
+    ids = []
+    for c, n in enumerate(per_class):
+        ids += [f"g{c}.{i // segments:05d}" for i in range(n)]
+    row_track = np.array(ids)
+    tracks = np.unique(row_track)
+    rng = np.random.default_rng(0)
+    test = np.sort(rng.choice(tracks, size=len(tracks) // 4, replace=False))
+    train = np.setdiff1d(tracks, test)
+    perm = rng.permutation(train)
+    inner = [(np.setdiff1d(train, part), part) for part in np.array_split(perm, 3)]
+    return FoldJob(
+        benchmark="t",
+        pair=PairKey("synthetic", family, "holdout"),
+        fold=0,
+        X=X,
+        row_track=row_track,
+        y=y,
+        classes=CLASSES,
+        train_tracks=train,
+        test_tracks=test,
+        inner_splits=inner,
+        space=load_search_space(family).to_dict(),
+        storage_url=f"sqlite:///{tmp_path / 'optuna.db'}",
+        study_name=name,
+        n_trials=n_trials,
+        timeout_s=None,
+        seed=0,
+        fail_fast=True,
+    )
+
+
+def _trials(job: FoldJob) -> list[optuna.trial.FrozenTrial]:
+    return optuna.load_study(study_name=job.study_name, storage=job.storage_url).get_trials()
+
+
+def test_fold_is_tuned_refit_and_scored_on_every_test_track(tmp_path: Path) -> None:
+    job = _job(tmp_path)
+    out = run_fold(job)
+    assert out.status == "done", out.message
+    trials = _trials(job)
+    assert sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials) == 4
+    # the first trial is the search space's defaults
+    assert trials[0].params == load_search_space("logreg").defaults_for_trial()
+    assert set(out.predictions["track_id"]) == set(job.test_tracks)
+    assert out.n_test == len(job.test_tracks) and out.coverage == 1.0
+    assert out.n_train == len(job.train_tracks)
+    assert out.metrics["accuracy"] > 0.5  # learnable problem, chance is 0.25
+    assert out.metrics["accuracy"] == pytest.approx(out.predictions["correct"].mean())
+    assert 0 < out.inner_accuracy <= 1
+    assert (
+        out.params
+        == optuna.load_study(study_name=job.study_name, storage=job.storage_url).best_params
+    )
+
+
+def test_rerun_reuses_the_stored_outcome_and_runs_no_trial(tmp_path: Path) -> None:
+    job = _job(tmp_path)
+    first = run_fold(job)
+    n = len(_trials(job))
+    again = run_fold(job)
+    assert len(_trials(job)) == n
+    assert again.metrics == first.metrics and again.params == first.params
+    assert again.predictions.equals(first.predictions)
+
+
+def test_a_larger_budget_tops_up_the_same_study(tmp_path: Path) -> None:
+    job = _job(tmp_path, n_trials=2)
+    run_fold(job)
+    study = optuna.load_study(study_name=job.study_name, storage=job.storage_url)
+    # as if the run had been killed before its refit: a stored None is "no outcome"
+    study.set_user_attr(OUTCOME_ATTR, None)
+    out = run_fold(replace(job, n_trials=5))
+    finished = [t for t in _trials(job) if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    assert len(finished) == 5 and out.status == "done"
+
+
+def test_a_trial_left_running_by_a_killed_run_is_failed_and_replaced(tmp_path: Path) -> None:
+    job = _job(tmp_path, n_trials=3)
+    study = optuna.create_study(
+        study_name=job.study_name, storage=job.storage_url, direction="maximize"
+    )
+    study.ask()  # a trial that a killed process never told
+    out = run_fold(job)
+    states = [t.state for t in _trials(job)]
+    assert states[0] == TrialState.FAIL
+    assert sum(s in (TrialState.COMPLETE, TrialState.PRUNED) for s in states) == 3
+    assert out.status == "done"
+
+
+def test_same_seed_same_result_in_a_fresh_storage(tmp_path: Path) -> None:
+    a = run_fold(_job(tmp_path / "a", family="lightgbm", n_trials=3))
+    b = run_fold(_job(tmp_path / "b", family="lightgbm", n_trials=3))
+    assert a.params == b.params and a.metrics == b.metrics
+
+
+def test_segments_are_scored_per_track_by_mean_and_vote(tmp_path: Path) -> None:
+    job = _job(tmp_path, segments=3, n_trials=2)
+    out = run_fold(job)
+    assert len(out.predictions) == len(job.test_tracks)  # one row per track, not per segment
+    assert not np.isnan(out.metrics["accuracy_vote"])
+    assert out.n_test == len(job.test_tracks)
+
+
+def test_fixed_baseline_is_refit_without_trials(tmp_path: Path) -> None:
+    job = _job(tmp_path, family="dummy")
+    out = run_fold(job)
+    assert out.status == "done" and out.n_trials == 0 and out.params == {}
+    assert _trials(job) == []
+
+
+def test_inner_folds_touching_the_test_part_are_refused(tmp_path: Path) -> None:
+    job = _job(tmp_path)
+    a, b = job.inner_splits[0]
+    leaky = replace(job, inner_splits=[(a, np.concatenate([b, job.test_tracks[:1]]))])
+    with pytest.raises(GenrebenchError, match="outside the outer training part"):
+        run_fold(leaky)
+    overlap = replace(job, train_tracks=np.concatenate([job.train_tracks, job.test_tracks[:2]]))
+    with pytest.raises(GenrebenchError, match="both sides"):
+        run_fold(overlap)
+
+
+def test_a_failing_fold_becomes_an_error_outcome(tmp_path: Path) -> None:
+    job = replace(_job(tmp_path), test_tracks=np.array(["g0.99999"]), fail_fast=False)
+    out = run_fold(job)
+    assert out.status == "error" and "no rows" in out.message
+
+
+def test_study_names_and_seeds_are_deterministic() -> None:
+    pair = PairKey("csv_30s", "logreg", "artist_kfold")
+    assert study_name("quick", pair, 3, "abc") == "quick:csv_30s:logreg:artist_kfold:fold3:abc"
+    assert derive_seed(0, "x") == derive_seed(0, "x") != derive_seed(1, "x")
+    assert 0 <= derive_seed(5, "a", 1) < 2**31
