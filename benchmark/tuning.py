@@ -37,6 +37,7 @@ __all__ = [
     "OUTCOME_ATTR",
     "check_no_leak",
     "fail_stale_trials",
+    "fit_final",
     "derive_seed",
     "open_storage",
     "run_fold",
@@ -213,61 +214,84 @@ def check_no_leak(job: FoldJob) -> None:
             )
 
 
-def _run_fold(job: FoldJob) -> FoldOutcome:
+class _TimedOut(GenrebenchError):
+    """No trial finished within the study's time budget."""
+
+
+def _prepare(job: FoldJob) -> tuple[optuna.Study, SearchSpace]:
     check_no_leak(job)
     storage = open_storage(job.storage_url)
     study = _load_study(job, storage)
-    stored = study.user_attrs.get(OUTCOME_ATTR)
-    if stored is not None:
-        return FoldOutcome.from_json(stored)
     stale = fail_stale_trials(study, storage)
     if stale:
         log.info("%s: %d trial(s) of a killed run marked failed", job.study_name, stale)
-    space = SearchSpace.from_dict(job.space, source=f"{job.pair.family} (stored)")
+    return study, SearchSpace.from_dict(job.space, source=f"{job.pair.family} (stored)")
 
+
+def _tune(job: FoldJob, study: optuna.Study, space: SearchSpace) -> tuple[dict[str, Any], float]:
+    """Run the study up to its budget; the best params and their inner-CV accuracy.
+
+    Finished trials of an earlier run count towards the budget; failed trials (params the data
+    cannot support, e.g. more neighbours than rows) do not, so the study tops up with at most
+    as many extra attempts as its budget.
+    """
+    if space.fixed:
+        return {}, math.nan
+    trials = study.get_trials(deepcopy=False)
+    finished = sum(t.state in FINISHED for t in trials)
+    if not trials:
+        study.enqueue_trial(space.defaults_for_trial())
+    deadline = None if job.timeout_s is None else time.monotonic() + job.timeout_s
+    attempts_left = 2 * job.n_trials
+    while (remaining := job.n_trials - finished) > 0 and attempts_left > 0:
+        left = None if deadline is None else deadline - time.monotonic()
+        if left is not None and left <= 0:
+            break
+        study.optimize(
+            _objective(job, space),
+            n_trials=min(remaining, attempts_left),
+            timeout=left,
+            catch=(ValueError, ArithmeticError, np.linalg.LinAlgError),
+            gc_after_trial=False,
+        )
+        attempts_left -= remaining
+        finished = sum(t.state in FINISHED for t in study.get_trials(deepcopy=False))
+    trials = study.get_trials(deepcopy=False)
+    if not any(t.state == TrialState.COMPLETE for t in trials):
+        failed = [t for t in trials if t.state == TrialState.FAIL]
+        if job.timeout_s is not None and not failed:
+            raise _TimedOut(f"no trial finished within timeout_s={job.timeout_s}")
+        reason = failed[-1].user_attrs.get("error", "") if failed else ""
+        raise GenrebenchError(f"every trial failed: {reason or 'no completed trial'}")
+    best = study.best_trial
+    return dict(best.params), float(best.value)
+
+
+def fit_final(job: FoldJob) -> tuple[Any, dict[str, Any], float]:
+    """Tune on ``train_tracks`` (all of a benchmark's tracks) and refit there: the model a
+    user gets. ``test_tracks`` must be empty: nothing is scored, so nothing is held out.
+    Returns ``(fitted estimator, best params, inner-CV accuracy)``."""
+    if len(job.test_tracks):
+        raise GenrebenchError("a final model is fit on every track: test_tracks must be empty")
+    study, space = _prepare(job)
+    params, inner_accuracy = _tune(job, study, space)
+    model = get_family(job.pair.family).build(dict(params), job.seed)
+    rows = _rows(job, job.train_tracks)
+    model.fit(job.X[rows], job.y[rows])
+    return model, params, inner_accuracy
+
+
+def _run_fold(job: FoldJob) -> FoldOutcome:
+    study, space = _prepare(job)
+    stored = study.user_attrs.get(OUTCOME_ATTR)
+    if stored is not None:
+        return FoldOutcome.from_json(stored)
     t_tune = time.perf_counter()
     status, message = "done", ""
-    if space.fixed:
-        best_params: dict[str, Any] = {}
-        inner_accuracy = math.nan
-    else:
-        trials = study.get_trials(deepcopy=False)
-        finished = sum(t.state in FINISHED for t in trials)
-        if not trials:
-            study.enqueue_trial(space.defaults_for_trial())
-        # failed trials (params the data cannot support, e.g. more neighbours than rows) do not
-        # count: top up until the budget is met, with at most as many extra attempts
-        deadline = None if job.timeout_s is None else time.monotonic() + job.timeout_s
-        attempts_left = 2 * job.n_trials
-        while (remaining := job.n_trials - finished) > 0 and attempts_left > 0:
-            left = None if deadline is None else deadline - time.monotonic()
-            if left is not None and left <= 0:
-                break
-            study.optimize(
-                _objective(job, space),
-                n_trials=min(remaining, attempts_left),
-                timeout=left,
-                catch=(ValueError, ArithmeticError, np.linalg.LinAlgError),
-                gc_after_trial=False,
-            )
-            attempts_left -= remaining
-            trials = study.get_trials(deepcopy=False)
-            finished = sum(t.state in FINISHED for t in trials)
-        complete = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
-        if not complete:
-            failed = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.FAIL]
-            reason = failed[-1].user_attrs.get("error", "") if failed else ""
-            if job.timeout_s is not None and not failed:
-                return FoldOutcome(
-                    job.pair,
-                    job.fold,
-                    "timeout",
-                    f"no trial finished within timeout_s={job.timeout_s}",
-                    study_name=job.study_name,
-                )
-            raise GenrebenchError(f"every trial failed: {reason or 'no completed trial'}")
-        best = study.best_trial
-        best_params, inner_accuracy = dict(best.params), float(best.value)
+    try:
+        best_params, inner_accuracy = _tune(job, study, space)
+    except _TimedOut as exc:
+        return FoldOutcome(job.pair, job.fold, "timeout", str(exc), study_name=job.study_name)
     tune_s = time.perf_counter() - t_tune
 
     train = _rows(job, job.train_tracks)
