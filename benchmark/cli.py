@@ -187,6 +187,25 @@ def run(
             f"fold {row['fold']}: {row['message']}",
             highlight=False,
         )
+    _write_leaderboard(result.results_dir, storage)
+
+
+def _write_leaderboard(results_dir: Path, storage: str | None) -> None:
+    """The leaderboard at the end of ``run``: a failure here never fails the finished run (the
+    results are on disk; ``genrebench report`` writes it again)."""
+    from benchmark.report import write_report
+
+    try:
+        path = write_report(results_dir, storage_url=storage)
+    except Exception as exc:  # the benchmark itself succeeded
+        console.print(
+            f"[yellow]warning[/]: leaderboard not written ({type(exc).__name__}: {exc}); "
+            f"retry with `genrebench report {results_dir}`",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return
+    console.print(f"leaderboard: {path}", highlight=False, soft_wrap=True)
 
 
 def summary_table(results: pd.DataFrame, baseline: dict[str, str]) -> None:
@@ -237,6 +256,59 @@ def summary_table(results: pd.DataFrame, baseline: dict[str, str]) -> None:
                 f"{r['fit_s']:.2f}",
             )
         out.print(table)
+
+
+@main.command()
+@click.argument("results_dir", required=False, type=click.Path(file_okay=False))
+@click.option(
+    "--storage",
+    envvar="GENREBENCH_STORAGE",
+    help="Optuna storage URL for the optimisation histories (default: the folder's optuna.db).",
+)
+@_handle_errors
+def report(results_dir: str | None, storage: str | None) -> None:
+    """Write RESULTS_DIR/leaderboard.html (default: the most recent results/<benchmark>)."""
+    from benchmark.report import find_results_dir, write_report
+
+    path = write_report(find_results_dir(results_dir), storage_url=storage)
+    click.echo(str(path))
+
+
+@main.command()
+@click.argument("results_dir", required=False, type=click.Path(file_okay=False))
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=5000,
+    show_default=True,
+    help="Port on 127.0.0.1 (0: any free port).",
+)
+@_handle_errors
+def ui(results_dir: str | None, port: int) -> None:
+    """Start `mlflow ui` on 127.0.0.1 against the benchmark's tracking store (RESULTS_DIR
+    /mlflow.db; default: the most recent results/<benchmark>) and print its URL."""
+    import os
+    import socket
+
+    from benchmark.report import MLFLOW_UI_ENV, find_results_dir, mlflow_ui_argv
+
+    folder = find_results_dir(results_dir)
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise GenrebenchError(
+                f"port {port} on 127.0.0.1 is not free ({exc.strerror}): pass --port N, or "
+                "--port 0 for any free port"
+            ) from None
+        port = sock.getsockname()[1]
+    argv = mlflow_ui_argv(folder, port, sys.executable)
+    click.echo(f"MLflow UI for {folder}: http://127.0.0.1:{port}  (Ctrl-C stops it)")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    env = {**os.environ, **MLFLOW_UI_ENV}
+    # the server replaces this process: Ctrl-C and signals reach it directly, nothing is orphaned
+    os.execve(sys.executable, argv, env)
 
 
 @main.group()
