@@ -107,6 +107,12 @@ _data_dir = click.option(
 )
 @click.option("--no-tracking", is_flag=True, help="Do not log to MLflow.")
 @click.option("--fail-fast", is_flag=True, help="Stop at the first failing fold (debugging).")
+@click.option(
+    "--export/--no-export",
+    default=True,
+    show_default=True,
+    help="Refit the best pair on every track as the model `genrebench predict` uses.",
+)
 @_handle_errors
 def run(
     config_name: str,
@@ -123,6 +129,7 @@ def run(
     tracking_uri: str | None,
     no_tracking: bool,
     fail_fast: bool,
+    export: bool,
 ) -> None:
     """Tune and evaluate every (feature set × family) pair under the config's protocols."""
     from benchmark.config import load_config
@@ -188,6 +195,8 @@ def run(
             highlight=False,
         )
     _write_leaderboard(result.results_dir, storage)
+    if export:
+        _export_final(result.results_dir, data_dir, storage)
 
 
 def _write_leaderboard(results_dir: Path, storage: str | None) -> None:
@@ -382,6 +391,117 @@ def list_components() -> None:
     out.print(
         "[bold]configs[/]: " + ", ".join(sorted(p.stem for p in configs_dir().glob("*.yaml")))
     )
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option(
+    "--model",
+    "model_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Saved model folder (model.json + model.joblib). Default: the newest "
+    "<results-dir>/*/final_model/.",
+)
+@click.option(
+    "--results-dir",
+    type=click.Path(file_okay=False),
+    default="results",
+    show_default=True,
+    help="Where to look for the newest final_model/ when --model is not given.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document (for machines).")
+@click.option(
+    "--windows", is_flag=True, help="Vote over every 30 s window of the song, not just the first."
+)
+@click.option("--top-k", type=click.IntRange(min=1), default=3, show_default=True)
+@_handle_errors
+def predict(
+    files: tuple[str, ...],
+    model_dir: str | None,
+    results_dir: str,
+    as_json: bool,
+    windows: bool,
+    top_k: int,
+) -> None:
+    """Predict the genre of audio FILE(s) (wav, au, flac, ogg, mp3) with a saved model: the
+    top genres with probabilities, from the first 30 s (or every window with --windows)."""
+    import json
+
+    from benchmark.predict import extraction_set, find_model, load_model, predict_file
+
+    model = load_model(model_dir if model_dir else find_model(results_dir))
+    extractor = extraction_set(model)
+    if not as_json:
+        console.print(f"model: {model.describe()}", highlight=False, soft_wrap=True)
+    records: list[dict[str, Any]] = []
+    failed = 0
+    for f in files:
+        try:
+            pred = predict_file(model, f, windows=windows, extractor=extractor)
+        except GenrebenchError as exc:
+            failed += 1
+            records.append({"file": f, "error": str(exc)})
+            if not as_json:
+                console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            continue
+        records.append(pred.to_dict(top_k))
+        if not as_json:
+            where = f" ({pred.windows} windows)" if windows else ""
+            ranked = " · ".join(f"{g} {p:.2f}" for g, p in pred.top(top_k))
+            out.print(f"{f}{where}: {ranked}", highlight=False, soft_wrap=True)
+    if as_json:
+        doc = {
+            "model": str(model.path),
+            "feature_set": model.feature_set,
+            "pair": model.meta.get("pair"),
+            "predictions": records,
+        }
+        click.echo(json.dumps(doc, indent=2))
+    if failed:
+        sys.exit(2)
+
+
+
+def _export_final(results_dir: Path, data_dir: str | None, storage: str | None) -> None:
+    """The final model at the end of ``run``; like the leaderboard, a failure here never fails
+    the finished run (``genrebench export`` retries it)."""
+    from benchmark.final_model import export_from_results
+
+    try:
+        path = export_from_results(results_dir, data_dir=data_dir, storage_url=storage)
+    except GenrebenchError as exc:
+        console.print(f"[yellow]final model not exported[/]: {exc}", highlight=False,
+                      soft_wrap=True)
+        return
+    console.print(f"final model: {path} (genrebench predict SONG.mp3)", highlight=False,
+                  soft_wrap=True)
+
+
+@main.command()
+@click.argument("results_dir", required=False, type=click.Path(file_okay=False))
+@_data_dir
+@click.option("--family", help="Export the best pair of this family instead.")
+@click.option("--feature-set", help="Export the best pair of this feature set instead.")
+@click.option("--storage", envvar="GENREBENCH_STORAGE", help="Optuna storage URL.")
+@_handle_errors
+def export(
+    results_dir: str | None, data_dir: str | None, family: str | None,
+    feature_set: str | None, storage: str | None,
+) -> None:
+    """Tune and refit the best pair of a finished benchmark on every track, for predict.
+
+    The pair is chosen by cross-validated accuracy (artist-grouped k-fold first), never by the
+    fault-filtered test split.
+    """
+    from benchmark.final_model import export_from_results
+    from benchmark.report import find_results_dir
+
+    path = export_from_results(
+        find_results_dir(results_dir), data_dir=data_dir, storage_url=storage, family=family,
+        feature_set=feature_set,
+    )
+    out.print(f"final model: {path}", highlight=False, soft_wrap=True)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import yaml
 from benchmark.errors import ConfigError
 from benchmark.paths import configs_dir
 
-__all__ = ["BenchmarkConfig", "DEFAULTS", "load_config"]
+__all__ = ["BenchmarkConfig", "DEFAULTS", "config_from_dict", "load_config"]
 
 #: Every config key, its default, and why it exists.
 DEFAULTS: dict[str, Any] = {
@@ -206,20 +206,29 @@ def _read(
 def load_config(name_or_path: str) -> BenchmarkConfig:
     """Load ``configs/<name>.yaml`` (or a path), apply ``extends`` and :data:`DEFAULTS`."""
     raw, path = _read(name_or_path)
+    raw.setdefault("name", None)
+    raw["name"] = raw["name"] or path.stem
+    return config_from_dict(raw, source=str(path))
+
+
+def config_from_dict(raw: dict[str, Any], *, source: str) -> BenchmarkConfig:
+    """A validated config from its mapping form (a YAML file's keys, or a run's ``run.json``
+    ``config``, which is :meth:`BenchmarkConfig.to_dict`); ``source`` names it in errors."""
     unknown = set(raw) - set(DEFAULTS)
     if unknown:
         raise ConfigError(
-            f"{path}: unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(DEFAULTS)}"
+            f"{source}: unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(DEFAULTS)}"
         )
     merged = {**DEFAULTS, **raw}
-    merged["name"] = merged["name"] or path.stem
+    if not merged["name"]:
+        raise ConfigError(f"{source}: a config needs a name")
     if isinstance(merged["feature_sets"], str):
         merged["feature_sets"] = [merged["feature_sets"]]
     merged["feature_sets"] = tuple(merged["feature_sets"] or ())
     if not isinstance(merged["families"], str):
         merged["families"] = tuple(merged["families"])
     elif merged["families"] != "all":
-        raise ConfigError(f"{path}: families must be a list or 'all', got {merged['families']!r}")
+        raise ConfigError(f"{source}: families must be a list or 'all', got {merged['families']!r}")
     protocols = merged["protocols"] or {}
     if isinstance(protocols, str):
         protocols = [protocols]
@@ -229,10 +238,10 @@ def load_config(name_or_path: str) -> BenchmarkConfig:
         isinstance(v, dict) or v is None for v in protocols.values()
     ):
         raise ConfigError(
-            f"{path}: protocols must map names to options, e.g. "
+            f"{source}: protocols must map names to options, e.g. "
             f"{{artist_kfold: {{n_folds: 10}}}}, got {merged['protocols']!r}"
         )
     merged["protocols"] = {k: dict(v or {}) for k, v in protocols.items()}
     cfg = BenchmarkConfig(**merged)
-    _validate(cfg, source=str(path))
+    _validate(cfg, source=source)
     return cfg

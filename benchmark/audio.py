@@ -1,0 +1,531 @@
+"""Audio in, arrays out: decoding, clip validation, and the base of the audio feature sets.
+
+* :func:`read_audio` decodes wav, au, flac, ogg and mp3 with soundfile (libsndfile, no ffmpeg),
+  mixes to mono and resamples (soxr, as ``librosa.load`` does) to a fixed rate, 22 050 Hz by
+  default. A damaged file is read up to the damage, and said so.
+* :func:`load_clip` returns the first 30 s (configurable) padded with silence to exactly that
+  length, after checking that the audio is usable: every failure is an :class:`AudioError`
+  with one clear line (missing file, not audio, empty, silent, shorter than 1 s).
+* :class:`AudioFeatureSet` is the base of every feature set computed from ``genres_original/``:
+  it extracts each clip in parallel (joblib, ``n_jobs``) with a progress bar, records the clips
+  that cannot be used in :attr:`FeatureMatrix.missing` (so the benchmark reports the coverage)
+  instead of failing, and computes the same rows for a single file, which is what
+  ``genrebench predict`` needs.
+
+librosa, soundfile and numba come with the optional ``audio`` extra; they are imported only
+when audio is actually processed, so the rest of genrebench works without them.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import math
+import os
+import sys
+import time
+from abc import abstractmethod
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+import numpy as np
+
+from benchmark.errors import ConfigError, DataError
+from benchmark.features.base import FeatureMatrix, FeatureSet
+
+if TYPE_CHECKING:
+    from benchmark.data import Dataset
+
+__all__ = [
+    "AudioError",
+    "AudioFeatureSet",
+    "AudioFileMissing",
+    "Clip",
+    "DEFAULT_SAMPLE_RATE",
+    "CLIP_SECONDS",
+    "EmptyAudioError",
+    "MIN_SECONDS",
+    "NotAudioError",
+    "SilentAudioError",
+    "TooShortError",
+    "audio_missing_reason",
+    "load_clip",
+    "imap_progress",
+    "read_audio",
+    "song_windows",
+    "validate_audio",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SAMPLE_RATE = 22050
+#: "strictly the first 30 seconds" of every clip
+CLIP_SECONDS = 30.0
+#: anything shorter is refused: no meaningful genre (or feature) in less than a second
+MIN_SECONDS = 1.0
+#: a clip with less than this share of the requested length is logged as much shorter
+SHORT_SHARE = 0.9
+#: a peak below this (−80 dBFS) is silence
+SILENCE_PEAK = 1e-4
+#: decoding reads this many seconds at a time, so a damaged file keeps what precedes the damage
+_BLOCK_SECONDS = 1.0
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+# --- errors -------------------------------------------------------------------------------------
+class AudioError(DataError):
+    """An audio file that cannot be used; the message names the file and the reason."""
+
+
+class AudioFileMissing(AudioError):
+    """The file does not exist."""
+
+
+class NotAudioError(AudioError):
+    """The file exists but does not decode as audio."""
+
+
+class EmptyAudioError(AudioError):
+    """The file holds no samples (0 bytes, or a header without audio)."""
+
+
+class SilentAudioError(EmptyAudioError):
+    """The file decodes but is silent."""
+
+
+class TooShortError(AudioError):
+    """Less audio than the minimum (1 s)."""
+
+
+def audio_extra_missing() -> str | None:
+    """Why audio cannot be processed here (the optional packages are absent), or ``None``."""
+    for module in ("librosa", "soundfile", "numba"):
+        if importlib.util.find_spec(module) is None:
+            return (
+                f"needs the optional module {module!r}: pip install 'genrebench[audio]' "
+                "(librosa, soundfile)"
+            )
+    return None
+
+
+def _require_audio() -> None:
+    reason = audio_extra_missing()
+    if reason:
+        raise ConfigError(f"audio processing {reason}")
+
+
+# --- decoding -----------------------------------------------------------------------------------
+def read_audio(
+    path: str | os.PathLike[str],
+    sample_rate: int = DEFAULT_SAMPLE_RATE,
+    *,
+    offset_s: float = 0.0,
+    duration_s: float | None = None,
+) -> np.ndarray:
+    """Decode ``path`` to mono float32 at ``sample_rate``: ``duration_s`` seconds from
+    ``offset_s`` (the whole file when ``None``).
+
+    Raises :class:`AudioFileMissing`, :class:`EmptyAudioError` (0 bytes) or
+    :class:`NotAudioError`. A file damaged part-way (a truncated FLAC, say) is read up to the
+    damage with a warning; it is refused only when nothing before it decodes.
+    """
+    _require_audio()
+    import soundfile as sf
+
+    p = Path(path)
+    if not p.exists():
+        raise AudioFileMissing(f"{p}: no such file")
+    if p.is_dir():
+        raise NotAudioError(f"{p}: is a folder, not an audio file")
+    if p.stat().st_size == 0:
+        raise EmptyAudioError(f"{p}: empty file (0 bytes)")
+    try:
+        fh = sf.SoundFile(p)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
+        raise NotAudioError(f"{p}: not a readable audio file ({_sf_reason(exc)})") from None
+    blocks: list[np.ndarray] = []
+    with fh:
+        native = fh.samplerate
+        start = int(round(offset_s * native))
+        if start and fh.seekable():
+            fh.seek(min(start, fh.frames))
+        elif start:  # not seekable: read and drop
+            _read_blocks(fh, p, start, [])
+        want = None if duration_s is None else int(math.ceil(duration_s * native))
+        _read_blocks(fh, p, want, blocks)
+    y = np.concatenate(blocks) if blocks else np.zeros((0, 1), dtype=np.float32)
+    y = y.mean(axis=1, dtype=np.float32) if y.shape[1] > 1 else y[:, 0]
+    if native != sample_rate and y.size:
+        import librosa
+
+        y = librosa.resample(y, orig_sr=native, target_sr=sample_rate, res_type="soxr_hq")
+        if duration_s is not None:
+            y = y[: int(round(duration_s * sample_rate))]
+    return np.ascontiguousarray(y, dtype=np.float32)
+
+
+def _read_blocks(fh: Any, path: Path, want: int | None, blocks: list[np.ndarray]) -> None:
+    """Append decoded ``(frames, channels)`` blocks until ``want`` frames or the end; an error
+    after some audio keeps that audio (logged), an error before any is :class:`NotAudioError`."""
+    import soundfile as sf
+
+    block = max(1, int(_BLOCK_SECONDS * fh.samplerate))
+    got = 0
+    while want is None or got < want:
+        n = block if want is None else min(block, want - got)
+        try:
+            b = fh.read(n, dtype="float32", always_2d=True)
+        except (sf.LibsndfileError, RuntimeError) as exc:
+            if got == 0:
+                raise NotAudioError(
+                    f"{path}: not a readable audio file ({_sf_reason(exc)})"
+                ) from None
+            log.warning(
+                "%s: damaged or truncated: decoding stopped after %.1f s (%s); using that part",
+                path,
+                got / fh.samplerate,
+                _sf_reason(exc),
+            )
+            return
+        if len(b) == 0:
+            return
+        blocks.append(b)
+        got += len(b)
+
+
+def _sf_reason(exc: BaseException) -> str:
+    msg = str(exc).strip()
+    if ": " in msg and msg.startswith("Error opening"):
+        msg = msg.rsplit(": ", 1)[-1]
+    return msg.rstrip(".") or type(exc).__name__
+
+
+def validate_audio(
+    y: np.ndarray, sample_rate: int, path: str | os.PathLike[str], min_seconds: float = MIN_SECONDS
+) -> None:
+    """Refuse audio no feature can be computed from: no samples, non-finite samples, shorter
+    than ``min_seconds``, or silent (peak below −80 dBFS)."""
+    if y.size == 0:
+        raise EmptyAudioError(f"{path}: holds no audio samples")
+    if not np.isfinite(y).all():
+        raise NotAudioError(f"{path}: decodes to non-finite samples")
+    seconds = y.size / sample_rate
+    if seconds < min_seconds:
+        raise TooShortError(
+            f"{path}: only {seconds:.2f} s of audio; at least {min_seconds:g} s is needed"
+        )
+    peak = float(np.abs(y).max())
+    if peak < SILENCE_PEAK:
+        level = "-inf" if peak == 0 else f"{20 * math.log10(peak):.0f}"
+        raise SilentAudioError(f"{path}: silent (peak level {level} dBFS)")
+
+
+@dataclass(frozen=True)
+class Clip:
+    """One clip: ``samples`` is exactly the requested length (zero-padded), the first
+    ``n_audio`` of them are real audio."""
+
+    samples: np.ndarray
+    sample_rate: int
+    n_audio: int
+    path: str
+
+    @property
+    def audio(self) -> np.ndarray:
+        """The real audio, without the padding."""
+        return self.samples[: self.n_audio]
+
+    @property
+    def seconds(self) -> float:
+        return self.n_audio / self.sample_rate
+
+
+def load_clip(
+    path: str | os.PathLike[str],
+    sample_rate: int = DEFAULT_SAMPLE_RATE,
+    seconds: float = CLIP_SECONDS,
+    *,
+    offset_s: float = 0.0,
+    min_seconds: float = MIN_SECONDS,
+) -> Clip:
+    """The first ``seconds`` of ``path`` (from ``offset_s``), validated and padded with
+    silence to exactly ``seconds``; a clip much shorter than that is logged."""
+    y = read_audio(path, sample_rate, offset_s=offset_s, duration_s=seconds)
+    validate_audio(y, sample_rate, path, min_seconds)
+    return _pad_clip(y, sample_rate, seconds, str(path))
+
+
+def _pad_clip(y: np.ndarray, sample_rate: int, seconds: float, path: str) -> Clip:
+    n_target = int(round(seconds * sample_rate))
+    n_audio = min(len(y), n_target)
+    if n_audio < SHORT_SHARE * n_target:
+        log.warning(
+            "%s: %.1f s of audio, padded with silence to %g s", path, n_audio / sample_rate, seconds
+        )
+    samples = np.zeros(n_target, dtype=np.float32)
+    samples[:n_audio] = y[:n_audio]
+    return Clip(samples, sample_rate, n_audio, path)
+
+
+def song_windows(
+    path: str | os.PathLike[str],
+    sample_rate: int = DEFAULT_SAMPLE_RATE,
+    seconds: float = CLIP_SECONDS,
+    *,
+    min_seconds: float = MIN_SECONDS,
+    min_last_share: float = 1 / 3,
+) -> list[Clip]:
+    """The whole song as consecutive ``seconds``-long windows (for voting over a long song).
+    A last, partial window is kept when it holds at least ``min_last_share`` of a window (or
+    when it is the only one); silent windows inside the song are skipped."""
+    y = read_audio(path, sample_rate)
+    validate_audio(y, sample_rate, path, min_seconds)
+    n = int(round(seconds * sample_rate))
+    out: list[Clip] = []
+    for start in range(0, len(y), n):
+        part = y[start : start + n]
+        if out and len(part) < min_last_share * n:
+            break
+        if (
+            float(np.abs(part).max(initial=0.0)) < SILENCE_PEAK
+            or len(part) < min_seconds * sample_rate
+        ):
+            continue
+        out.append(_pad_clip(part, sample_rate, seconds, f"{path}@{start / sample_rate:.0f}s"))
+    if not out:  # every window silent or too short: the song as a whole passed validation
+        out.append(_pad_clip(y[:n], sample_rate, seconds, str(path)))
+    return out
+
+
+# --- parallel extraction with progress ------------------------------------------------------
+def imap_progress(
+    fn: Callable[[T], R],
+    items: Sequence[T],
+    *,
+    n_jobs: int = 1,
+    description: str = "clips",
+) -> Iterator[R]:
+    """``fn(item)`` for each item, yielded in order as they finish, over ``n_jobs`` worker
+    processes (joblib; in this process for 1), with a progress bar on a terminal and a log line
+    every ~10 % otherwise. BLAS stays single-threaded in this process (the arrays are small;
+    joblib's workers do the same)."""
+    from threadpoolctl import threadpool_limits
+
+    total = len(items)
+    t0 = time.perf_counter()
+    progress = _progress(description, total)
+    step = max(1, total // 10)
+    done = 0
+    try:
+        with threadpool_limits(limits=1):
+            if n_jobs == 1 or total <= 1:
+                stream: Iterable[R] = (fn(item) for item in items)
+            else:
+                from joblib import Parallel, delayed
+
+                stream = Parallel(n_jobs=n_jobs, return_as="generator")(
+                    delayed(fn)(i) for i in items
+                )
+            for r in stream:
+                done += 1
+                if progress is not None:
+                    progress[0].update(progress[1], completed=done)
+                elif done % step == 0 or done == total:
+                    rate = done / max(time.perf_counter() - t0, 1e-9)
+                    log.info("%s: %d/%d (%.1f clips/s)", description, done, total, rate)
+                yield r
+    finally:
+        if progress is not None:
+            progress[0].stop()
+
+
+def _progress(description: str, total: int) -> tuple[Any, Any] | None:
+    if total < 2 or not sys.stderr.isatty():
+        return None
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    task = progress.add_task(description, total=total)
+    progress.start()
+    return progress, task
+
+
+# --- the feature-set base ---------------------------------------------------------------------
+def audio_missing_reason(dataset: Dataset) -> str | None:
+    """Why ``dataset`` offers no audio to extract from, or ``None``."""
+    folder = dataset.path("audio")
+    if not folder.is_dir():
+        return f"{folder.name}/ is not in {dataset.root}"
+    if dataset.tracks["audio_path"].notna().sum() == 0:
+        return f"{folder} holds no <genre>/<clip>.(wav|au|flac|ogg|mp3) audio files"
+    return audio_extra_missing()
+
+
+def _extract_one(job: tuple[AudioFeatureSet, str, str]) -> tuple[np.ndarray | None, str | None]:
+    """Worker: the rows of one clip, or why there are none (never raises)."""
+    fset, path, view = job
+    try:
+        return fset.file_rows(path, view), None
+    except AudioError as exc:
+        reason = str(exc).split(": ", 1)[-1] if str(exc).startswith(str(path)) else str(exc)
+        return None, reason
+    except Exception as exc:  # a clip that breaks a feature must not stop the benchmark
+        log.debug("extraction of %s failed", path, exc_info=True)
+        return None, f"extraction failed: {type(exc).__name__}: {exc}"
+
+
+class AudioFeatureSet(FeatureSet):
+    """A feature set computed from the audio files of the dataset.
+
+    Subclasses implement :meth:`clip_rows` (the rows of one decoded clip for a view) and
+    :meth:`feature_names`. Common parameters (part of the cache key unless said otherwise):
+
+    * ``sample_rate`` (22050): decoding rate;
+    * ``seconds`` (30): the clip length read from the start of each file (shorter clips are
+      padded with silence);
+    * ``n_jobs``: extraction processes (not in the cache key; default: all cores for 16 clips
+      or more, else 1).
+    """
+
+    #: the parameters a subclass accepts besides the common ones
+    params_allowed: ClassVar[frozenset[str]] = frozenset()
+    _COMMON: ClassVar[frozenset[str]] = frozenset({"sample_rate", "seconds", "n_jobs"})
+
+    def __init__(self, **params: Any) -> None:
+        unknown = sorted(set(params) - self._COMMON - self.params_allowed)
+        if unknown:
+            known = sorted(self._COMMON | self.params_allowed)
+            raise ConfigError(
+                f"feature set {self.name!r}: unknown parameter(s) {', '.join(unknown)}; "
+                f"known: {', '.join(known)}"
+            )
+        n_jobs = params.pop("n_jobs", None)
+        if n_jobs is not None and (not isinstance(n_jobs, int) or n_jobs == 0 or n_jobs < -1):
+            raise ConfigError(f"feature set {self.name!r}: n_jobs must be a positive int or -1")
+        self.n_jobs: int | None = n_jobs
+        sr = params.get("sample_rate", DEFAULT_SAMPLE_RATE)
+        if not isinstance(sr, int) or not 1000 <= sr <= 192000:
+            raise ConfigError(f"feature set {self.name!r}: sample_rate must be an int in Hz")
+        seconds = params.get("seconds", CLIP_SECONDS)
+        if not isinstance(seconds, int | float) or not MIN_SECONDS <= seconds <= 600:
+            raise ConfigError(f"feature set {self.name!r}: seconds must be in [1, 600]")
+        super().__init__(**params)
+
+    @property
+    def sample_rate(self) -> int:
+        return int(self.params.get("sample_rate", DEFAULT_SAMPLE_RATE))
+
+    @property
+    def seconds(self) -> float:
+        return float(self.params.get("seconds", CLIP_SECONDS))
+
+    # --- per clip ---------------------------------------------------------------------------
+    @abstractmethod
+    def clip_rows(self, clip: Clip, view: str) -> np.ndarray:
+        """The rows of one clip for ``view``: ``(n_rows, ...)``."""
+
+    @abstractmethod
+    def feature_names(self, view: str) -> list[str] | None:
+        """Column names of a tabular view, ``None`` for tensor views."""
+
+    def file_rows(self, path: str | os.PathLike[str], view: str) -> np.ndarray:
+        """Decode the first ``seconds`` of ``path`` and compute its rows for ``view``."""
+        clip = load_clip(path, self.sample_rate, self.seconds)
+        return self.clip_rows(clip, view)
+
+    # --- the dataset --------------------------------------------------------------------------
+    def unavailable(self, dataset: Dataset) -> str | None:
+        return audio_missing_reason(dataset)
+
+    def input_files(self, dataset: Dataset) -> list[Path]:
+        return [Path(p) for p in dataset.tracks["audio_path"].dropna()]
+
+    def _jobs_for(self, n_clips: int) -> int:
+        if self.n_jobs is not None:
+            return self.n_jobs if self.n_jobs > 0 else (os.cpu_count() or 1)
+        return (os.cpu_count() or 1) if n_clips >= 16 else 1
+
+    def extract(
+        self, dataset: Dataset, view: str
+    ) -> Iterator[tuple[str, np.ndarray | None, str | None]]:
+        """``(track_id, rows or None, reason or None)`` for every track of the dataset, in
+        track order; tracks without an audio file come with the reason ``no audio file``."""
+        _require_audio()
+        reason = audio_missing_reason(dataset)
+        if reason:
+            raise DataError(f"{self.name}: {reason}")
+        tracks = dataset.tracks
+        have = tracks[tracks["audio_path"].notna()]
+        jobs = [(self, str(p), view) for p in have["audio_path"]]
+        t0 = time.perf_counter()
+        stream = imap_progress(
+            _extract_one,
+            jobs,
+            n_jobs=self._jobs_for(len(jobs)),
+            description=f"{self.name} ({view}): {len(jobs)} clips",
+        )
+        with_audio = set(have["track_id"])
+        for tid in tracks["track_id"]:
+            if tid not in with_audio:
+                yield str(tid), None, "no audio file"
+                continue
+            rows, why = next(stream)
+            if why is not None:
+                log.warning("%s: skipping %s: %s", self.name, tid, why)
+            yield str(tid), rows, why
+        for _ in stream:  # nothing left: lets the stream close its progress bar and workers
+            pass
+        wall = time.perf_counter() - t0
+        log.info(
+            "%s (%s): %d clips in %.1f s (%.1f clips/s)",
+            self.name,
+            view,
+            len(jobs),
+            wall,
+            len(jobs) / max(wall, 1e-9),
+        )
+
+    def build(self, dataset: Dataset, view: str) -> FeatureMatrix:
+        if view not in self.views:
+            raise ValueError(f"feature set {self.name!r} has no {view!r} view (has {self.views})")
+        parts: list[np.ndarray] = []
+        row_track: list[str] = []
+        missing: dict[str, str] = {}
+        for tid, rows, why in self.extract(dataset, view):
+            if rows is None:
+                missing[tid] = str(why)
+                continue
+            parts.append(rows)
+            row_track += [tid] * len(rows)
+        if not parts:
+            first = next(iter(missing.items()), ("", "no tracks"))
+            raise DataError(
+                f"{self.name}: no clip could be used ({len(missing)} skipped; "
+                f"e.g. {first[0]}: {first[1]})"
+            )
+        return FeatureMatrix(
+            X=np.concatenate(parts),
+            row_track=np.asarray(row_track, dtype=str),
+            feature_names=self.feature_names(view),
+            missing=missing or None,
+        )

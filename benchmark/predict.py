@@ -1,0 +1,282 @@
+"""``genrebench predict``: the genre of your own songs, with a benchmark's saved model.
+
+A saved model is a folder holding
+
+* ``model.joblib``: a fitted scikit-learn estimator (the whole pipeline, preprocessing
+  included) whose ``predict_proba`` columns are class indices (``estimator.classes_`` ⊆
+  ``0 … n_classes - 1``);
+* ``model.json``: what is needed to use it on audio: ``{"feature_set": name,
+  "feature_params": {...}, "view": "tabular", "classes": [...], "pair": {...},
+  "params": {...}, "benchmark": ..., "protocol_scores": {...}}`` (plus the versions it was
+  saved with).
+
+:func:`save_model` and :func:`load_model` write and read it; :func:`find_model` finds the newest
+``results/*/final_model/``. Prediction decodes the audio (first 30 s, or every 30 s window of
+the song with ``windows=True``), computes the model's feature set on it — a model trained on
+Kaggle's CSVs (``csv_30s``/``csv_3s``) gets the same 57 features computed by ``librosa_30s`` /
+``librosa_3s`` — and averages the class probabilities over segments and windows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmark.audio import AudioFeatureSet, load_clip, song_windows
+from benchmark.errors import ConfigError, GenrebenchError
+
+__all__ = [
+    "AUDIO_EQUIVALENT",
+    "FilePrediction",
+    "ModelError",
+    "SavedModel",
+    "find_model",
+    "load_model",
+    "predict_file",
+    "save_model",
+]
+
+MODEL_FILE = "model.joblib"
+META_FILE = "model.json"
+FINAL_MODEL_DIR = "final_model"
+#: feature sets read from Kaggle's files, and the audio set that computes the same features
+AUDIO_EQUIVALENT = {"csv_30s": "librosa_30s", "csv_3s": "librosa_3s"}
+_VERSIONED = ("genrebench", "scikit-learn", "numpy", "librosa", "lightgbm")
+
+
+class ModelError(GenrebenchError):
+    """A saved model folder is missing, incomplete or unusable."""
+
+
+@dataclass
+class SavedModel:
+    """A loaded model folder."""
+
+    path: Path
+    estimator: Any
+    meta: dict[str, Any]
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.meta["classes"])
+
+    @property
+    def feature_set(self) -> str:
+        return str(self.meta["feature_set"])
+
+    @property
+    def view(self) -> str:
+        return str(self.meta.get("view") or "tabular")
+
+    def describe(self) -> str:
+        pair = self.meta.get("pair") or {}
+        family = pair.get("family", "?")
+        bench = self.meta.get("benchmark")
+        where = f" (benchmark {bench})" if bench else ""
+        return f"{self.feature_set} · {family}{where} from {self.path}"
+
+
+# --- saving and loading -------------------------------------------------------------------------
+def _versions() -> dict[str, str]:
+    out = {}
+    for name in _VERSIONED:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return out
+
+
+def save_model(directory: str | os.PathLike[str], estimator: Any, meta: dict[str, Any]) -> Path:
+    """Write ``estimator`` and ``meta`` to ``directory`` (created; files replaced atomically).
+
+    ``meta`` needs ``feature_set`` (a registered feature set) and ``classes`` (the genre of
+    each class index); ``feature_params``, ``view``, ``pair``, ``params``, ``benchmark`` and
+    ``protocol_scores`` are kept as given. The estimator must have ``predict_proba`` and its
+    ``classes_`` must be class indices. Returns the folder.
+    """
+    import joblib
+
+    from benchmark.features import all_feature_sets
+
+    meta = dict(meta)
+    for key in ("feature_set", "classes"):
+        if key not in meta:
+            raise ModelError(f"save_model: meta needs {key!r}")
+    if meta["feature_set"] not in all_feature_sets():
+        raise ModelError(f"save_model: unknown feature set {meta['feature_set']!r}")
+    classes = list(meta["classes"])
+    if len(classes) < 2 or len(set(classes)) != len(classes):
+        raise ModelError("save_model: classes must be two or more distinct names")
+    if not hasattr(estimator, "predict_proba"):
+        raise ModelError(f"save_model: {type(estimator).__name__} has no predict_proba")
+    _check_classes(getattr(estimator, "classes_", None), len(classes), "save_model")
+    meta.setdefault("feature_params", {})
+    meta.setdefault("view", "tabular")
+    meta.setdefault("saved_at", datetime.now(UTC).isoformat(timespec="seconds"))
+    meta.setdefault("versions", _versions())
+    folder = Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".joblib.tmp")
+    os.close(fd)
+    try:
+        joblib.dump(estimator, tmp)
+        os.replace(tmp, folder / MODEL_FILE)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".json.tmp")
+    with os.fdopen(fd, "w") as fh:
+        json.dump(meta, fh, indent=2, default=str)
+    os.replace(tmp, folder / META_FILE)  # last: a folder with model.json is complete
+    return folder
+
+
+def _check_classes(model_classes: Any, n_classes: int, where: str) -> None:
+    if model_classes is None:
+        return
+    idx = np.asarray(model_classes)
+    if idx.dtype.kind not in "iu" or idx.min() < 0 or idx.max() >= n_classes:
+        raise ModelError(
+            f"{where}: the estimator's classes_ must be class indices 0..{n_classes - 1}, "
+            f"got {idx.tolist()[:5]}"
+        )
+
+
+def load_model(directory: str | os.PathLike[str]) -> SavedModel:
+    """Read a model folder written by :func:`save_model`."""
+    import joblib
+
+    folder = Path(directory)
+    if not folder.is_dir():
+        raise ModelError(f"model folder {folder} does not exist")
+    meta_path, model_path = folder / META_FILE, folder / MODEL_FILE
+    for p in (meta_path, model_path):
+        if not p.is_file():
+            raise ModelError(f"{folder} is not a saved model: {p.name} is missing")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{meta_path}: not readable JSON ({exc})") from None
+    for key in ("feature_set", "classes"):
+        if key not in meta:
+            raise ModelError(f"{meta_path}: no {key!r} entry")
+    try:
+        estimator = joblib.load(model_path)
+    except Exception as exc:  # unpickling can fail in many ways (versions, truncation)
+        raise ModelError(
+            f"{model_path}: cannot be loaded ({type(exc).__name__}: {exc}); saved with "
+            f"{meta.get('versions', 'unknown versions')}"
+        ) from None
+    _check_classes(getattr(estimator, "classes_", None), len(meta["classes"]), str(model_path))
+    return SavedModel(folder, estimator, meta)
+
+
+def find_model(results_root: str | os.PathLike[str] = "results") -> Path:
+    """The newest ``<results_root>/*/final_model/`` holding a saved model."""
+    root = Path(results_root)
+    found = [p.parent for p in root.glob(f"*/{FINAL_MODEL_DIR}/{META_FILE}")]
+    if not found:
+        raise ModelError(
+            f"no saved model found (no {root}/*/{FINAL_MODEL_DIR}/{META_FILE}): run a benchmark "
+            "first (genrebench run …), which saves its best pair there, or pass --model DIR"
+        )
+    return max(found, key=lambda p: (p / META_FILE).stat().st_mtime)
+
+
+# --- extraction ---------------------------------------------------------------------------------
+def extraction_set(model: SavedModel) -> tuple[AudioFeatureSet, str]:
+    """The audio feature set (and view) that computes the model's inputs from a file."""
+    from benchmark.features import all_feature_sets, get_feature_set
+
+    name = AUDIO_EQUIVALENT.get(model.feature_set, model.feature_set)
+    known = all_feature_sets()
+    if name not in known or not issubclass(known[name], AudioFeatureSet):
+        audio_sets = sorted(n for n, c in known.items() if issubclass(c, AudioFeatureSet))
+        raise ModelError(
+            f"the model uses feature set {model.feature_set!r}, which is read from the dataset's "
+            "files, not computed from audio; predict needs a model trained on one of "
+            f"{', '.join([*AUDIO_EQUIVALENT, *audio_sets])}"
+        )
+    params = dict(model.meta.get("feature_params") or {}) if name == model.feature_set else {}
+    params.pop("n_jobs", None)
+    try:
+        fset = get_feature_set(name, **params)
+    except ConfigError as exc:
+        raise ModelError(f"the model's feature parameters are not usable: {exc}") from None
+    assert isinstance(fset, AudioFeatureSet)
+    if model.view not in fset.views:
+        raise ModelError(f"feature set {name!r} has no {model.view!r} view")
+    return fset, model.view
+
+
+@dataclass
+class FilePrediction:
+    """The prediction for one file: class probabilities (mean over segments and windows)."""
+
+    file: str
+    proba: np.ndarray
+    classes: list[str]
+    windows: int
+    seconds: float
+    window_top: list[str] = field(default_factory=list)
+
+    def top(self, k: int = 3) -> list[tuple[str, float]]:
+        order = np.argsort(-self.proba, kind="stable")[:k]
+        return [(self.classes[i], float(self.proba[i])) for i in order]
+
+    def to_dict(self, k: int = 3) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "file": self.file,
+            "genres": [{"genre": g, "probability": round(p, 6)} for g, p in self.top(k)],
+            "seconds": round(self.seconds, 2),
+            "windows": self.windows,
+        }
+        if self.window_top:
+            out["window_genres"] = self.window_top
+        return out
+
+
+def _proba(model: SavedModel, rows: np.ndarray) -> np.ndarray:
+    """Mean class probabilities of ``rows`` (a clip's segments), aligned to the class list."""
+    from benchmark.scoring import align_proba
+
+    est = model.estimator
+    n = len(model.classes)
+    p = np.asarray(est.predict_proba(rows), dtype=np.float64)
+    cols = getattr(est, "classes_", np.arange(p.shape[1]))
+    return align_proba(p, cols, n).mean(axis=0)
+
+
+def predict_file(
+    model: SavedModel,
+    path: str | os.PathLike[str],
+    *,
+    windows: bool = False,
+    extractor: tuple[AudioFeatureSet, str] | None = None,
+) -> FilePrediction:
+    """Class probabilities of one audio file: its first 30 s, or with ``windows`` the mean
+    over every 30 s window of the song. Raises :class:`~benchmark.audio.AudioError` subclasses
+    for files that cannot be used (one line each)."""
+    fset, view = extractor or extraction_set(model)
+    if windows:
+        clips = song_windows(path, fset.sample_rate, fset.seconds)
+    else:
+        clips = [load_clip(path, fset.sample_rate, fset.seconds)]
+    probas = [_proba(model, fset.clip_rows(c, view)) for c in clips]
+    proba = np.mean(probas, axis=0)
+    return FilePrediction(
+        file=str(path),
+        proba=proba,
+        classes=model.classes,
+        windows=len(clips),
+        seconds=float(sum(c.seconds for c in clips)),
+        window_top=[model.classes[int(np.argmax(p))] for p in probas] if windows else [],
+    )

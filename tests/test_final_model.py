@@ -1,0 +1,103 @@
+"""The final model: the best pair by cross-validation, tuned and refit on every track."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmark.config import load_config
+from benchmark.errors import GenrebenchError
+from benchmark.final_model import choose_best_pair, export_from_results
+from benchmark.predict import load_model
+from benchmark.runner import RunOptions, plan_and_run
+
+CONFIG = """\
+name: fm
+seed: 2
+feature_sets: [csv_30s]
+families: [logreg, dummy]
+protocols:
+  artist_kfold: {n_folds: 3}
+  fault_filtered: {}
+inner_folds: 2
+n_trials: 2
+n_jobs: 1
+baseline: {feature_set: csv_30s, family: dummy}
+"""
+
+
+def _rows(protocol: str, family: str, accs: list[float]) -> list[dict]:
+    return [
+        {
+            "feature_set": "csv_30s",
+            "family": family,
+            "protocol": protocol,
+            "fold": k,
+            "status": "done",
+            "accuracy": a,
+            "balanced_accuracy": a,
+            "macro_f1": a,
+            "log_loss": 1.0,
+            "accuracy_vote": a,
+            "n_trials": 2,
+            "fit_s": 0.1,
+        }
+        for k, a in enumerate(accs)
+    ]
+
+
+def test_the_winner_is_chosen_by_cross_validation_never_by_the_test_split() -> None:
+    res = pd.DataFrame(
+        _rows("artist_kfold", "logreg", [0.6, 0.5])
+        + _rows("artist_kfold", "knn", [0.4, 0.5])
+        + _rows("fault_filtered", "knn", [0.9])  # a lucky test split must not decide
+    )
+    choice = choose_best_pair(res, {"feature_set": "csv_30s", "family": "logreg"})
+    assert (choice.pair.family, choice.pair.protocol) == ("logreg", "artist_kfold")
+    assert math.isclose(choice.accuracy, 0.55)
+    only_ff = res[res["protocol"] == "fault_filtered"]
+    with pytest.raises(GenrebenchError, match="never by the fault-filtered test split"):
+        choose_best_pair(only_ff, {"feature_set": "csv_30s", "family": "knn"})
+
+
+def test_export_refits_the_best_pair_on_every_track_and_saves_it(
+    fake_gtzan: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "fm.yaml").write_text(CONFIG)
+    cfg = load_config(str(tmp_path / "fm.yaml"))
+    result = plan_and_run(
+        cfg, RunOptions(data_dir=str(fake_gtzan), results_root=tmp_path, track=False)
+    )
+    folder = export_from_results(result.results_dir)
+    model = load_model(folder)
+    meta = json.loads((folder / "model.json").read_text())
+    assert meta["pair"] == {"feature_set": "csv_30s", "family": "logreg"}
+    assert meta["selected_by"] == "artist_kfold" and meta["n_tracks"] == 80
+    assert set(meta["protocol_scores"]) == {"artist_kfold", "fault_filtered"}
+    # the refit saw every track: it reproduces the CSV labels far above chance
+    csv = pd.read_csv(fake_gtzan / "features_30_sec.csv")
+    X = csv.drop(columns=["filename", "length", "label"]).to_numpy(dtype=float)
+    proba = model.estimator.predict_proba(X)
+    labels = np.asarray(meta["classes"])[proba.argmax(axis=1)]
+    assert np.mean(labels == csv["label"].to_numpy()) > 0.8
+    # exporting again resumes the stored final study: same params
+    again = json.loads((export_from_results(result.results_dir) / "model.json").read_text())
+    assert again["params"] == meta["params"]
+
+
+def test_export_refuses_other_data(fake_gtzan: Path, tmp_path: Path) -> None:
+    from fake_gtzan import make_fake_gtzan
+
+    (tmp_path / "fm.yaml").write_text(CONFIG.replace("  fault_filtered: {}\n", ""))
+    cfg = load_config(str(tmp_path / "fm.yaml"))
+    result = plan_and_run(
+        cfg, RunOptions(data_dir=str(fake_gtzan), results_root=tmp_path, track=False)
+    )
+    other = make_fake_gtzan(tmp_path / "other", n_per_genre=5)
+    with pytest.raises(GenrebenchError, match="differ from the benchmark's"):
+        export_from_results(result.results_dir, data_dir=str(other))

@@ -1,0 +1,280 @@
+"""Saved models and ``genrebench predict``: save/load, finding the newest model, predicting
+synthesized clips end to end, the one-line errors, and (integration) the shared FLAC clips."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("librosa")
+import soundfile as sf  # noqa: E402
+from click.testing import CliRunner  # noqa: E402
+from fake_gtzan import make_fake_gtzan  # noqa: E402
+from sklearn.linear_model import LogisticRegression  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
+
+from benchmark.cli import main  # noqa: E402
+from benchmark.data import Dataset, load_manifest  # noqa: E402
+from benchmark.features import get_feature_set  # noqa: E402
+from benchmark.predict import (  # noqa: E402
+    ModelError,
+    find_model,
+    load_model,
+    predict_file,
+    save_model,
+)
+
+SR = 22050
+GENRES = ("blues", "country", "jazz", "rock")
+
+
+def fake_tone(genre: str, seconds: float, seed: int) -> np.ndarray:
+    """A clip like tests/fake_gtzan.py writes for ``genre`` (its pitch depends on the genre)."""
+    g = GENRES.index(genre)
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(SR * seconds)) / SR
+    y = 0.5 * np.sin(2 * np.pi * 110.0 * 2 ** (g / 2) * t) + 0.05 * rng.normal(size=t.size)
+    return np.clip(y, -1, 1).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """A logistic regression trained on librosa_30s features of fake tones, saved."""
+    tmp = tmp_path_factory.mktemp("predict")
+    root = make_fake_gtzan(
+        tmp / "gtzan",
+        genres=GENRES,
+        n_per_genre=4,
+        with_audio=True,
+        audio_seconds=6.0,
+        with_images=False,
+        with_csv_3s=False,
+    )
+    ds = Dataset(root, load_manifest("gtzan"))
+    # 6-s clips (not 30) keep the test fast; the parameter travels with the model
+    fm = get_feature_set("librosa_30s", seconds=6, n_jobs=1).load(ds, "tabular", tmp / "cache")
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    model.fit(fm.X, ds.labels_of(fm.row_track))
+    meta = {
+        "feature_set": "librosa_30s",
+        "feature_params": {"seconds": 6, "n_jobs": 1},
+        "classes": ds.classes,
+        "pair": {"feature_set": "librosa_30s", "family": "logreg", "protocol": "fault_filtered"},
+        "params": {"C": 1.0},
+        "benchmark": "unit",
+        "protocol_scores": {"fault_filtered": {"accuracy": 1.0}},
+    }
+    model_dir = save_model(tmp / "results" / "unit" / "final_model", model, meta)
+    songs = tmp / "songs"
+    songs.mkdir()
+    sf.write(songs / "jazz_like.wav", fake_tone("jazz", 6.0, seed=99), SR)
+    sf.write(songs / "rock_like.flac", fake_tone("rock", 6.0, seed=98), SR)
+    long = fake_tone("blues", 15.0, seed=97)  # 6-s windows: 0-6, 6-12 and 12-15 s
+    sf.write(songs / "long_blues.ogg", long, SR, format="OGG", subtype="VORBIS")
+    return {"dir": model_dir, "songs": songs, "ds": ds, "fm": fm, "model": model, "tmp": tmp}
+
+
+def test_save_and_load_round_trip(trained: dict) -> None:
+    saved = load_model(trained["dir"])
+    assert saved.feature_set == "librosa_30s" and saved.view == "tabular"
+    assert saved.classes == load_manifest("gtzan").classes
+    assert saved.meta["pair"]["family"] == "logreg"
+    assert saved.meta["versions"]["scikit-learn"] and saved.meta["saved_at"]
+    X = trained["fm"].X[:3]
+    np.testing.assert_allclose(saved.estimator.predict_proba(X), trained["model"].predict_proba(X))
+
+
+def test_save_model_validates(tmp_path: Path, trained: dict) -> None:
+    model = trained["model"]
+    with pytest.raises(ModelError, match="classes"):
+        save_model(tmp_path / "a", model, {"feature_set": "librosa_30s"})
+    with pytest.raises(ModelError, match="unknown feature set"):
+        save_model(tmp_path / "b", model, {"feature_set": "nope", "classes": ["a", "b"]})
+    named = LogisticRegression().fit(np.eye(2), ["x", "y"])
+    with pytest.raises(ModelError, match="class indices"):
+        save_model(tmp_path / "c", named, {"feature_set": "librosa_30s", "classes": ["x", "y"]})
+
+
+def test_load_model_errors(tmp_path: Path, trained: dict) -> None:
+    with pytest.raises(ModelError, match="does not exist"):
+        load_model(tmp_path / "none")
+    (tmp_path / "half").mkdir()
+    (tmp_path / "half" / "model.json").write_text("{}")
+    with pytest.raises(ModelError, match="model.joblib is missing"):
+        load_model(tmp_path / "half")
+    (tmp_path / "half" / "model.joblib").write_bytes(b"not a pickle")
+    (tmp_path / "half" / "model.json").write_text('{"feature_set": "librosa_30s", "classes": []}')
+    with pytest.raises(ModelError, match="cannot be loaded"):
+        load_model(tmp_path / "half")
+
+
+def test_find_model_newest_or_a_clear_error(tmp_path: Path, trained: dict) -> None:
+    with pytest.raises(ModelError, match="no saved model found.*--model"):
+        find_model(tmp_path)
+    meta = {"feature_set": "librosa_30s", "classes": trained["ds"].classes}
+    old = save_model(tmp_path / "a" / "final_model", trained["model"], meta)
+    new = save_model(tmp_path / "b" / "final_model", trained["model"], meta)
+    os.utime(old / "model.json", (time.time() - 100, time.time() - 100))
+    assert find_model(tmp_path) == new
+
+
+def test_predicts_a_synthesized_clip(trained: dict) -> None:
+    model = load_model(trained["dir"])
+    for name, genre in (("jazz_like.wav", "jazz"), ("rock_like.flac", "rock")):
+        pred = predict_file(model, trained["songs"] / name)
+        assert pred.top(1)[0][0] == genre, pred.top(3)
+        assert pred.proba.sum() == pytest.approx(1.0)
+        assert pred.windows == 1 and pred.seconds == pytest.approx(6.0, abs=0.01)
+
+
+def test_cli_predict_text_json_and_windows(trained: dict) -> None:
+    runner = CliRunner()
+    songs = trained["songs"]
+    res = runner.invoke(
+        main, ["predict", str(songs / "jazz_like.wav"), "--model", str(trained["dir"])]
+    )
+    assert res.exit_code == 0, res.output
+    line = [ln for ln in res.stdout.splitlines() if "jazz_like.wav" in ln]
+    assert line and line[0].split(": ", 1)[1].startswith("jazz ")
+    assert line[0].count(" · ") == 2  # top 3
+
+    res = runner.invoke(
+        main,
+        [
+            "predict",
+            str(songs / "long_blues.ogg"),
+            "--model",
+            str(trained["dir"]),
+            "--json",
+            "--windows",
+            "--top-k",
+            "2",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    pred = doc["predictions"][0]
+    assert doc["feature_set"] == "librosa_30s" and doc["pair"]["family"] == "logreg"
+    assert pred["windows"] == 3 and pred["window_genres"] == ["blues"] * 3
+    assert len(pred["genres"]) == 2 and pred["genres"][0]["genre"] == "blues"
+    assert pred["seconds"] == pytest.approx(15.0, abs=0.1)
+
+
+def test_cli_default_model_is_the_newest_final_model(trained: dict) -> None:
+    runner = CliRunner()
+    results = trained["dir"].parent.parent
+    res = runner.invoke(
+        main, ["predict", str(trained["songs"] / "rock_like.flac"), "--results-dir", str(results)]
+    )
+    assert res.exit_code == 0, res.output
+    assert "rock_like.flac: rock" in res.stdout
+    res = runner.invoke(main, ["predict", "x.wav", "--results-dir", str(results / "nothing")])
+    assert res.exit_code == 2
+    assert "no saved model found" in res.output
+
+
+def test_cli_errors_are_one_line_each(trained: dict, tmp_path: Path) -> None:
+    (tmp_path / "text.wav").write_text("not audio at all\n" * 10)
+    (tmp_path / "empty.mp3").write_bytes(b"")
+    sf.write(tmp_path / "silent.wav", np.zeros(3 * SR, np.float32), SR)
+    sf.write(tmp_path / "short.wav", fake_tone("rock", 0.4, seed=1), SR)
+    cases = {
+        "missing.wav": "no such file",
+        "text.wav": "not a readable audio file",
+        "empty.mp3": "empty file",
+        "silent.wav": "silent",
+        "short.wav": "at least 1 s",
+    }
+    runner = CliRunner()
+    for name, text in cases.items():
+        res = runner.invoke(main, ["predict", str(tmp_path / name), "--model", str(trained["dir"])])
+        assert res.exit_code == 2, (name, res.output)
+        errors = [ln for ln in res.output.splitlines() if ln.startswith("error:")]
+        assert len(errors) == 1 and text in errors[0] and name in errors[0], res.output
+        assert "Traceback" not in res.output
+    # one bad file among good ones: the others are still predicted, the exit status says so
+    res = runner.invoke(
+        main,
+        [
+            "predict",
+            str(tmp_path / "text.wav"),
+            str(trained["songs"] / "jazz_like.wav"),
+            "--model",
+            str(trained["dir"]),
+            "--json",
+        ],
+    )
+    assert res.exit_code == 2
+    doc = json.loads(res.stdout)
+    assert (
+        "error" in doc["predictions"][0] and doc["predictions"][1]["genres"][0]["genre"] == "jazz"
+    )
+
+
+def test_csv_models_use_librosa_extraction_and_image_models_are_refused(
+    trained: dict, tmp_path: Path
+) -> None:
+    classes = trained["ds"].classes
+    # a model trained on csv_30s columns takes the same 57 features computed from audio
+    csv_dir = save_model(
+        tmp_path / "csv", trained["model"], {"feature_set": "csv_30s", "classes": classes}
+    )
+    pred = predict_file(load_model(csv_dir), trained["songs"] / "jazz_like.wav")
+    assert pred.top(1)[0][0] == "jazz"
+    img_dir = save_model(
+        tmp_path / "img", trained["model"], {"feature_set": "spectrogram_img", "classes": classes}
+    )
+    res = CliRunner().invoke(
+        main, ["predict", str(trained["songs"] / "jazz_like.wav"), "--model", str(img_dir)]
+    )
+    assert res.exit_code == 2 and "not computed from audio" in res.output
+
+
+def test_segment_model_averages_its_segments(trained: dict, tmp_path: Path) -> None:
+    ds = trained["ds"]
+    fm = get_feature_set("librosa_3s", n_jobs=1).load(ds, "tabular", trained["tmp"] / "cache")
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    model.fit(fm.X, ds.labels_of(fm.row_track))
+    meta = {"feature_set": "csv_3s", "classes": ds.classes}
+    saved = load_model(save_model(tmp_path / "seg", model, meta))
+    pred = predict_file(saved, trained["songs"] / "rock_like.flac")  # 6 s: two 3-s segments
+    assert pred.top(1)[0][0] == "rock"
+
+
+# --- the shared FLAC clips ----------------------------------------------------------------------
+@pytest.mark.integration
+def test_predict_shared_clips_with_a_csv_model(real_gtzan: Path, tmp_path: Path) -> None:
+    """A model trained on Kaggle's CSV (other tracks) predicts shared FLAC clips from audio,
+    with the probabilities it gives their CSV rows."""
+    ds = Dataset.open(real_gtzan)
+    csv = ds.features_csv(segmented=False)
+    audio = ds.tracks.dropna(subset=["audio_path"]).set_index("track_id")["audio_path"]
+    held = [t for t in ("blues.00000", "metal.00003", "classical.00001") if t in audio.index]
+    if len(held) < 2:
+        pytest.skip("the shared copy lacks the chosen clips")
+    cols = ds.manifest.csv_feature_columns
+    train = csv[~csv["track_id"].isin(held)]
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000))
+    with threadpool_limits(1):  # tiny matrices: BLAS threads only contend
+        model.fit(train[cols].to_numpy(), ds.labels_of(train["track_id"]))
+    model_dir = save_model(tmp_path / "m", model, {"feature_set": "csv_30s", "classes": ds.classes})
+    res = CliRunner().invoke(
+        main, ["predict", *[str(audio[t]) for t in held], "--model", str(model_dir), "--json"]
+    )
+    assert res.exit_code == 0, res.output
+    preds = json.loads(res.stdout)["predictions"]
+    assert len(preds) == len(held)
+    rows = csv.set_index("track_id").loc[held, cols].to_numpy()
+    from_csv = model.predict_proba(rows)
+    for pred, p_csv in zip(preds, from_csv, strict=True):
+        assert len(pred["genres"]) == 3
+        top = pred["genres"][0]
+        assert top["genre"] == ds.classes[int(np.argmax(p_csv))]
+        assert top["probability"] == pytest.approx(float(p_csv.max()), abs=0.05)
