@@ -503,6 +503,286 @@ def export(
     )
     out.print(f"final model: {path}", highlight=False, soft_wrap=True)
 
+# --------------------------------------------------------------------------------------------
+# scale-out: genrebench worker / genrebench status (benchmark/worker.py)
+# --------------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option(
+    "--config",
+    "config_name",
+    default="quick",
+    show_default=True,
+    help="Benchmark config: a name in configs/ or a YAML path (the same on every worker).",
+)
+@_data_dir
+@click.option(
+    "--results-dir",
+    type=click.Path(file_okay=False),
+    default="results",
+    show_default=True,
+    help="Root of the results folders (feature cache; the results tables if this worker "
+    "assembles them).",
+)
+@click.option("--features", help="Comma-separated feature sets (overrides the config).")
+@click.option("--models", help="Comma-separated model families (overrides the config).")
+@click.option("--protocol", "protocols", help="Comma-separated protocols (overrides the config).")
+@click.option("--trials", type=int, help="Optuna trials per study.")
+@click.option("--timeout", type=float, help="Seconds per study.")
+@click.option("--seed", type=int, help="The seed every random choice derives from.")
+@click.option(
+    "--storage",
+    envvar="GENREBENCH_STORAGE",
+    help="Optuna storage URL shared by the workers: postgresql+psycopg://user:pw@host/db, "
+    "journal:///shared/path/file.log (default: SQLite file in the results folder).",
+)
+@click.option(
+    "--tracking-uri",
+    envvar="MLFLOW_TRACKING_URI",
+    help="MLflow tracking URI, e.g. http://mlflow-host:5000 (default: SQLite file in the "
+    "results folder).",
+)
+@click.option("--no-tracking", is_flag=True, help="Do not log to MLflow.")
+@click.option("--name", "worker_id", help="This worker's name (default: host-pid-random).")
+@click.option(
+    "--heartbeat",
+    type=click.IntRange(1),
+    default=10,
+    show_default=True,
+    help="Seconds between heartbeats of this worker's trials and claims.",
+)
+@click.option(
+    "--grace",
+    type=click.IntRange(2),
+    default=60,
+    show_default=True,
+    help="Seconds without a heartbeat after which a worker counts as dead: its running trial "
+    "is retried and its claimed fold taken over.",
+)
+@click.option(
+    "--no-helping",
+    "no_helping",
+    is_flag=True,
+    help="Never add trials to studies other workers own (each study then runs in one worker, "
+    "exactly as in `genrebench run`).",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(1),
+    default=1,
+    show_default=True,
+    help="Native (BLAS/OpenMP) threads of this worker; start one worker per core.",
+)
+@click.option("--fail-fast", is_flag=True, help="Stop at the first failing fold (debugging).")
+@_handle_errors
+def worker(
+    config_name: str,
+    data_dir: str | None,
+    results_dir: str,
+    features: str | None,
+    models: str | None,
+    protocols: str | None,
+    trials: int | None,
+    timeout: float | None,
+    seed: int | None,
+    storage: str | None,
+    tracking_uri: str | None,
+    no_tracking: bool,
+    worker_id: str | None,
+    heartbeat: int,
+    grace: int,
+    no_helping: bool,
+    threads: int,
+    fail_fast: bool,
+) -> None:
+    """Work on a benchmark together with any number of other workers (on any machines) that
+    share --storage; ends when every (pair, fold) is finished."""
+    import signal
+
+    from benchmark.config import load_config
+    from benchmark.worker import WorkerOptions, run_worker
+
+    if heartbeat * 2 > grace:
+        raise click.BadParameter("--grace must be at least twice --heartbeat")
+    cfg = load_config(config_name).with_overrides(
+        feature_sets=_split_list(features),
+        families=_split_list(models),
+        protocols=_split_list(protocols),
+        n_trials=trials,
+        timeout_s=timeout,
+        seed=seed,
+    )
+    opts = WorkerOptions(
+        data_dir=data_dir,
+        results_root=Path(results_dir),
+        storage_url=storage,
+        tracking_uri=tracking_uri,
+        track=not no_tracking,
+        worker_id=worker_id,
+        heartbeat_s=heartbeat,
+        grace_s=grace,
+        help_others=not no_helping,
+        threads=threads,
+        fail_fast=fail_fast,
+    )
+
+    def stop(signum: int, frame: Any) -> None:  # docker stop, kill: leave like Ctrl-C
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+
+    def joined(summary: Any, n_jobs: int, n_done: int) -> None:
+        console.print(
+            f"worker [bold]{summary.worker}[/] joined benchmark [bold]{cfg.name}[/] on "
+            f"{summary.storage}: {n_done}/{n_jobs} folds finished",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+    def scored(o: Any) -> None:
+        acc = o.metrics.get("accuracy", math.nan)
+        text = f"{o.pair.label} fold {o.fold}: {o.status}"
+        if o.status == "done":
+            text += f" acc {acc:.3f}, {o.n_trials + o.n_pruned} trials"
+        console.print(text, highlight=False, soft_wrap=True)
+
+    summary = run_worker(cfg, opts, on_joined=joined, on_outcome=scored)
+    console.print(
+        f"worker {summary.worker}: scored {len(summary.evaluated)} fold(s), ran "
+        f"{summary.helped_trials} trial(s) for other workers' studies",
+        highlight=False,
+    )
+    if summary.finalized is not None:
+        result = summary.finalized
+        summary_table(result.results, cfg.baseline)
+        counts = ", ".join(f"{n} {s}" for s, n in sorted(result.counts.items()))
+        console.print(f"{counts}; results in {result.results_dir}", highlight=False)
+        _write_leaderboard(result.results_dir, storage)
+    elif summary.complete:
+        console.print("benchmark complete (another worker assembles the results)")
+
+
+@main.command()
+@click.option(
+    "--config",
+    "config_name",
+    help="Benchmark name or config (default: the storage's only benchmark).",
+)
+@click.option(
+    "--storage",
+    envvar="GENREBENCH_STORAGE",
+    help="Optuna storage URL the workers share (default: results/<benchmark>/optuna.db).",
+)
+@click.option(
+    "--results-dir",
+    type=click.Path(file_okay=False),
+    default="results",
+    show_default=True,
+    help="Root of the results folders (for --write, and the default storage).",
+)
+@click.option(
+    "--write",
+    is_flag=True,
+    help="Write the results tables (results/<benchmark>/*.parquet, run.json) from the storage, "
+    "for `genrebench report` on this machine.",
+)
+@click.option("--partial", is_flag=True, help="With --write: also while folds are pending.")
+@click.option(
+    "--grace",
+    type=click.IntRange(1),
+    default=60,
+    show_default=True,
+    help="A worker silent this long is shown as gone.",
+)
+@_handle_errors
+def status(
+    config_name: str | None,
+    storage: str | None,
+    results_dir: str,
+    write: bool,
+    partial: bool,
+    grace: int,
+) -> None:
+    """Progress of a benchmark across its workers, per pair, from the shared storage."""
+    from benchmark.worker import assemble_results, progress
+
+    name = config_name
+    if config_name and Path(config_name).suffix in (".yaml", ".yml"):
+        from benchmark.config import load_config
+
+        name = load_config(config_name).name
+    if storage is None:
+        if name is None:
+            raise GenrebenchError("pass --storage URL (or --config NAME for its default storage)")
+        db = Path(results_dir) / name / "optuna.db"
+        if not db.is_file():
+            raise GenrebenchError(f"no storage at {db}: pass --storage URL")
+        storage = f"sqlite:///{db.resolve()}"
+    prog = progress(storage, name, grace_s=grace)
+    table = Table(
+        title=f"benchmark {prog.name} on {prog.storage}", title_justify="left", highlight=False
+    )
+    for col, justify in (
+        ("protocol", "left"),
+        ("feature set", "left"),
+        ("family", "left"),
+        ("folds", "right"),
+        ("trials", "right"),
+        ("running", "right"),
+        ("workers", "left"),
+    ):
+        table.add_column(col, justify=justify)
+    for r in prog.pairs.itertuples():
+        if isinstance(r.skipped, str):
+            table.add_row(
+                r.protocol,
+                r.feature_set,
+                r.family,
+                "skip",
+                "",
+                "",
+                str(r.skipped)[:60],
+                style="dim",
+            )
+            continue
+        finished = r.done + r.error + r.timeout
+        folds = f"{finished}/{r.folds}"
+        if r.error or r.timeout:
+            folds += f" ({r.error} error, {r.timeout} timeout)"
+        trials = f"{r.trials}/{r.budget}" if r.budget else "-"
+        table.add_row(
+            r.protocol,
+            r.feature_set,
+            r.family,
+            folds,
+            trials,
+            str(r.running_trials or ""),
+            r.workers,
+        )
+    out.print(table)
+    live = [w for w in prog.workers if w.state == "running" and w.age_s <= prog.grace_s]
+    for w in prog.workers:
+        state = w.state if w.state != "running" or w.age_s <= prog.grace_s else "gone"
+        out.print(
+            f"  worker {w.worker} on {w.host} (pid {w.pid}): {state}, seen {w.age_s:.0f} s ago"
+            + (f", {w.activity}" if w.activity and state == "running" else ""),
+            highlight=False,
+        )
+    line = (
+        f"{prog.folds_done}/{prog.folds_total} folds finished, "
+        f"{prog.trials_finished}/{prog.trials_budget} trials, {len(live)} worker(s) running"
+    )
+    if prog.finalized:
+        line += "; results assembled"
+    out.print(line, highlight=False)
+    if write:
+        result, pending = assemble_results(
+            storage, prog.name, Path(results_dir), allow_partial=partial
+        )
+        note = f" ({pending} fold(s) pending, not in the table)" if pending else ""
+        out.print(f"results written to {result.results_dir}{note}", highlight=False)
+
 
 if __name__ == "__main__":
     main()

@@ -6,6 +6,11 @@ The runner only plans and collects: it opens the dataset, computes every protoco
 (in parallel with ``n_jobs``), logs each outcome to MLflow and writes the results tables.
 All state that matters lives in the Optuna storage (finished trials, finished fold outcomes), so a
 killed run started again redoes only what was unfinished.
+
+``genrebench run`` is one process (with ``n_jobs`` worker processes) that owns its storage; to
+spread one benchmark over many processes or machines, start ``genrebench worker`` on each
+(:mod:`benchmark.worker`): they share the planning below and the tuning of
+:mod:`benchmark.tuning`.
 """
 
 from __future__ import annotations
@@ -39,9 +44,23 @@ from benchmark.paths import project_root
 from benchmark.protocol import OuterSplit, Protocol, get_protocol, splits_table
 from benchmark.results import FoldOutcome, PairKey, results_frame, write_table
 from benchmark.search_space import load_search_space
-from benchmark.tuning import FoldJob, derive_seed, open_storage, run_fold, study_name
+from benchmark.tuning import (
+    SURPLUS_ATTR,
+    FoldJob,
+    derive_seed,
+    open_storage,
+    run_fold,
+    study_name,
+)
 
-__all__ = ["RunOptions", "RunResult", "plan_and_run", "provenance", "benchmark_lock"]
+__all__ = [
+    "RunOptions",
+    "RunResult",
+    "benchmark_lock",
+    "default_storage_url",
+    "plan_and_run",
+    "provenance",
+]
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +109,43 @@ def benchmark_lock(results_dir: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def default_storage_url(results_dir: Path) -> str:
+    """The default Optuna storage: an SQLite file in the benchmark's results folder."""
+    return f"sqlite:///{(Path(results_dir) / 'optuna.db').resolve()}"
+
+
+def _refuse_if_workers(storage_url: str, name: str) -> None:
+    """``run`` fails every RUNNING trial when it starts: never while workers share the storage
+    (read-only look; a storage without workers' tables has none)."""
+    from benchmark.claims import journal_path
+
+    if journal_path(storage_url) is not None:
+        return
+    try:
+        import sqlalchemy as sa
+
+        engine = sa.create_engine(storage_url)
+        try:
+            if not sa.inspect(engine).has_table("genrebench_workers"):
+                return
+        finally:
+            engine.dispose()
+        from benchmark.claims import SqlBoard
+
+        board = SqlBoard(storage_url)
+        try:
+            live = [w for w in board.workers(name) if w.state == "running" and w.age_s < 120]
+        finally:
+            board.close()
+    except Exception:  # unreadable here: open_storage reports the URL problem
+        return
+    if live:
+        raise GenrebenchError(
+            f"{len(live)} genrebench worker(s) are running benchmark {name!r} on this storage "
+            "(genrebench status shows them): start another `genrebench worker` to help instead"
+        )
 
 
 def _git_commit() -> str:
@@ -273,9 +329,11 @@ def plan_and_run(
     with benchmark_lock(results_dir):
         dataset = Dataset.open(opts.data_dir, cfg.dataset)
         prov = provenance(cfg, dataset)
-        storage_url = opts.storage_url or f"sqlite:///{(results_dir / 'optuna.db').resolve()}"
+        storage_url = opts.storage_url or default_storage_url(results_dir)
         # create the schema once here: worker processes racing to create it collide
-        open_storage(storage_url)
+        storage = open_storage(storage_url)
+        if opts.storage_url:
+            _refuse_if_workers(storage_url, cfg.name)
         plan = _plan(cfg, dataset, opts, storage_url)
         write_table(plan.splits, results_dir / "splits.parquet")
 
@@ -310,7 +368,7 @@ def plan_and_run(
         for outcome in _execute(plan.jobs, cfg.n_jobs):
             outcomes.append(outcome)
             if tracker is not None:
-                trials = _trials_of(storage_url, outcome.study_name)
+                trials = _trials_of(storage, outcome.study_name)
                 proto = plan.protocols[outcome.pair.protocol]
                 fold_split = plan.splits[
                     (plan.splits["protocol"] == outcome.pair.protocol)
@@ -356,14 +414,19 @@ def _mask(url: str) -> str:
     return mask_url(url)
 
 
-def _trials_of(storage_url: str, name: str) -> list[optuna.trial.FrozenTrial]:
+def _trials_of(
+    storage: optuna.storages.BaseStorage | str, name: str
+) -> list[optuna.trial.FrozenTrial]:
     if not name:
         return []
+    if isinstance(storage, str):
+        storage = open_storage(storage)
     try:
-        study = optuna.load_study(study_name=name, storage=storage_url)
+        study = optuna.load_study(study_name=name, storage=storage)
     except KeyError:
         return []
-    return study.get_trials(deepcopy=False)
+    # a trial ended unrun because other workers had taken the budget is no trial
+    return [t for t in study.get_trials(deepcopy=False) if not t.system_attrs.get(SURPLUS_ATTR)]
 
 
 def _predictions_frame(outcomes: list[FoldOutcome]) -> pd.DataFrame:

@@ -9,32 +9,58 @@ rest of the pipeline are fit inside each fit).
 The study lives in an Optuna storage given by URL and is named deterministically, so a rerun
 finds it: finished trials are kept, the budget counts them, and a finished fold's outcome is
 stored on the study (``user_attrs["outcome"]``) and reused without any new work.
+
+Trials run one at a time through :func:`_run_trial`. ``genrebench run`` owns its studies alone
+(the results folder's lock) and fails a killed run's leftover ``RUNNING`` trials on start.
+Workers (:mod:`benchmark.worker`) share studies, with one rule that makes a study's budget
+global: a trial runs only if fewer than ``n_trials`` trials numbered before it are finished,
+running or waiting (Optuna numbers trials in creation order). Any number of processes may then
+add trials to one study: at most ``n_trials`` ever finish, and a trial that would exceed the
+budget is ended at once as ``FAIL`` with the system attribute ``genrebench:surplus`` (it counts
+nowhere). A dead worker's trial is failed once its heartbeat is stale, and retried with the
+same params.
 """
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import hashlib
 import logging
 import math
+import random
+import re
+import threading
 import time
 import traceback
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import optuna
 from optuna.trial import TrialState
 
-from benchmark.errors import GenrebenchError
+from benchmark.errors import ConfigError, GenrebenchError
 from benchmark.models import get_family
 from benchmark.results import FoldOutcome, PairKey
 from benchmark.scoring import aggregate_tracks, align_proba, score_tracks
 from benchmark.search_space import SearchSpace
 
 __all__ = [
+    "Budget",
     "FoldJob",
     "OUTCOME_ATTR",
+    "SURPLUS_ATTR",
+    "Shared",
+    "WORKER_ATTR",
+    "budget_of",
+    "LostClaim",
+    "help_study",
+    "reap_trials",
+    "run_fold_shared",
     "check_no_leak",
     "fail_stale_trials",
     "fit_final",
@@ -47,8 +73,19 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 OUTCOME_ATTR = "outcome"
+#: system attribute of a trial ended unrun because the budget was already taken
+SURPLUS_ATTR = "genrebench:surplus"
+#: system attribute: the worker that ran a trial (shared studies)
+WORKER_ATTR = "genrebench:worker"
 #: trial states that count towards a study's budget (failed trials are retried)
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+#: states of the trials that hold a place in the budget
+LIVE = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
+#: exceptions that fail one trial (params the data cannot support) without stopping the study
+CATCH = (ValueError, ArithmeticError, np.linalg.LinAlgError)
+#: how often a trial killed with its worker is retried with the same params
+MAX_RETRY = 3
+_CREATE_RACE = re.compile(r"(?i)already exists|duplicate key|UniqueViolation|unique constraint")
 
 
 def study_name(benchmark: str, pair: PairKey, fold: int, config_digest: str) -> str:
@@ -64,14 +101,112 @@ def derive_seed(seed: int, *parts: object) -> int:
     return int.from_bytes(hashlib.sha256(blob).digest()[:4], "big") & 0x7FFFFFFF
 
 
-def open_storage(url: str) -> optuna.storages.BaseStorage:
-    """An Optuna storage from a URL; SQLite waits for a lock instead of failing at once, so
-    several processes can share one file."""
-    if url.startswith("sqlite:"):
-        return optuna.storages.RDBStorage(
-            url, engine_kwargs={"connect_args": {"timeout": 120}}, skip_compatibility_check=False
+def open_storage(
+    url: str, *, heartbeat_interval: int | None = None, grace_period: int | None = None
+) -> optuna.storages.BaseStorage:
+    """An Optuna storage from a URL: ``sqlite:///file.db`` (waits for a lock instead of
+    failing at once, so several processes can share one file), any SQLAlchemy URL
+    (``postgresql+psycopg://user:pw@host/db``), or ``journal:///path/file.log`` (Optuna's
+    JournalStorage, for machines that share only a file system).
+
+    With ``heartbeat_interval`` (seconds), a running trial records a heartbeat; one silent for
+    ``grace_period`` is failed by the next process that looks and retried with the same params
+    (relational storages only). A URL that cannot be opened raises one clear line
+    (:class:`~benchmark.errors.ConfigError`), its password masked.
+    """
+    from benchmark.claims import journal_path
+
+    path = journal_path(url)
+    try:
+        if path is not None:
+            from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return JournalStorage(JournalFileBackend(str(path)))
+        kwargs: dict[str, Any] = {}
+        if heartbeat_interval:
+            kwargs.update(
+                heartbeat_interval=int(heartbeat_interval),
+                grace_period=int(grace_period or 2 * heartbeat_interval),
+                **_retry_callback_kwarg(),
+            )
+        if url.startswith("sqlite:"):
+            from sqlalchemy.engine import make_url
+
+            database = make_url(url).database
+            if database and database != ":memory:":
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            engine_kwargs: dict[str, Any] = {"connect_args": {"timeout": 120}}
+        elif url.startswith(("postgresql", "postgres", "mysql")):
+            engine_kwargs = {"connect_args": {"connect_timeout": 10}, "pool_pre_ping": True}
+        else:
+            engine_kwargs = {}
+        # processes opening a fresh database together race to create its tables: the losers
+        # see "already exists" / a duplicate key, and find the tables on a second look
+        for attempt in range(6):
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                    warnings.simplefilter("ignore", FutureWarning)
+                    return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
+            except Exception as exc:
+                if attempt == 5 or not _CREATE_RACE.search(str(exc)):
+                    raise
+                time.sleep(0.1 + 0.4 * random.random())
+        raise AssertionError("unreachable")
+    except Exception as exc:
+        raise ConfigError(f"cannot open the Optuna storage {_mask(url)}: {_why(exc, url)}") from exc
+
+
+def _retry_callback_kwarg() -> dict[str, Any]:
+    """Optuna >= 4.9 names it ``heartbeat_stale_trial_callback``; older ones
+    ``failed_trial_callback``."""
+    import inspect
+
+    storages = optuna.storages
+    cls = getattr(storages, "RetryHeartbeatStaleTrialCallback", storages.RetryFailedTrialCallback)
+    params = inspect.signature(optuna.storages.RDBStorage).parameters
+    name = (
+        "heartbeat_stale_trial_callback"
+        if "heartbeat_stale_trial_callback" in params
+        else "failed_trial_callback"
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return {name: cls(max_retry=MAX_RETRY)}
+
+
+def _mask(url: str) -> str:
+    from benchmark.tracking import mask_url
+
+    return mask_url(url)
+
+
+def _why(exc: BaseException, url: str) -> str:
+    """One line, password masked, with the usual fix where there is one."""
+    from urllib.parse import urlsplit
+
+    text = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+    text = _mask(text.strip())
+    with contextlib.suppress(ValueError):
+        password = urlsplit(url).password
+        if password:
+            text = text.replace(password, "***")
+    missing = exc
+    while missing is not None and not isinstance(missing, ModuleNotFoundError):
+        missing = missing.__cause__ or missing.__context__
+    if missing is not None or "Failed to import DB access module" in text:
+        name = f" ({missing})" if missing is not None else ""
+        return (
+            f"database driver not installed{name}: PostgreSQL URLs work as "
+            "postgresql+psycopg://user@host/db (psycopg is installed with genrebench)"
         )
-    return optuna.storages.RDBStorage(url)
+    if "Can't load plugin" in text or "Could not parse" in text:
+        return (
+            f"{text}: expected sqlite:///file.db, postgresql+psycopg://user@host/db or "
+            "journal:///path/file.log"
+        )
+    return text[:300]
 
 
 @dataclass(frozen=True)
@@ -107,7 +242,7 @@ def run_fold(job: FoldJob) -> FoldOutcome:
     ``fail_fast``), so one broken pair never stops the benchmark."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        return _run_fold(job)
+        return _run_fold(job)[0]
     except Exception as exc:
         if job.fail_fast:
             raise
@@ -166,23 +301,189 @@ def _objective(job: FoldJob, space: SearchSpace):
     return objective
 
 
-def _load_study(job: FoldJob, storage: optuna.storages.BaseStorage) -> optuna.Study:
+def _load_study(
+    job: FoldJob, storage: optuna.storages.BaseStorage, salt: tuple[object, ...] = ()
+) -> optuna.Study:
     # seeded by what the study *is*, not by its name (which carries the config digest), so the
-    # same pair and fold sample the same params whatever else the config runs
+    # same pair and fold sample the same params whatever else the config runs; a study resumed
+    # (or helped) gets a salted seed, else its random start-up trials would repeat the params
+    # of the first ones
     pair = job.pair
-    seed = derive_seed(job.seed, pair.feature_set, pair.family, pair.protocol, job.fold)
-    sampler = optuna.samplers.TPESampler(seed=seed)
     # prune a trial whose running inner-CV mean falls below the median of earlier trials at the
     # same inner fold, once a few trials have completed
     pruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0)
-    return optuna.create_study(
+    study = optuna.create_study(
         study_name=job.study_name,
         storage=storage,
-        sampler=sampler,
+        sampler=optuna.samplers.TPESampler(seed=0),
         pruner=pruner,
         direction="maximize",
         load_if_exists=True,
     )
+    n = len(study.get_trials(deepcopy=False))
+    salt = (*salt, n) if (n or salt) else ()
+    seed = derive_seed(job.seed, pair.feature_set, pair.family, pair.protocol, job.fold, *salt)
+    study.sampler = optuna.samplers.TPESampler(seed=seed)
+    return study
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Where a study stands against its trial budget (counted over every process)."""
+
+    n_trials: int
+    finished: int  # COMPLETE or PRUNED: what the budget counts
+    running: int
+    waiting: int  # queued: the defaults, retries of trials killed with their worker
+    attempts: int  # trials started, less surplus ones and those retried
+
+    @property
+    def done(self) -> bool:
+        return self.finished >= self.n_trials
+
+    @property
+    def open_slots(self) -> int:
+        """Trials that may still be started without exceeding the budget."""
+        return self.n_trials - self.finished - self.running - self.waiting
+
+    @property
+    def out_of_attempts(self) -> bool:
+        """Failed trials (params the data cannot support) do not count: a study tops up with
+        at most as many extra attempts as its budget."""
+        return self.attempts >= 2 * self.n_trials
+
+
+def budget_of(trials: Sequence[optuna.trial.FrozenTrial], n_trials: int) -> Budget:
+    retried = {n for t in trials for n in t.system_attrs.get("retry_history", ())}
+    counted = [t for t in trials if not t.system_attrs.get(SURPLUS_ATTR)]
+    return Budget(
+        n_trials=n_trials,
+        finished=sum(t.state in FINISHED for t in counted),
+        running=sum(t.state == TrialState.RUNNING for t in counted),
+        waiting=sum(t.state == TrialState.WAITING for t in counted),
+        attempts=sum(t.state != TrialState.WAITING and t.number not in retried for t in counted),
+    )
+
+
+@dataclass
+class Shared:
+    """How a worker shares studies with other workers (``None`` in ``genrebench run``)."""
+
+    worker: str
+    storage: optuna.storages.BaseStorage  # opened once per worker, with heartbeats
+    #: fail (and retry) the RUNNING trials of dead workers; returns how many
+    reap: Callable[[optuna.Study], int]
+    poll_s: float = 1.0
+
+
+class LostClaim(GenrebenchError):
+    """Another worker took this (pair, fold) over (ours had expired): nothing is written."""
+
+
+@contextlib.contextmanager
+def _heartbeat(storage: optuna.storages.BaseStorage, trial_id: int) -> Iterator[None]:
+    """Record the trial's heartbeat every interval while it runs (as ``Study.optimize``
+    does), when the storage has heartbeats enabled."""
+    from optuna.storages._heartbeat import is_heartbeat_enabled
+
+    if not is_heartbeat_enabled(storage):
+        yield
+        return
+    interval = storage.get_heartbeat_interval()
+    stop = threading.Event()
+
+    def beat() -> None:
+        while True:
+            with contextlib.suppress(Exception):  # a missed beat is retried next interval
+                storage.record_heartbeat(trial_id)
+            if stop.wait(interval):
+                return
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{trial_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _fail_stale(study: optuna.Study) -> None:
+    """Optuna's own check: RUNNING trials whose heartbeat is older than the grace period are
+    failed and (by the storage's callback) queued again with the same params."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+
+
+def _is_surplus(
+    trial: optuna.Trial,
+    study: optuna.Study,
+    storage: optuna.storages.BaseStorage,
+    n_trials: int,
+    worker: str,
+) -> bool:
+    """Name the trial's worker; mark it surplus if ``n_trials`` trials numbered before it
+    already hold the budget (finished, running or queued)."""
+    storage.set_trial_system_attr(trial._trial_id, WORKER_ATTR, worker)
+    ahead = sum(t.number < trial.number for t in study.get_trials(deepcopy=False, states=LIVE))
+    if ahead < n_trials:
+        return False
+    storage.set_trial_system_attr(trial._trial_id, SURPLUS_ATTR, True)
+    return True
+
+
+def _run_trial(
+    job: FoldJob,
+    study: optuna.Study,
+    storage: optuna.storages.BaseStorage,
+    objective: Callable[[optuna.Trial], float],
+    shared: Shared | None,
+) -> TrialState:
+    """Ask, run and tell one trial (as ``Study.optimize(n_trials=1)`` does), unless it would
+    exceed the budget. Returns the trial's final state."""
+    if shared is not None:
+        _fail_stale(study)
+    with warnings.catch_warnings():
+        # Optuna warns that heartbeats are meant for Study.optimize: this loop records them too
+        warnings.filterwarnings("ignore", message="Heartbeat of storage")
+        trial = study.ask()
+    with _heartbeat(storage, trial._trial_id):
+        # genrebench run owns its studies (the results folder's lock, and it refuses a storage
+        # live workers share): only shared studies can see another process's trials
+        if shared is not None and _is_surplus(trial, study, storage, job.n_trials, shared.worker):
+            study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+            log.debug("%s: trial %d is surplus", job.study_name, trial.number)
+            return TrialState.FAIL
+        try:
+            value: float | None = objective(trial)
+            state = None
+        except optuna.TrialPruned:
+            value, state = None, TrialState.PRUNED
+        except CATCH as exc:
+            log.warning(
+                "%s: trial %d failed (%s: %s)",
+                job.study_name,
+                trial.number,
+                type(exc).__name__,
+                str(exc)[:200],
+            )
+            value, state = None, TrialState.FAIL
+        except BaseException:
+            with contextlib.suppress(Exception):
+                study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+            raise
+    # a trial whose heartbeat came too late was failed (and queued again) by another worker:
+    # its result is dropped, the retry counts
+    frozen = study.tell(trial, value, state=state, skip_if_finished=True)
+    if frozen.state == TrialState.FAIL and state != TrialState.FAIL:
+        log.warning(
+            "%s: trial %d was not recorded: another worker had failed it (late heartbeat?) "
+            "and queued it again",
+            job.study_name,
+            trial.number,
+        )
+    return frozen.state
 
 
 def fail_stale_trials(study: optuna.Study, storage: optuna.storages.BaseStorage) -> int:
@@ -218,47 +519,63 @@ class _TimedOut(GenrebenchError):
     """No trial finished within the study's time budget."""
 
 
-def _prepare(job: FoldJob) -> tuple[optuna.Study, SearchSpace]:
+def _prepare(
+    job: FoldJob,
+    storage: optuna.storages.BaseStorage | None = None,
+    shared: Shared | None = None,
+) -> tuple[optuna.Study, SearchSpace, optuna.storages.BaseStorage]:
     check_no_leak(job)
-    storage = open_storage(job.storage_url)
+    storage = storage or open_storage(job.storage_url)
     study = _load_study(job, storage)
-    stale = fail_stale_trials(study, storage)
-    if stale:
-        log.info("%s: %d trial(s) of a killed run marked failed", job.study_name, stale)
-    return study, SearchSpace.from_dict(job.space, source=f"{job.pair.family} (stored)")
+    if shared is None:
+        stale = fail_stale_trials(study, storage)
+        if stale:
+            log.info("%s: %d trial(s) of a killed run marked failed", job.study_name, stale)
+    else:
+        shared.reap(study)
+    space = SearchSpace.from_dict(job.space, source=f"{job.pair.family} (stored)")
+    return study, space, storage
 
 
-def _tune(job: FoldJob, study: optuna.Study, space: SearchSpace) -> tuple[dict[str, Any], float]:
+def _tune(
+    job: FoldJob,
+    study: optuna.Study,
+    space: SearchSpace,
+    storage: optuna.storages.BaseStorage,
+    shared: Shared | None = None,
+) -> tuple[dict[str, Any], float]:
     """Run the study up to its budget; the best params and their inner-CV accuracy.
 
-    Finished trials of an earlier run count towards the budget; failed trials (params the data
-    cannot support, e.g. more neighbours than rows) do not, so the study tops up with at most
-    as many extra attempts as its budget.
+    Finished trials of an earlier run count towards the budget, and so do those of other
+    workers; failed trials (params the data cannot support, e.g. more neighbours than rows) do
+    not, so the study tops up with at most as many extra attempts as its budget. When other
+    workers' running trials fill the budget, a shared study waits for them (failing and
+    retrying those whose worker died).
     """
     if space.fixed:
         return {}, math.nan
-    trials = study.get_trials(deepcopy=False)
-    finished = sum(t.state in FINISHED for t in trials)
-    if not trials:
+    if not study.get_trials(deepcopy=False):
         study.enqueue_trial(space.defaults_for_trial())
     deadline = None if job.timeout_s is None else time.monotonic() + job.timeout_s
-    attempts_left = 2 * job.n_trials
-    while (remaining := job.n_trials - finished) > 0 and attempts_left > 0:
-        left = None if deadline is None else deadline - time.monotonic()
-        if left is not None and left <= 0:
+    objective = _objective(job, space)
+    while True:
+        budget = budget_of(study.get_trials(deepcopy=False), job.n_trials)
+        if budget.done or (deadline is not None and time.monotonic() >= deadline):
             break
-        study.optimize(
-            _objective(job, space),
-            n_trials=min(remaining, attempts_left),
-            timeout=left,
-            catch=(ValueError, ArithmeticError, np.linalg.LinAlgError),
-            gc_after_trial=False,
-        )
-        attempts_left -= remaining
-        finished = sum(t.state in FINISHED for t in study.get_trials(deepcopy=False))
+        if budget.waiting == 0 and (budget.open_slots <= 0 or budget.out_of_attempts):
+            if budget.running == 0 or shared is None:
+                break
+            # other workers' trials hold the rest of the budget: wait for them, or their death
+            _fail_stale(study)
+            if not shared.reap(study):
+                time.sleep(shared.poll_s)
+            continue
+        _run_trial(job, study, storage, objective, shared)
     trials = study.get_trials(deepcopy=False)
     if not any(t.state == TrialState.COMPLETE for t in trials):
-        failed = [t for t in trials if t.state == TrialState.FAIL]
+        failed = [
+            t for t in trials if t.state == TrialState.FAIL and not t.system_attrs.get(SURPLUS_ATTR)
+        ]
         if job.timeout_s is not None and not failed:
             raise _TimedOut(f"no trial finished within timeout_s={job.timeout_s}")
         reason = failed[-1].user_attrs.get("error", "") if failed else ""
@@ -267,32 +584,81 @@ def _tune(job: FoldJob, study: optuna.Study, space: SearchSpace) -> tuple[dict[s
     return dict(best.params), float(best.value)
 
 
+def help_study(job: FoldJob, shared: Shared) -> bool:
+    """Run one trial of a study another worker owns, if its budget has room; False if not.
+
+    The helper samples with its own seed (a second sampler seeded like the owner's would
+    propose the owner's params again); the owner alone refits and scores the fold.
+    """
+    if SearchSpace.from_dict(job.space, source=job.pair.family).fixed:
+        return False
+    study = _load_study(job, shared.storage, salt=("helper", shared.worker))
+    if study.user_attrs.get(OUTCOME_ATTR) is not None:
+        return False
+    trials = study.get_trials(deepcopy=False)
+    budget = budget_of(trials, job.n_trials)
+    if not trials or budget.done:  # not started by its owner yet (it enqueues the defaults)
+        return False
+    if budget.waiting == 0 and (budget.open_slots <= 0 or budget.out_of_attempts):
+        return False
+    space = SearchSpace.from_dict(job.space, source=f"{job.pair.family} (stored)")
+    _run_trial(job, study, shared.storage, _objective(job, space), shared)
+    return True
+
+
 def fit_final(job: FoldJob) -> tuple[Any, dict[str, Any], float]:
     """Tune on ``train_tracks`` (all of a benchmark's tracks) and refit there: the model a
     user gets. ``test_tracks`` must be empty: nothing is scored, so nothing is held out.
     Returns ``(fitted estimator, best params, inner-CV accuracy)``."""
     if len(job.test_tracks):
         raise GenrebenchError("a final model is fit on every track: test_tracks must be empty")
-    study, space = _prepare(job)
-    params, inner_accuracy = _tune(job, study, space)
+    study, space, storage = _prepare(job)
+    params, inner_accuracy = _tune(job, study, space, storage)
     model = get_family(job.pair.family).build(dict(params), job.seed)
     rows = _rows(job, job.train_tracks)
     model.fit(job.X[rows], job.y[rows])
     return model, params, inner_accuracy
 
 
-def _run_fold(job: FoldJob) -> FoldOutcome:
-    study, space = _prepare(job)
+def run_fold_shared(
+    job: FoldJob, shared: Shared, owns: Callable[[], bool] | None = None
+) -> tuple[FoldOutcome, bool]:
+    """:func:`run_fold` for a worker that claimed the (pair, fold): tunes with the other
+    workers' help and writes the outcome only while ``owns()`` (its claim) holds; raises
+    :class:`LostClaim` otherwise. Returns the outcome and whether it was computed here (else
+    it was found stored)."""
+    import sqlalchemy.exc
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        return _run_fold(job, shared, owns)
+    except (LostClaim, sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError):
+        raise  # not the fold's fault: another worker (or this one, later) does it again
+    except Exception as exc:
+        if job.fail_fast:
+            raise
+        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        log.warning("%s fold %d failed: %s", job.pair.label, job.fold, detail)
+        return FoldOutcome(job.pair, job.fold, "error", detail, study_name=job.study_name), True
+
+
+def _run_fold(
+    job: FoldJob, shared: Shared | None = None, owns: Callable[[], bool] | None = None
+) -> tuple[FoldOutcome, bool]:
+    study, space, storage = _prepare(job, shared.storage if shared else None, shared)
     stored = study.user_attrs.get(OUTCOME_ATTR)
     if stored is not None:
-        return FoldOutcome.from_json(stored)
+        return FoldOutcome.from_json(stored), False
     t_tune = time.perf_counter()
     status, message = "done", ""
     try:
-        best_params, inner_accuracy = _tune(job, study, space)
+        best_params, inner_accuracy = _tune(job, study, space, storage, shared)
     except _TimedOut as exc:
-        return FoldOutcome(job.pair, job.fold, "timeout", str(exc), study_name=job.study_name)
+        timeout = FoldOutcome(job.pair, job.fold, "timeout", str(exc), study_name=job.study_name)
+        return timeout, True
     tune_s = time.perf_counter() - t_tune
+    if owns is not None and not owns():
+        raise LostClaim(f"{job.study_name}: claim taken over before the refit")
 
     train = _rows(job, job.train_tracks)
     test = _rows(job, job.test_tracks)
@@ -322,7 +688,46 @@ def _run_fold(job: FoldJob) -> FoldOutcome:
         study_name=job.study_name,
         predictions=pred.frame(y_true, job.classes),
     )
+    if owns is not None and not owns():
+        raise LostClaim(f"{job.study_name}: claim taken over during the refit")
     # the fold is finished only once its outcome is stored: a run killed before this line
     # redoes the refit (cheap) but keeps every trial
     study.set_user_attr(OUTCOME_ATTR, outcome.to_json())
-    return outcome
+    return outcome, True
+
+
+def reap_trials(study: optuna.Study, alive: Callable[[str], bool], stale_after_s: float) -> int:
+    """Fail the RUNNING trials of workers that are gone and queue each again with its params
+    (the retry Optuna's heartbeat would make; needed where the storage has no heartbeat, e.g.
+    a journal file, and for a worker killed between creating a trial and its first beat).
+    ``alive(worker)`` says whether a worker still beats; a trial with no worker recorded is
+    reaped once older than ``stale_after_s``. Returns how many trials were failed."""
+    from datetime import datetime
+
+    retry = _retry_callback_kwarg().popitem()[1]
+    storage = study._storage
+    n = 0
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        worker = t.system_attrs.get(WORKER_ATTR)
+        if worker is not None:
+            if alive(worker):
+                continue
+        elif (
+            t.datetime_start is None
+            or (datetime.now() - t.datetime_start).total_seconds() < stale_after_s
+        ):
+            continue
+        try:
+            if not storage.set_trial_state_values(t._trial_id, TrialState.FAIL):
+                continue
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # another worker got there first
+        retry(study, copy.deepcopy(storage.get_trial(t._trial_id)))
+        log.info(
+            "%s: trial %d of gone worker %s failed and queued again",
+            study.study_name,
+            t.number,
+            worker or "?",
+        )
+        n += 1
+    return n

@@ -1,0 +1,205 @@
+"""The pieces workers coordinate with, on SQLite and journal files (no server needed): claims
+that expire, the global trial budget, the retry of a dead worker's trial, a journal-file
+benchmark, and ``genrebench run`` refusing a storage that workers share."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from optuna.trial import TrialState
+from test_tuning import _job
+
+from benchmark.claims import FileBoard, SqlBoard
+from benchmark.config import load_config
+from benchmark.errors import GenrebenchError
+from benchmark.runner import RunOptions, plan_and_run
+from benchmark.search_space import SearchSpace
+from benchmark.tuning import (
+    SURPLUS_ATTR,
+    WORKER_ATTR,
+    Shared,
+    _load_study,
+    _objective,
+    _run_trial,
+    budget_of,
+    help_study,
+    open_storage,
+    reap_trials,
+    run_fold_shared,
+)
+from benchmark.worker import WorkerOptions, assemble_results, progress, run_worker
+
+# the tests ask() trials by hand, as Optuna's heartbeat warns against (the workers do not)
+pytestmark = pytest.mark.filterwarnings("ignore:Heartbeat of storage")
+
+
+@pytest.fixture(params=["sql", "file"])
+def board(request, tmp_path: Path):
+    if request.param == "sql":
+        b = SqlBoard(f"sqlite:///{tmp_path / 'board.db'}")
+    else:
+        b = FileBoard(tmp_path / "journal.log.genrebench.json")
+    yield b
+    b.close()
+
+
+def test_a_claim_is_held_once_and_taken_over_when_its_holder_falls_silent(board) -> None:
+    assert board.claim("b", "fold:1", "A", grace_s=0.4)
+    assert not board.claim("b", "fold:1", "B", grace_s=0.4)
+    assert board.claim("b", "fold:1", "A", grace_s=0.4)  # already ours
+    board.beat("b", "A")
+    time.sleep(0.6)  # A stops beating
+    assert board.claim("b", "fold:1", "B", grace_s=0.4)
+    assert not board.holds("b", "fold:1", "A")  # A may not write any more
+    assert not board.finish("b", "fold:1", "A", "done")
+    assert board.finish("b", "fold:1", "B", "done")
+    row = board.claims("b")["fold:1"]
+    assert row.done and row.worker == "B" and row.status == "done"
+    assert not board.claim("b", "fold:1", "C", grace_s=0.0)  # done is done
+    assert board.claims("other") == {}
+
+
+def test_a_leaving_worker_releases_its_claims_and_locks_exclude(board) -> None:
+    board.register_worker("b", "A", "host", 1, {})
+    assert board.claim("b", "fold:2", "A", grace_s=60)
+    board.end_worker("b", "A", "stopped")
+    assert board.claim("b", "fold:2", "B", grace_s=60)  # at once, no grace to wait
+    assert [w.state for w in board.workers("b")] == ["stopped"]
+    with board.lock("b", "x", "A", grace_s=60):
+        with pytest.raises(TimeoutError):
+            with board.lock("b", "x", "B", grace_s=60, timeout_s=0.2):
+                pass
+    with board.lock("b", "x", "B", grace_s=60, timeout_s=1):
+        pass
+
+
+def test_the_first_benchmark_record_wins(board) -> None:
+    first, created = board.register_benchmark("q", {"data_checksum": "a"}, {"jobs": [1, 2]})
+    again, created_again = board.register_benchmark("q", {"data_checksum": "b"}, {"jobs": []})
+    assert created and not created_again
+    assert again.identity == {"data_checksum": "a"} and again.manifest == {"jobs": [1, 2]}
+    assert board.benchmarks() == ["q"]
+
+
+def _shared(job, worker: str = "me", alive=lambda w: True) -> Shared:
+    storage = open_storage(job.storage_url, heartbeat_interval=1, grace_period=2)
+    return Shared(worker, storage, lambda study: reap_trials(study, alive, 60), poll_s=0.05)
+
+
+def test_a_trial_beyond_the_global_budget_is_surplus_and_counts_nowhere(tmp_path) -> None:
+    job = _job(tmp_path, n_trials=2)
+    shared = _shared(job)
+    study = _load_study(job, shared.storage)
+    for _ in range(2):  # two trials other workers are running
+        study.ask()
+    objective = _objective(job, SearchSpace.from_dict(job.space))
+    state = _run_trial(job, study, shared.storage, objective, shared)
+    trials = study.get_trials()
+    assert state == TrialState.FAIL and trials[-1].system_attrs[SURPLUS_ATTR] is True
+    assert trials[-1].system_attrs[WORKER_ATTR] == "me"
+    budget = budget_of(trials, 2)
+    assert (budget.finished, budget.running, budget.attempts, budget.open_slots) == (0, 2, 2, 0)
+    assert not help_study(job, shared)  # no room for a helper either
+
+
+def test_a_dead_workers_trial_is_failed_and_retried_with_its_params(tmp_path) -> None:
+    job = _job(tmp_path, n_trials=3)
+    shared = _shared(job, alive=lambda w: w != "gone")
+    study = _load_study(job, shared.storage)
+    trial = study.ask()
+    SearchSpace.from_dict(job.space).suggest(trial)
+    shared.storage.set_trial_system_attr(trial._trial_id, WORKER_ATTR, "gone")
+    assert reap_trials(study, lambda w: w != "gone", 60) == 1
+    trials = study.get_trials()
+    assert trials[0].state == TrialState.FAIL
+    assert trials[1].state == TrialState.WAITING and trials[1].params == trials[0].params
+    out, fresh = run_fold_shared(job, shared)
+    trials = study.get_trials()
+    assert out.status == "done" and fresh
+    assert trials[1].state in (TrialState.COMPLETE, TrialState.PRUNED)  # the retry ran
+    assert budget_of(trials, 3).finished == 3 and budget_of(trials, 3).attempts == 3
+
+
+JOURNAL_CONFIG = """\
+name: j
+seed: 1
+feature_sets: [csv_30s]
+families: [logreg]
+protocols:
+  fault_filtered: {}
+inner_folds: 2
+n_trials: 3
+n_jobs: 1
+baseline: {feature_set: csv_30s, family: logreg}
+"""
+
+
+def test_workers_on_a_journal_file(fake_gtzan, tmp_path) -> None:
+    (tmp_path / "j.yaml").write_text(JOURNAL_CONFIG)
+    cfg = load_config(str(tmp_path / "j.yaml"))
+    url = f"journal:///{tmp_path / 'shared' / 'j.log'}"
+    opts = WorkerOptions(
+        data_dir=str(fake_gtzan),
+        results_root=tmp_path / "r",
+        storage_url=url,
+        track=False,
+        heartbeat_s=1,
+        grace_s=5,
+        poll_s=0.1,
+    )
+    summary = run_worker(cfg, opts)
+    assert summary.complete and len(summary.evaluated) == 1
+    res = summary.finalized.results
+    assert len(res) == 1 and res["status"].tolist() == ["done"]
+    assert (res["n_trials"] + res["n_pruned"]).tolist() == [3]
+    prog = progress(url)
+    assert (prog.folds_done, prog.trials_finished, prog.finalized) == (1, 3, True)
+    again = run_worker(cfg, opts)  # a late worker finds nothing to do
+    assert again.evaluated == [] and again.complete and again.finalized is None
+    result, pending = assemble_results(url, None, tmp_path / "elsewhere")
+    assert pending == 0
+    pd.testing.assert_frame_equal(result.results, res)
+
+
+def test_run_refuses_a_storage_that_live_workers_share(fake_gtzan, tmp_path) -> None:
+    (tmp_path / "j.yaml").write_text(JOURNAL_CONFIG)
+    cfg = load_config(str(tmp_path / "j.yaml"))
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    board = SqlBoard(url)
+    board.register_worker("j", "elsewhere", "host", 1, {})
+    board.close()
+    opts = RunOptions(
+        data_dir=str(fake_gtzan), results_root=tmp_path / "r", storage_url=url, track=False
+    )
+    with pytest.raises(GenrebenchError, match="worker\\(s\\) are running benchmark 'j'"):
+        plan_and_run(cfg, opts)
+
+
+def test_an_unreachable_tracking_server_is_one_clear_line(fake_gtzan, tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from benchmark.cli import main
+    from benchmark.devcluster import free_port
+
+    (tmp_path / "j.yaml").write_text(JOURNAL_CONFIG)
+    res = CliRunner().invoke(
+        main,
+        [
+            "worker",
+            "--config",
+            str(tmp_path / "j.yaml"),
+            "--data-dir",
+            str(fake_gtzan),
+            "--results-dir",
+            str(tmp_path),
+            "--tracking-uri",
+            f"http://user:s3cret@127.0.0.1:{free_port()}",
+        ],
+    )
+    assert res.exit_code == 2, res.output
+    lines = [line for line in res.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "cannot open the MLflow tracking store" in lines[0], res.output
+    assert "s3cret" not in lines[0]
