@@ -6,7 +6,7 @@ with a message saying what broke. ``tests/test_models.py`` runs every check on e
 family; a family written elsewhere can run them too::
 
     from benchmark import testing
-    X, y = testing.make_tabular_problem()
+    X, y = testing.make_problem(family.input_kind)
     for check in testing.CHECKS:
         check(family, X, y)
 
@@ -33,6 +33,7 @@ __all__ = [
     "CHECKS",
     "EXPECTED_FAILURES",
     "N_CLASSES",
+    "PROBLEMS",
     "check_beats_chance_on_training_data",
     "check_build_leaves_params_untouched",
     "check_clone_refits_identically",
@@ -43,7 +44,10 @@ __all__ = [
     "check_predict_proba_shape_and_sums",
     "check_same_seed_same_probabilities",
     "check_search_space_builds_and_fits",
+    "make_image_problem",
+    "make_problem",
     "make_tabular_problem",
+    "make_waveform_problem",
 ]
 
 N_CLASSES = 10  # the GTZAN genres
@@ -70,6 +74,69 @@ def make_tabular_problem(
         random_state=seed,
     )
     return X.astype(np.float64), y.astype(np.int64)
+
+
+def make_image_problem(
+    n_samples: int = 200,
+    height: int = 24,
+    width: int = 60,
+    n_classes: int = N_CLASSES,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A small, learnable spectrogram-like problem for ``"image"`` families: float32
+    ``(n, height, width)`` in [0, 1] (row 0 = lowest frequency, time last), balanced labels.
+
+    Class ``k`` has its own brightness, a bright frequency band at its own height and its own
+    beat (on/off period along time), all stationary in time, so any crop of a clip shows them.
+    """
+    rng = np.random.default_rng(seed)
+    y = np.arange(n_samples) % n_classes
+    rng.shuffle(y)
+    frac = y / max(1, n_classes - 1)
+    rows, cols = np.arange(height), np.arange(width)
+    band = np.abs(rows[None, :] - (1 + frac[:, None] * (height - 3))) <= 1.0  # (n, H)
+    period = 2 + (y % 4)
+    phase = rng.integers(0, 4, size=n_samples)
+    beat = ((cols[None, :] + phase[:, None]) // period[:, None]) % 2 == 0  # (n, W)
+    X = 0.15 + 0.4 * frac[:, None, None] + 0.35 * band[:, :, None] * (0.5 + 0.5 * beat[:, None])
+    X = X + rng.normal(0.0, 0.05, size=(n_samples, height, width))
+    return np.clip(X, 0.0, 1.0).astype(np.float32), y.astype(np.int64)
+
+
+def make_waveform_problem(
+    n_samples: int = 200, length: int = 1200, n_classes: int = N_CLASSES, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """A small, learnable raw-audio problem for ``"waveform"`` families: float32 ``(n, length)``
+    in [-1, 1], balanced labels; class ``k`` is a tone of its own pitch and loudness in noise."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n_samples) % n_classes
+    rng.shuffle(y)
+    t = np.arange(length)
+    period = 3.0 * 1.35**y  # 3 to ~45 samples
+    amplitude = 0.2 + 0.6 * y / max(1, n_classes - 1)
+    phase = rng.uniform(0, 2 * np.pi, size=n_samples)
+    X = amplitude[:, None] * np.sin(2 * np.pi * t[None, :] / period[:, None] + phase[:, None])
+    X = X + rng.normal(0.0, 0.05, size=(n_samples, length))
+    return np.clip(X, -1.0, 1.0).astype(np.float32), y.astype(np.int64)
+
+
+#: the generated problem of each input kind (``Family.input_kind``)
+PROBLEMS: Mapping[str, Callable[[], tuple[np.ndarray, np.ndarray]]] = MappingProxyType(
+    {
+        "tabular": make_tabular_problem,
+        "image": make_image_problem,
+        "waveform": make_waveform_problem,
+    }
+)
+
+
+def make_problem(input_kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """The generated problem for families consuming ``input_kind`` (see :data:`PROBLEMS`)."""
+    if input_kind not in PROBLEMS:
+        raise ValueError(
+            f"no generated problem for input kind {input_kind!r}; have {list(PROBLEMS)}"
+        )
+    return PROBLEMS[input_kind]()
 
 
 def _build(family: Family, seed: int = 0, params: Mapping[str, Any] | None = None) -> Any:

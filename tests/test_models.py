@@ -14,8 +14,9 @@ FAMILIES = all_families()
 
 
 @pytest.fixture(scope="module")
-def problem() -> tuple[np.ndarray, np.ndarray]:
-    return testing.make_tabular_problem()
+def problems() -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Generated problems by input kind, made on first use."""
+    return {}
 
 
 def _cases() -> list:
@@ -29,12 +30,15 @@ def _cases() -> list:
 
 
 @pytest.mark.parametrize(("name", "check"), _cases())
-def test_family_passes_check(name: str, check: testing.Check, problem) -> None:
+def test_family_passes_check(name: str, check: testing.Check, problems) -> None:
     family = FAMILIES[name]
     reason = family.skip_reason()
     if reason:
         pytest.skip(reason)
-    check(family, *problem)
+    kind = family.input_kind
+    if kind not in problems:
+        problems[kind] = testing.make_problem(kind)
+    check(family, *problems[kind])
 
 
 def test_registry_and_search_spaces_match_both_ways() -> None:
@@ -51,7 +55,7 @@ def test_every_search_space_says_why_in_a_comment() -> None:
 def test_families_are_registered_under_their_name() -> None:
     for name, family in FAMILIES.items():
         assert isinstance(family, Family) and family.name == name
-        assert family.input_kind == "tabular"
+        assert family.input_kind in testing.PROBLEMS, f"{name}: no generated problem"
         assert family.description and "\n" not in family.description
         assert get_family(name) is family
 
