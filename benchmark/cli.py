@@ -462,7 +462,6 @@ def predict(
         sys.exit(2)
 
 
-
 def _export_final(results_dir: Path, data_dir: str | None, storage: str | None) -> None:
     """The final model at the end of ``run``; like the leaderboard, a failure here never fails
     the finished run (``genrebench export`` retries it)."""
@@ -471,11 +470,13 @@ def _export_final(results_dir: Path, data_dir: str | None, storage: str | None) 
     try:
         path = export_from_results(results_dir, data_dir=data_dir, storage_url=storage)
     except GenrebenchError as exc:
-        console.print(f"[yellow]final model not exported[/]: {exc}", highlight=False,
-                      soft_wrap=True)
+        console.print(
+            f"[yellow]final model not exported[/]: {exc}", highlight=False, soft_wrap=True
+        )
         return
-    console.print(f"final model: {path} (genrebench predict SONG.mp3)", highlight=False,
-                  soft_wrap=True)
+    console.print(
+        f"final model: {path} (genrebench predict SONG.mp3)", highlight=False, soft_wrap=True
+    )
 
 
 @main.command()
@@ -486,8 +487,11 @@ def _export_final(results_dir: Path, data_dir: str | None, storage: str | None) 
 @click.option("--storage", envvar="GENREBENCH_STORAGE", help="Optuna storage URL.")
 @_handle_errors
 def export(
-    results_dir: str | None, data_dir: str | None, family: str | None,
-    feature_set: str | None, storage: str | None,
+    results_dir: str | None,
+    data_dir: str | None,
+    family: str | None,
+    feature_set: str | None,
+    storage: str | None,
 ) -> None:
     """Tune and refit the best pair of a finished benchmark on every track, for predict.
 
@@ -498,10 +502,14 @@ def export(
     from benchmark.report import find_results_dir
 
     path = export_from_results(
-        find_results_dir(results_dir), data_dir=data_dir, storage_url=storage, family=family,
+        find_results_dir(results_dir),
+        data_dir=data_dir,
+        storage_url=storage,
+        family=family,
         feature_set=feature_set,
     )
     out.print(f"final model: {path}", highlight=False, soft_wrap=True)
+
 
 # --------------------------------------------------------------------------------------------
 # scale-out: genrebench worker / genrebench status (benchmark/worker.py)

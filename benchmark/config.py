@@ -41,7 +41,9 @@ DEFAULTS: dict[str, Any] = {
     "protocols": {"artist_kfold": {"n_folds": 10}, "fault_filtered": {}},
     # folds of the inner (tuning) cross-validation inside each outer training part
     "inner_folds": 3,
-    # Optuna trials per study (one study per feature set × family × protocol × outer fold)
+    # Optuna trials per study (one study per feature set × family × protocol × outer fold);
+    # 0 tunes nothing: each family fits its search space's defaults (an untuned reference,
+    # no inner CV, so a costly network trains once per outer fold)
     "n_trials": 20,
     # seconds per study; the study stops at whichever budget ends first (null: no limit).
     # A time budget makes results depend on machine speed: prefer trials for reproducibility.
@@ -66,7 +68,7 @@ class BenchmarkConfig:
     families: tuple[str, ...] | str = "all"
     protocols: dict[str, dict[str, Any]] = field(default_factory=dict)
     inner_folds: int = 3
-    n_trials: int = 20
+    n_trials: int = 20  # 0: no tuning, fit each search space's defaults (no inner CV)
     timeout_s: float | None = None
     n_jobs: int = 1
     baseline: dict[str, str] = field(default_factory=dict)
@@ -150,7 +152,7 @@ def _validate(cfg: BenchmarkConfig, source: str) -> None:
         unknown = [f for f in cfg.families if f not in known]
         if unknown:
             raise ConfigError(f"{source}: unknown family {unknown[0]!r}; known: {', '.join(known)}")
-    for key, low in (("seed", 0), ("inner_folds", 2), ("n_trials", 1), ("n_jobs", 1)):
+    for key, low in (("seed", 0), ("inner_folds", 2), ("n_trials", 0), ("n_jobs", 1)):
         value = getattr(cfg, key)
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
             raise ConfigError(f"{source}: {key} must be an integer >= {low}, got {value!r}")

@@ -313,7 +313,36 @@ def _execute(jobs: list[FoldJob], n_jobs: int) -> Iterator[FoldOutcome]:
 
     # largest studies first would be better balanced; the plan order keeps pairs together
     parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered", max_nbytes="1M")
-    yield from parallel(delayed(run_fold)(job) for job in jobs)
+    parent = os.getpid()
+    yield from parallel(delayed(_run_fold_in_pool)(job, parent) for job in jobs)
+
+
+_watched_parent: int | None = None
+
+
+def _exit_with_parent(parent: int, interval_s: float = 2.0) -> None:
+    """Make this pool process exit once ``parent`` is gone. A SIGKILLed ``genrebench run``
+    cannot stop its joblib workers, which would otherwise finish (and waste) a long fold each,
+    holding the cores a restarted run needs. Its fold's trials are failed and redone on resume."""
+    global _watched_parent
+    if _watched_parent == parent or os.getpid() == parent:
+        return
+    _watched_parent = parent
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval_s)
+        log.warning("the benchmark process %d is gone: this worker stops too", parent)
+        os._exit(3)
+
+    import threading
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+def _run_fold_in_pool(job: FoldJob, parent: int) -> FoldOutcome:
+    _exit_with_parent(parent)
+    return run_fold(job)
 
 
 def plan_and_run(

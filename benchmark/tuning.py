@@ -554,6 +554,8 @@ def _tune(
     """
     if space.fixed:
         return {}, math.nan
+    if job.n_trials == 0:  # untuned: the search space's defaults, nothing scored inside
+        return space.defaults_for_trial(), math.nan
     if not study.get_trials(deepcopy=False):
         study.enqueue_trial(space.defaults_for_trial())
     deadline = None if job.timeout_s is None else time.monotonic() + job.timeout_s
@@ -590,7 +592,7 @@ def help_study(job: FoldJob, shared: Shared) -> bool:
     The helper samples with its own seed (a second sampler seeded like the owner's would
     propose the owner's params again); the owner alone refits and scores the fold.
     """
-    if SearchSpace.from_dict(job.space, source=job.pair.family).fixed:
+    if job.n_trials == 0 or SearchSpace.from_dict(job.space, source=job.pair.family).fixed:
         return False
     study = _load_study(job, shared.storage, salt=("helper", shared.worker))
     if study.user_attrs.get(OUTCOME_ATTR) is not None:

@@ -32,8 +32,10 @@ def fit_costs(dataset: Dataset, feature_set: str, repeats: int) -> None:
     rng = np.random.default_rng(0)
     order = rng.permutation(len(y))
     train, test = order[: int(0.9 * len(y))], order[int(0.9 * len(y)) :]
-    print(f"\n{feature_set}: fit on {len(train)} rows x {fm.X.shape[1]} features, "
-          f"predict {len(test)} (median of {repeats})")
+    print(
+        f"\n{feature_set}: fit on {len(train)} rows x {fm.X.shape[1]} features, "
+        f"predict {len(test)} (median of {repeats})"
+    )
     print(f"{'family':<15}{'fit s':>9}{'predict s':>11}{'accuracy':>10}")
     for name, family in all_families().items():
         if family.input_kind != "tabular" or family.skip_reason():
@@ -68,8 +70,10 @@ def main() -> None:
             opts = RunOptions(data_dir=args.data_dir, results_root=Path(tmp))
             result = plan_and_run(cfg, opts)
         res = result.results
-        print(f"\nconfig {cfg.name}: {len(res)} rows, {result.counts}, wall {result.wall_s:.0f} s "
-              f"with n_jobs={cfg.n_jobs} on {os.cpu_count()} cores")
+        print(
+            f"\nconfig {cfg.name}: {len(res)} rows, {result.counts}, wall {result.wall_s:.0f} s "
+            f"with n_jobs={cfg.n_jobs} on {os.cpu_count()} cores"
+        )
         per = res.groupby("family")[["tune_s", "fit_s"]].sum().sort_values("tune_s")
         print(per.round(1).to_string())
 

@@ -105,3 +105,57 @@ def test_sigkill_mid_run_then_rerun_loses_and_repeats_nothing(
             # every trial finished before the kill is still there, unchanged
             kept = [(t.number, t.state, t.params) for t in study.trials if t.state.is_finished()]
             assert before[s.study_name][1] == kept[: len(before[s.study_name][1])]
+
+
+def _children(pid: int) -> set[int]:
+    """Live processes whose parent is ``pid`` (Linux /proc)."""
+    out = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            out.add(int(stat.parent.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def test_pool_workers_exit_when_the_run_is_sigkilled(fake_gtzan: Path, tmp_path: Path) -> None:
+    """Killing only the main process (not its group) must not leave joblib workers running
+    folds nobody will collect, holding the cores a restarted run needs."""
+    config = tmp_path / "k.yaml"
+    config.write_text(CONFIG.replace("n_jobs: 1", "n_jobs: 2"))
+    results = tmp_path / "results"
+    db = results / "k" / "optuna.db"
+    proc = subprocess.Popen(
+        _cmd(config, fake_gtzan, results),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    workers: set[int] = set()
+    try:
+        deadline = time.monotonic() + 120
+        while _finished_folds(db) < 1 and time.monotonic() < deadline:
+            assert proc.poll() is None, "the run ended before it could be killed"
+            time.sleep(0.05)
+        workers = _children(proc.pid)
+        assert workers, "the run has no worker processes"
+        proc.kill()
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not [w for w in workers if _alive(w)], "workers outlived the killed run"
+    finally:
+        for w in workers:
+            if _alive(w):
+                os.kill(w, signal.SIGKILL)

@@ -143,6 +143,17 @@ def test_fixed_baseline_is_refit_without_trials(tmp_path: Path) -> None:
     assert _trials(job) == []
 
 
+def test_zero_trials_refits_the_defaults_without_inner_cv(tmp_path: Path) -> None:
+    """n_trials 0 is the untuned reference: one fit of the defaults per outer fold."""
+    job = _job(tmp_path, family="logreg", n_trials=0)
+    out = run_fold(job)
+    assert out.status == "done", out.message
+    assert out.params == load_search_space("logreg").defaults_for_trial()
+    assert out.n_trials == 0 and np.isnan(out.inner_accuracy)
+    assert not _trials(job)
+    assert set(out.predictions["track_id"]) == set(job.test_tracks)
+
+
 def test_inner_folds_touching_the_test_part_are_refused(tmp_path: Path) -> None:
     job = _job(tmp_path)
     a, b = job.inner_splits[0]
