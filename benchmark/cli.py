@@ -327,7 +327,12 @@ def data() -> None:
 
 @data.command("check")
 @_data_dir
-@click.option("--manifest", default="gtzan", show_default=True)
+@click.option(
+    "--manifest",
+    default="gtzan",
+    show_default=True,
+    help="Dataset manifest in datasets/: gtzan, or folder (any class folders and file names).",
+)
 @_handle_errors
 def data_check(data_dir: str | None, manifest: str) -> None:
     """Validate the dataset folder and say what is missing or malformed."""
@@ -343,6 +348,7 @@ def data_check(data_dir: str | None, manifest: str) -> None:
     if errors:
         sys.exit(1)
     out.print(f"[green]ok[/]: {len(ds.tracks)} tracks, checksum {ds.checksum()}")
+    out.print(f"classes ({len(ds.classes)}): {', '.join(ds.classes)}", highlight=False)
 
 
 @main.command()

@@ -86,6 +86,11 @@ class BenchmarkConfig:
         d = self.to_dict()
         d.pop("n_jobs")
         d.pop("description")
+        # how many processes extract features changes no value either
+        d["feature_params"] = {
+            fs: {k: v for k, v in params.items() if k != "n_jobs"}
+            for fs, params in d["feature_params"].items()
+        }
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 
     def family_names(self) -> list[str]:

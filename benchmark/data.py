@@ -31,6 +31,7 @@ __all__ = [
     "load_manifest",
     "read_features_csv",
     "track_id_from_name",
+    "track_id_in_class",
     "DEFAULT_DATA_DIR",
     "download",
 ]
@@ -47,7 +48,9 @@ class Manifest:
     """A dataset manifest (``datasets/<name>.yaml``): layout, classes, schema, download hints."""
 
     name: str
-    classes: list[str]
+    #: the class labels in probability-column order; None (``classes: auto`` in the YAML): the
+    #: class folders and CSV labels found in the data, sorted
+    classes: list[str] | None
     expected_per_class: int | None
     files: dict[str, str]
     csv_meta_columns: list[str]
@@ -62,17 +65,30 @@ class Manifest:
         return str(self.download.get("hint", "")).strip()
 
 
-def load_manifest(name: str = "gtzan") -> Manifest:
+def _manifest_dict(name: str, seen: tuple[str, ...] = ()) -> tuple[dict[str, Any], Path]:
+    """The YAML of manifest ``name``, over the one it ``extends`` (keys replace whole)."""
     path = manifests_dir() / f"{name}.yaml"
     if not path.exists():
         known = sorted(p.stem for p in manifests_dir().glob("*.yaml"))
         raise DataError(f"unknown dataset manifest {name!r}; known: {', '.join(known)}")
-    raw = yaml.safe_load(path.read_text())
+    if name in seen:
+        raise DataError(f"{path}: manifests extend each other in a loop ({' -> '.join(seen)})")
+    raw = yaml.safe_load(path.read_text()) or {}
+    base = raw.pop("extends", None)
+    if base is not None:
+        raw = {**_manifest_dict(str(base), (*seen, name))[0], **raw}
+    return raw, path
+
+
+def load_manifest(name: str = "gtzan") -> Manifest:
+    raw, path = _manifest_dict(name)
     fields = set(Manifest.__dataclass_fields__)
     extra = set(raw) - fields - {"description"}
     if extra:
         raise DataError(f"{path}: unknown keys {sorted(extra)}")
     raw.pop("description", None)
+    if raw.get("classes") == "auto":
+        raw["classes"] = None
     return Manifest(**raw)
 
 
@@ -165,21 +181,46 @@ def download(dest: str | os.PathLike[str], manifest: Manifest | None = None) -> 
     raise DataError(f"downloaded {handle} to {got}, but found no {csv_name} in it")
 
 
+def _media_stem(name: str) -> str:
+    """``name`` without its audio or image extension (case-insensitive)."""
+    for ext in (*AUDIO_EXTENSIONS, ".png"):
+        if name.lower().endswith(ext):
+            return name[: -len(ext)]
+    return name
+
+
 def track_id_from_name(name: str) -> tuple[str, int | None]:
     """``blues.00000.wav`` → (``blues.00000``, None); ``blues.00000.3.wav`` → (…, 3);
     ``blues00000.png`` → (``blues.00000``, None)."""
-    stem = name
-    for ext in (*AUDIO_EXTENSIONS, ".png"):
-        if stem.lower().endswith(ext):
-            stem = stem[: -len(ext)]
-            break
-    m = _CLIP_RE.match(stem)
+    m = _CLIP_RE.match(_media_stem(name))
     if not m:
         raise DataError(
             f"cannot read a track id from file name {name!r} (expected genre.NNNNN.wav)"
         )
     seg = m.group("seg")
     return f"{m.group('genre')}.{m.group('num')}", int(seg) if seg is not None else None
+
+
+def track_id_in_class(name: str, label: str, *, segmented: bool = False) -> tuple[str, int | None]:
+    """Track id of a file whose class is known (its folder, or its CSV label), for datasets
+    with any class names (``classes: auto``): ``label.NNNNN`` for GTZAN-style names of that
+    class, else ``label.<file stem>`` (``lofi/night drive.mp3`` → ``lofi.night drive``).
+    Segmented CSV rows end in ``.K`` (``night drive.3.wav``)."""
+    if "." in label or "/" in label or not label.strip():
+        raise DataError(f"class name {label!r} cannot be used: no dots, slashes or blank names")
+    stem = _media_stem(name)
+    m = _CLIP_RE.match(stem)
+    if m and m.group("genre") == label:
+        seg = m.group("seg")
+        return f"{label}.{m.group('num')}", int(seg) if seg is not None else None
+    seg = None
+    if segmented:
+        base, _, tail = stem.rpartition(".")
+        if base and tail.isdigit():
+            stem, seg = base, int(tail)
+    if not stem.strip():
+        raise DataError(f"cannot read a track id from file name {name!r}")
+    return f"{label}.{stem}", seg
 
 
 def read_features_csv(path: Path, manifest: Manifest, *, segmented: bool) -> pd.DataFrame:
@@ -231,7 +272,7 @@ def read_features_csv(path: Path, manifest: Manifest, *, segmented: bool) -> pd.
             f"at row {row + 2} (file {df['filename'].iloc[row]})"
         )
     labels = df[manifest.csv_label_column].astype(str).str.strip().to_numpy()
-    unknown = sorted(set(labels) - set(manifest.classes))
+    unknown = sorted(set(labels) - set(manifest.classes)) if manifest.classes else []
     if unknown:
         row = int(np.flatnonzero(labels == unknown[0])[0])
         raise DataError(
@@ -241,7 +282,10 @@ def read_features_csv(path: Path, manifest: Manifest, *, segmented: bool) -> pd.
     ids = []
     for row, name in enumerate(df["filename"].to_numpy()):
         try:
-            ids.append(track_id_from_name(str(name).strip()))
+            if manifest.classes is None:
+                ids.append(track_id_in_class(str(name).strip(), labels[row], segmented=segmented))
+            else:
+                ids.append(track_id_from_name(str(name).strip()))
         except DataError as exc:
             raise DataError(f"{path.name}: row {row + 2}: {exc}") from None
     out = pd.DataFrame(
@@ -283,6 +327,9 @@ def _artist_key(name: str) -> str:
     return " ".join(name.casefold().split())
 
 
+_FOLDER_HINT = "for other class or file names use `dataset: folder` (configs/folder.yaml)"
+
+
 @dataclass
 class Dataset:
     """A GTZAN-layout folder and its track table.
@@ -306,9 +353,42 @@ class Dataset:
     def path(self, key: str) -> Path:
         return self.root / self.manifest.files[key]
 
-    @property
+    @cached_property
     def classes(self) -> list[str]:
-        return list(self.manifest.classes)
+        """The manifest's classes, or (``classes: auto``) every class folder under the audio
+        and image folders and every label of the feature CSVs, sorted."""
+        if self.manifest.classes is not None:
+            return list(self.manifest.classes)
+        found: set[str] = set()
+        for key in ("audio", "images"):
+            folder = self.path(key)
+            if folder.is_dir():
+                found |= {d.name for d in folder.iterdir() if d.is_dir()}
+        for key in ("features_30s", "features_3s"):
+            csv = self.path(key)
+            if csv.exists():
+                try:
+                    labels = pd.read_csv(csv, usecols=[self.manifest.csv_label_column])
+                except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError):
+                    continue  # read_features_csv names the problem when the set is used
+                found |= set(labels[self.manifest.csv_label_column].astype(str).str.strip())
+        if not found:
+            raise DataError(
+                f"{self.root}: no class folders (expected {self.manifest.files['audio']}/<class>/"
+                "<file>) and no feature CSV"
+            )
+        for label in found:
+            track_id_in_class("x", label)  # refuses unusable names
+        return sorted(found)
+
+    def _track_id(self, path: Path) -> str:
+        """A media file's track id: from its name (GTZAN), or its class folder and name."""
+        if self.manifest.classes is None:
+            return track_id_in_class(path.name, path.parent.name)[0]
+        try:
+            return track_id_from_name(path.name)[0]
+        except DataError as exc:
+            raise DataError(f"{path.parent}: {exc}; {_FOLDER_HINT}") from None
 
     # --- the track table ------------------------------------------------------------------
     @cached_property
@@ -337,12 +417,12 @@ class Dataset:
         images = self.path("images")
         if images.is_dir():
             for png in sorted(images.glob("*/*.png")):
-                row(track_id_from_name(png.name)[0])["image_path"] = str(png)
+                row(self._track_id(png))["image_path"] = str(png)
         audio = self.path("audio")
         if audio.is_dir():
             for f in sorted(audio.glob("*/*")):
                 if f.suffix.lower() in AUDIO_EXTENSIONS:
-                    row(track_id_from_name(f.name)[0])["audio_path"] = str(f)
+                    row(self._track_id(f))["audio_path"] = str(f)
         if not rows:
             raise DataError(
                 f"{self.root} holds no GTZAN data (no {self.manifest.files['features_30s']}, "
@@ -360,7 +440,7 @@ class Dataset:
         if unknown:
             raise DataError(
                 f"{self.root}: unknown genre folder/label {unknown[0]!r}; "
-                f"known: {', '.join(self.classes)}"
+                f"known: {', '.join(self.classes)}; {_FOLDER_HINT}"
             )
         return df.reset_index(drop=True)
 
@@ -502,7 +582,7 @@ class Dataset:
                 + ", ".join(f"{k} {got.get(k, 0)}" for k in ("train", "valid", "test"))
             )
             for part, n in m.fault_filtered_counts.items():
-                if got.get(part, 0) != n and tracks["in_csv_30s"].sum() == len(m.classes) * (
+                if got.get(part, 0) != n and tracks["in_csv_30s"].sum() == len(self.classes) * (
                     m.expected_per_class or 0
                 ):
                     errors.append(f"fault-filtered {part}: {got.get(part, 0)} tracks, expected {n}")

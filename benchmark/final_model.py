@@ -22,10 +22,10 @@ import pandas as pd
 from benchmark.config import BenchmarkConfig
 from benchmark.data import Dataset
 from benchmark.errors import GenrebenchError
-from benchmark.features import get_feature_set
 from benchmark.models import get_family
 from benchmark.protocol import get_protocol
 from benchmark.results import PairKey, summarize_pairs
+from benchmark.runner import feature_set_of
 from benchmark.search_space import load_search_space
 from benchmark.tuning import FoldJob, derive_seed, fit_final, study_name
 
@@ -101,7 +101,7 @@ def export_final_model(
     choice = choose_best_pair(results, cfg.baseline, family=family, feature_set=feature_set)
     pair = choice.pair
     fam = get_family(pair.family)
-    fset = get_feature_set(pair.feature_set, **cfg.feature_params.get(pair.feature_set, {}))
+    fset = feature_set_of(cfg, pair.feature_set)
     fm = fset.load(dataset, fam.input_kind, cache_dir)
     tracks = fm.tracks
     proto = get_protocol(pair.protocol, **cfg.protocols.get(pair.protocol, {}))

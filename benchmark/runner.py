@@ -38,7 +38,7 @@ import benchmark
 from benchmark.config import BenchmarkConfig
 from benchmark.data import Dataset
 from benchmark.errors import GenrebenchError
-from benchmark.features import FeatureMatrix, get_feature_set
+from benchmark.features import FeatureMatrix, FeatureSet, get_feature_set
 from benchmark.models import get_family
 from benchmark.paths import project_root
 from benchmark.protocol import OuterSplit, Protocol, get_protocol, splits_table
@@ -58,6 +58,7 @@ __all__ = [
     "RunResult",
     "benchmark_lock",
     "default_storage_url",
+    "feature_set_of",
     "plan_and_run",
     "provenance",
 ]
@@ -252,7 +253,7 @@ def _plan(
     jobs: list[FoldJob] = []
     for fs, fam in pairs:
         family = get_family(fam)
-        fset = get_feature_set(fs, **cfg.feature_params.get(fs, {}))
+        fset = feature_set_of(cfg, fs)
         reason = fset.unavailable(dataset) or family.skip_reason()
         if reason:
             for name in protocols:
@@ -301,6 +302,17 @@ def _plan(
                 )
     splits = pd.concat(split_frames, ignore_index=True) if split_frames else pd.DataFrame()
     return _Plan(jobs, skipped, splits, protocols)
+
+
+def feature_set_of(cfg: BenchmarkConfig, name: str) -> FeatureSet:
+    """Feature set ``name`` with the config's parameters; audio extraction runs on the run's
+    ``n_jobs`` processes unless the config says otherwise."""
+    from benchmark.audio import AudioFeatureSet
+
+    params = dict(cfg.feature_params.get(name, {}))
+    if isinstance(get_feature_set(name), AudioFeatureSet):
+        params.setdefault("n_jobs", cfg.n_jobs)
+    return get_feature_set(name, **params)
 
 
 def _execute(jobs: list[FoldJob], n_jobs: int) -> Iterator[FoldOutcome]:
@@ -397,7 +409,6 @@ def plan_and_run(
         for outcome in _execute(plan.jobs, cfg.n_jobs):
             outcomes.append(outcome)
             if tracker is not None:
-                trials = _trials_of(storage, outcome.study_name)
                 proto = plan.protocols[outcome.pair.protocol]
                 fold_split = plan.splits[
                     (plan.splits["protocol"] == outcome.pair.protocol)
@@ -405,7 +416,7 @@ def plan_and_run(
                 ]
                 tracker.log_fold(
                     outcome,
-                    trials,
+                    lambda name=outcome.study_name: _trials_of(storage, name),
                     fold_split,
                     protocol_description=proto.description,
                     search_space=spaces[outcome.pair.family],

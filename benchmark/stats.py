@@ -728,15 +728,25 @@ def _compare(
             delta_ci_low=lo,
             delta_ci_high=hi,
         )
-        if ca.size < len(own) or ca.size < len(base_oof):
-            notes.append(f"tracks compared on the {ca.size} scored by both")
     else:
         notes.append("no track scored by both")
+    intersected = 0 < ca.size and (ca.size < len(own) or ca.size < len(base_oof))
+    if intersected:
+        notes.append(f"tracks compared on the {ca.size} scored by both")
     if len(folds) >= 2:
         base_acc = base["accuracy"].to_numpy(dtype=float)
         n_train = float(g["n_train"].astype(float).mean())
         n_test = float(g["n_test"].astype(float).mean())
-        row["delta"] = float((acc - base_acc).mean())
+        if intersected:
+            # per-fold accuracies of different track sets are not paired: rescore both on the
+            # tracks they share in each fold (folds sharing none drop out)
+            per = merged.groupby("fold")[["_correct_a", "_correct_b"]].mean()
+            acc = per["_correct_a"].to_numpy(dtype=float)
+            base_acc = per["_correct_b"].to_numpy(dtype=float)
+            # n_test/n_train stays the protocol's split proportion, which the correction is about
+            notes.append(f"t-test on per-fold accuracies of those tracks ({len(per)} folds)")
+        row["delta"] = float((acc - base_acc).mean()) if len(acc) else math.nan
+    if len(folds) >= 2 and len(acc) >= 2:
         if math.isfinite(n_train) and n_train > 0 and math.isfinite(n_test) and n_test >= 0:
             t, p = corrected_resampled_ttest(acc, base_acc, n_train, n_test)
             row.update(test="corrected_t", t_stat=t, p_value=p)

@@ -35,7 +35,7 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -47,7 +47,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from benchmark.errors import ConfigError
 from benchmark.results import METRICS, FoldOutcome, PairKey, summarize_pairs
@@ -125,14 +125,15 @@ class Tracker:
     def log_fold(
         self,
         outcome: FoldOutcome,
-        trials: Sequence[optuna.trial.FrozenTrial],
+        trials: Sequence[FrozenTrial] | Callable[[], Sequence[FrozenTrial]],
         split: pd.DataFrame,
         *,
         protocol_description: str,
         search_space: Mapping,
     ) -> None:
         """Log one (pair, outer fold) outcome: its trials as child runs, its metrics (step =
-        fold) and artifacts on the parent run. A fold already logged is skipped."""
+        fold) and artifacts on the parent run. A fold already logged is skipped (``trials`` may
+        be a function, so a rerun does not read back the trials of folds logged before)."""
         k = int(outcome.fold)
         run_id = self._parent(outcome.pair)
         parent_tags = dict(self.client.get_run(run_id).data.tags)
@@ -151,7 +152,7 @@ class Tracker:
             self.client.log_text(run_id, space_json, "search_space.json")
             tags[TAG_SPACE] = space_sha
 
-        self._log_trials(run_id, outcome, trials)
+        self._log_trials(run_id, outcome, trials() if callable(trials) else trials)
 
         metrics: list[Metric] = []
         if outcome.status == "done":

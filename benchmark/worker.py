@@ -598,7 +598,7 @@ def _log_fold(ctx: _Context, outcome: FoldOutcome) -> None:
         with ctx.board.lock(ctx.bench, f"mlflow:{outcome.pair.slug}", ctx.me, ctx.opts.grace_s):
             ctx.tracker.log_fold(
                 outcome,
-                _trials(ctx.shared.storage, outcome.study_name),
+                lambda: _trials(ctx.shared.storage, outcome.study_name),
                 _fold_split(ctx.plan, outcome.pair, outcome.fold),
                 protocol_description=desc,
                 search_space=load_search_space(outcome.pair.family).to_dict(),

@@ -229,6 +229,11 @@ def test_digest(cfg: BenchmarkConfig, tmp_path: Path) -> None:
     # not changed by what does not change results
     assert cfg.with_overrides(n_jobs=4).digest() == d
     assert cfg.with_overrides(description="other words").digest() == d
+    logmel = {"n_mels": 64}
+    with_params = cfg.with_overrides(feature_params={"logmel": logmel}).digest()
+    assert with_params != d
+    extraction = cfg.with_overrides(feature_params={"logmel": {**logmel, "n_jobs": 2}})
+    assert extraction.digest() == with_params
     # changed by what does
     assert cfg.with_overrides(n_trials=3).digest() != d
     assert cfg.with_overrides(seed=1).digest() != d

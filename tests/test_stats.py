@@ -539,3 +539,52 @@ def test_family_score_matrix_pivots_complete_pairs() -> None:
     assert math.isnan(m.loc["csv_30s · fault_filtered", "knn"])
     assert "logmel · stratified_kfold" not in m.index
     assert set(m.columns) == {"knn", "lightgbm", "mlp"}
+
+
+def test_a_pair_scoring_fewer_tracks_is_t_tested_on_the_tracks_both_scored() -> None:
+    """An audio feature set covering part of the tracks (115 of 1000 clips have audio) is
+    compared with the baseline fold by fold on the tracks both scored, not on its own."""
+    results, preds = _synthetic()
+    partial = ("librosa_30s", "logreg")
+    right = [12, 15, 11, 14, 13]  # of the 20 tracks [10, 30) it scores per fold
+    res_rows, pred_rows = [], []
+    for fold, n in enumerate(right):
+        for pos in range(10, 30):
+            pred_rows.append(
+                {
+                    "feature_set": partial[0],
+                    "family": partial[1],
+                    "protocol": "stratified_kfold",
+                    "fold": fold,
+                    "track_id": f"stratified_kfold-{fold}-{pos:03d}",
+                    "y_true": "rock",
+                    "y_pred": "rock" if pos < 10 + n else "jazz",
+                    "correct": pos < 10 + n,
+                }
+            )
+        res_rows.append(
+            {
+                "feature_set": partial[0],
+                "family": partial[1],
+                "protocol": "stratified_kfold",
+                "fold": fold,
+                "status": "done",
+                "accuracy": n / 20,
+                "balanced_accuracy": n / 20,
+                "macro_f1": n / 20,
+                "n_train": 160,
+                "n_test": 20,
+            }
+        )
+    results = pd.concat([results, pd.DataFrame(res_rows)], ignore_index=True)
+    preds = pd.concat([preds, pd.DataFrame(pred_rows)], ignore_index=True)
+    table = compare_to_baseline(results, preds, BASE, n_boot=200, seed=7)
+    row = _row(table, "stratified_kfold", partial)
+    own = np.array(right) / 20
+    # the baseline is right on positions [0, c) of each fold: on [10, 30) that is c - 10
+    base_common = (np.array(KFOLD[BASE][1]) - 10) / 20
+    t, p = corrected_resampled_ttest(own, base_common, n_train=160, n_test=20)
+    assert row["test"] == "corrected_t" and row["n_common"] == 100
+    assert row["t_stat"] == pytest.approx(t) and row["p_value"] == pytest.approx(p)
+    assert row["delta"] == pytest.approx(np.mean(own - base_common))
+    assert "100 scored by both" in row["note"] and "5 folds" in row["note"]
