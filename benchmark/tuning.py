@@ -256,12 +256,22 @@ def _rows(job: FoldJob, tracks: np.ndarray) -> np.ndarray:
 
 
 def _fit_predict(
-    job: FoldJob, params: Mapping[str, Any], train: np.ndarray, test: np.ndarray
+    job: FoldJob,
+    params: Mapping[str, Any],
+    train: np.ndarray,
+    test: np.ndarray,
+    on_epoch: Callable[[int, Mapping[str, float]], None] | None = None,
 ) -> tuple[Any, np.ndarray, float, float]:
     family = get_family(job.pair.family)
     model = family.build(dict(params), job.seed)
+    fit_params: dict[str, Any] = {}
+    if family.trains_in_epochs:
+        # segments of one track stay on one side of the network's early-stopping split
+        fit_params["model__groups"] = job.row_track[train]
+        if on_epoch is not None:
+            fit_params["model__epoch_callback"] = on_epoch
     t0 = time.perf_counter()
-    model.fit(job.X[train], job.y[train])
+    model.fit(job.X[train], job.y[train], **fit_params)
     t1 = time.perf_counter()
     proba = align_proba(model.predict_proba(job.X[test]), model.classes_, len(job.classes))
     t2 = time.perf_counter()
@@ -279,21 +289,53 @@ def _track_labels(job: FoldJob, track_ids: np.ndarray) -> np.ndarray:
     return np.array([index[str(t).split(".")[0]] for t in track_ids], dtype=np.int64)
 
 
+#: step of the first inner-fold report for families that report epochs (steps below it are
+#: the epochs of the first inner fit), so a step means the same thing in every trial
+FOLD_STEP0 = 10_000
+
+
+def _pruning_callback(trial: optuna.Trial) -> Callable[[int, Mapping[str, float]], None]:
+    """Report a network's validation accuracy after each epoch of its first inner fit, and
+    stop the trial there once it trails the median of earlier trials at that epoch."""
+
+    def on_epoch(epoch: int, logs: Mapping[str, float]) -> None:
+        accuracy = logs.get("val_accuracy", math.nan)
+        if not math.isfinite(accuracy):
+            return  # no early-stopping split: nothing to compare
+        trial.report(float(accuracy), epoch)
+        if trial.should_prune():
+            raise optuna.TrialPruned(f"epoch {epoch}: validation accuracy {accuracy:.3f}")
+
+    return on_epoch
+
+
+def _pruner(family_trains_in_epochs: bool) -> optuna.pruners.BasePruner:
+    """Prune a trial whose running inner-CV mean falls below the median of earlier trials at
+    the same inner fold, once a few trials have completed; a network also per epoch, after a
+    few epochs of warm-up (early epochs say little about where a network ends)."""
+    warmup = 3 if family_trains_in_epochs else 0
+    return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=warmup)
+
+
 def _objective(job: FoldJob, space: SearchSpace):
     inner = [(_rows(job, a), _rows(job, b)) for a, b in job.inner_splits]
+    epochs = get_family(job.pair.family).trains_in_epochs
 
     def objective(trial: optuna.Trial) -> float:
         params = space.suggest(trial)
         scores: list[float] = []
         for step, (train, valid) in enumerate(inner):
+            on_epoch = _pruning_callback(trial) if epochs and step == 0 else None
             try:
-                _, proba, _, _ = _fit_predict(job, params, train, valid)
+                _, proba, _, _ = _fit_predict(job, params, train, valid, on_epoch)
+            except optuna.TrialPruned:
+                raise
             except Exception as exc:
                 # kept with the trial: the fold's error row can say why its trials failed
                 trial.set_user_attr("error", f"{type(exc).__name__}: {exc}"[:300])
                 raise
             scores.append(_track_accuracy(job, proba, valid))
-            trial.report(float(np.mean(scores)), step)
+            trial.report(float(np.mean(scores)), FOLD_STEP0 + step if epochs else step)
             if trial.should_prune():
                 raise optuna.TrialPruned()
         return float(np.mean(scores))
@@ -309,9 +351,7 @@ def _load_study(
     # (or helped) gets a salted seed, else its random start-up trials would repeat the params
     # of the first ones
     pair = job.pair
-    # prune a trial whose running inner-CV mean falls below the median of earlier trials at the
-    # same inner fold, once a few trials have completed
-    pruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0)
+    pruner = _pruner(get_family(pair.family).trains_in_epochs)
     study = optuna.create_study(
         study_name=job.study_name,
         storage=storage,

@@ -298,3 +298,34 @@ def test_mlp_runs_through_the_tuning_harness(tmp_path) -> None:
     assert outcome.status == "done", outcome.message
     assert outcome.n_trials == 2 and outcome.n_test == len(job.test_tracks)
     assert 0.0 <= outcome.metrics["accuracy"] <= 1.0
+    # each trial reported its first inner fit epoch by epoch, then the running inner-CV mean
+    import optuna
+
+    from benchmark.tuning import FOLD_STEP0
+
+    for trial in optuna.load_study(study_name=job.study_name, storage=job.storage_url).trials:
+        steps = sorted(trial.intermediate_values)
+        epochs = [s for s in steps if s < FOLD_STEP0]
+        assert epochs == list(range(len(epochs))) and 1 <= len(epochs) <= 5, steps
+        assert [s for s in steps if s >= FOLD_STEP0] == [FOLD_STEP0 + i for i in range(3)]
+
+
+def test_a_network_trailing_earlier_trials_is_pruned_inside_its_first_epochs() -> None:
+    import optuna
+
+    from benchmark.tuning import _pruning_callback
+
+    study = optuna.create_study(
+        direction="maximize",
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=1),
+    )
+    good = study.ask()
+    for epoch in range(4):
+        good.report(0.8, epoch)
+    study.tell(good, 0.8)
+    trial = study.ask()
+    on_epoch = _pruning_callback(trial)
+    on_epoch(0, {"val_accuracy": 0.1})  # warm-up: never pruned
+    on_epoch(1, {"val_accuracy": float("nan")})  # nothing to compare: ignored
+    with pytest.raises(optuna.TrialPruned, match="epoch 2: validation accuracy 0.100"):
+        on_epoch(2, {"val_accuracy": 0.1})

@@ -30,6 +30,10 @@ class Family:
         description: one line for reports.
         fast_params: parameters that make the shared check suite fast on tiny data.
         requires: importable modules it needs; missing ones make it skip with an install hint.
+        extra: the genrebench extra that installs ``requires`` (named in that hint).
+        trains_in_epochs: its model step's ``fit`` takes ``groups`` (rows of one track stay on
+            one side of its early-stopping split) and ``epoch_callback(epoch, logs)`` (per-epoch
+            validation accuracy, so Optuna can prune a trial inside its first fit).
     """
 
     name: str
@@ -38,6 +42,8 @@ class Family:
     description: str
     fast_params: Mapping[str, Any] = field(default_factory=dict)
     requires: tuple[str, ...] = ()
+    extra: str | None = None
+    trains_in_epochs: bool = False
 
     def skip_reason(self) -> str | None:
         """Why this family cannot run here (a missing optional dependency), or ``None``."""
@@ -45,5 +51,6 @@ class Family:
 
         for module in self.requires:
             if importlib.util.find_spec(module) is None:
-                return f"needs the optional module {module!r}: pip install {module}"
+                how = f"'genrebench[{self.extra}]'" if self.extra else module
+                return f"needs the optional module {module!r}: pip install {how}"
         return None

@@ -400,6 +400,8 @@ MLP = Family(
     description="Keras MLP: the seed's tanh network first, then depth/width/dropout tuned",
     fast_params={"max_epochs": 15, "patience": 5, "width": 32, "n_layers": 1},
     requires=REQUIRES,
+    extra="neural",
+    trains_in_epochs=True,
 )
 CNN2D = Family(
     name="cnn2d",
@@ -408,6 +410,8 @@ CNN2D = Family(
     description="Compact Keras CNN on spectrogram crops (SpecAugment, mixup, crop vote)",
     fast_params=_FAST_CROP,
     requires=REQUIRES,
+    extra="neural",
+    trains_in_epochs=True,
 )
 CNN1D = Family(
     name="cnn1d",
@@ -416,4 +420,6 @@ CNN1D = Family(
     description="Sample-level Keras 1-D CNN on raw audio crops (mixup, crop vote)",
     fast_params=_FAST_CROP,
     requires=REQUIRES,
+    extra="neural",
+    trains_in_epochs=True,
 )
