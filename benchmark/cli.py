@@ -252,12 +252,12 @@ def summary_table(results: pd.DataFrame, baseline: dict[str, str]) -> None:
                 )
                 continue
             mark = " (baseline)" if r["is_baseline"] else ""
-            delta = "" if math.isnan(r["delta"]) else f"{r['delta']:+.3f}"
+            delta = "" if math.isnan(r["delta"]) or r["is_baseline"] else f"{r['delta']:+.3f}"
             table.add_row(
                 r["feature_set"],
                 r["family"] + mark,
                 f"{r['accuracy']:.3f}",
-                f"{r['accuracy_std']:.3f}",
+                "" if math.isnan(r["accuracy_std"]) else f"{r['accuracy_std']:.3f}",
                 f"{r['balanced_accuracy']:.3f}",
                 delta,
                 r["folds"],

@@ -259,7 +259,8 @@ def summarize_pairs(results: pd.DataFrame, baseline: Mapping[str, str]) -> pd.Da
             "family": fam,
             "status": status,
             "folds": f"{len(done)}/{len(g)}",
-            "accuracy_std": float(done["accuracy"].std(ddof=1)) if len(done) > 1 else 0.0,
+            # one split has no spread to report (not a spread of zero)
+            "accuracy_std": float(done["accuracy"].std(ddof=1)) if len(done) > 1 else math.nan,
             "n_trials": float(done["n_trials"].sum()),
             "fit_s": float(done["fit_s"].mean()) if len(done) else math.nan,
             "is_baseline": fs == baseline.get("feature_set") and fam == baseline.get("family"),

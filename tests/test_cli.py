@@ -104,3 +104,6 @@ def test_run_prints_a_summary_table_per_protocol(fake_gtzan, tmp_path: Path) -> 
     assert result.exit_code == 0, text
     assert "protocol: fault_filtered" in text and "logreg" in text and "(baseline)" in text
     assert (tmp_path / "smoke" / "results.parquet").is_file()
+    # one split: no spread and no difference of the baseline with itself are printed
+    baseline_row = next(line for line in text.splitlines() if "(baseline)" in line)
+    assert "0.000" not in baseline_row and "+" not in baseline_row, baseline_row
