@@ -35,7 +35,7 @@ import time
 import traceback
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -598,10 +598,16 @@ def _tune(
         return space.defaults_for_trial(), math.nan
     if not study.get_trials(deepcopy=False):
         study.enqueue_trial(space.defaults_for_trial())
+    # a fold whose trials all failed in an earlier run gets a fresh set of attempts here (the
+    # cause, a missing package or a bug, may be fixed by now); workers share studies, so for
+    # them the count stays global
+    start = budget_of(study.get_trials(deepcopy=False), job.n_trials)
+    earlier_failures = 0 if shared else start.attempts - start.finished - start.running
     deadline = None if job.timeout_s is None else time.monotonic() + job.timeout_s
     objective = _objective(job, space)
     while True:
         budget = budget_of(study.get_trials(deepcopy=False), job.n_trials)
+        budget = replace(budget, attempts=budget.attempts - earlier_failures)
         if budget.done or (deadline is not None and time.monotonic() >= deadline):
             break
         if budget.waiting == 0 and (budget.open_slots <= 0 or budget.out_of_attempts):

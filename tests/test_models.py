@@ -70,3 +70,30 @@ def test_get_family_unknown_name_lists_known_ones() -> None:
 def test_unknown_param_is_a_config_error_naming_the_family() -> None:
     with pytest.raises(ConfigError, match=r"svm_rbf.*\['kernel'\]"):
         get_family("svm_rbf").build({"kernel": "linear"}, 0)
+
+
+@pytest.mark.parametrize("smallest", [1, 2, 3])
+def test_svm_calibration_fits_when_a_class_has_fewer_rows_than_its_folds(smallest: int) -> None:
+    """A small class of the user's music, or an outer fold of the 115 shared audio clips, must
+    not fail every trial; with enough rows nothing changes."""
+    import warnings
+
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.svm import SVC
+
+    from benchmark.models.svm import CALIBRATION, SmallClassCalibration
+
+    X, y = testing.make_tabular_problem(n_samples=60, n_features=6, n_classes=4, seed=3)
+    keep = np.r_[np.flatnonzero(y != 3), np.flatnonzero(y == 3)[:smallest]]
+    X, y = X[keep], y[keep]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "least populated class" warning either
+        model = SmallClassCalibration(SVC(), **CALIBRATION).fit(X, y)
+    proba = model.predict_proba(X)
+    assert proba.shape == (len(y), 4) and np.allclose(proba.sum(axis=1), 1.0)
+    # temperature scaling keeps the SVC's own ranking: the argmax is its decision argmax
+    svc = model.calibrated_classifiers_[0].estimator
+    assert (proba.argmax(axis=1) == svc.decision_function(X).argmax(axis=1)).all()
+    if smallest >= 3:
+        plain = CalibratedClassifierCV(SVC(), **CALIBRATION).fit(X, y)
+        assert np.allclose(plain.predict_proba(X), proba)

@@ -176,3 +176,19 @@ def test_study_names_and_seeds_are_deterministic() -> None:
     assert study_name("quick", pair, 3, "abc") == "quick:csv_30s:logreg:artist_kfold:fold3:abc"
     assert derive_seed(0, "x") == derive_seed(0, "x") != derive_seed(1, "x")
     assert 0 <= derive_seed(5, "a", 1) < 2**31
+
+
+def test_a_fold_whose_trials_all_failed_is_retried_by_the_next_run(tmp_path: Path) -> None:
+    """Every trial failing (here: NaN features) gives an error row, not a stored outcome; once
+    the cause is gone, the next run tunes the same study with fresh attempts."""
+    good = replace(_job(tmp_path), fail_fast=False)
+    broken = replace(good, X=np.full_like(good.X, np.nan))
+    first = run_fold(broken)
+    assert first.status == "error" and "every trial failed" in first.message
+    failed = _trials(good)
+    assert failed and all(t.state == TrialState.FAIL for t in failed)
+    second = run_fold(good)
+    assert second.status == "done", second.message
+    trials = _trials(good)
+    assert sum(t.state == TrialState.COMPLETE for t in trials) == good.n_trials
+    assert [t.number for t in trials[: len(failed)]] == [t.number for t in failed]  # kept

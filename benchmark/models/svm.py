@@ -18,6 +18,10 @@ plain SVC's own predictions score 0.720):
 - ``ensemble=False`` is scikit-learn's documented replacement for ``probability=True``: the
   calibration folds only produce out-of-fold decision values; the final SVC is fit on the whole
   training part, not on two thirds of it.
+
+A training set with a class of fewer than 3 rows (a small class of the user's own music, or an
+outer fold of the 115 shared audio clips) calibrates on as many folds as that class allows, and
+a class of a single row on the SVC's own training decision values (:class:`SmallClassCalibration`).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
+import numpy as np
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.pipeline import Pipeline
 from sklearn.svm import SVC
@@ -34,7 +39,15 @@ from benchmark.errors import ConfigError
 from benchmark.models._common import make_pipeline, take_params
 from benchmark.models._family import Family
 
-__all__ = ["CALIBRATION", "SVM_LINEAR", "SVM_POLY", "SVM_RBF", "SVM_SIGMOID", "build_svc"]
+__all__ = [
+    "CALIBRATION",
+    "SmallClassCalibration",
+    "SVM_LINEAR",
+    "SVM_POLY",
+    "SVM_RBF",
+    "SVM_SIGMOID",
+    "build_svc",
+]
 
 # The parameters each kernel uses; ``gamma`` is ``"scale"`` (scikit-learn's default,
 # 1 / (n_features * X.var())) or ``"value"``, which takes the number from ``gamma_value``.
@@ -46,6 +59,29 @@ _ACCEPTED: dict[str, tuple[str, ...]] = {
     "rbf": ("C", *_GAMMA),
     "sigmoid": ("C", "coef0", *_GAMMA),
 }
+
+
+class SmallClassCalibration(CalibratedClassifierCV):
+    """``CalibratedClassifierCV`` that still fits when a class has fewer rows than ``cv``.
+
+    scikit-learn refuses ``cv`` folds when a class has fewer rows. Here the folds shrink to the
+    smallest class (at least 2); with a one-row class the SVC is fit on every row and its
+    temperature learnt on its decision values for those same rows. Temperature scaling never
+    changes the argmax, so accuracy stays the SVC's own; only the probabilities are then less
+    trustworthy.
+    """
+
+    def fit(self, X: Any, y: Any, **fit_params: Any) -> SmallClassCalibration:
+        smallest = int(np.unique(np.asarray(y), return_counts=True)[1].min())
+        if not isinstance(self.cv, int) or smallest >= self.cv:
+            return super().fit(X, y, **fit_params)
+        params = self.get_params(deep=False)
+        rows = np.arange(len(y))
+        # one "split" that trains and scores on every row: the in-sample decision values
+        params["cv"] = smallest if smallest >= 2 else [(rows, rows)]
+        fitted = CalibratedClassifierCV(**params).fit(X, y, **fit_params)
+        self.__dict__.update({k: v for k, v in vars(fitted).items() if k.endswith("_")})
+        return self
 
 
 def build_svc(params: Mapping[str, Any], seed: int, *, kernel: str) -> Pipeline:
@@ -64,7 +100,7 @@ def build_svc(params: Mapping[str, Any], seed: int, *, kernel: str) -> Pipeline:
     elif gamma_value is not None:
         raise ConfigError(f"svm_{kernel}: gamma_value applies to gamma='value' only")
     svc = SVC(kernel=kernel, gamma=gamma, **p)
-    return make_pipeline(CalibratedClassifierCV(svc, **CALIBRATION), scale=True)
+    return make_pipeline(SmallClassCalibration(svc, **CALIBRATION), scale=True)
 
 
 def _svm_family(kernel: str, description: str) -> Family:
