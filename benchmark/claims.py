@@ -33,7 +33,7 @@ import threading
 import time
 import zlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,7 +49,34 @@ __all__ = [
     "WorkerRow",
     "journal_path",
     "open_board",
+    "repeating",
 ]
+
+
+@contextlib.contextmanager
+def repeating(
+    interval_s: float, fn: Callable[[], object], *, first: bool = False
+) -> Iterator[None]:
+    """Call ``fn`` every ``interval_s`` seconds (and at once with ``first``) in a daemon thread
+    while the block runs: heartbeats and lock renewals. A failed call is retried next interval
+    (the storage may be briefly away); the thread is stopped and joined on exit."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        if first:
+            with contextlib.suppress(Exception):
+                fn()
+        while not stop.wait(interval_s):
+            with contextlib.suppress(Exception):
+                fn()
+
+    thread = threading.Thread(target=loop, name="genrebench-repeating", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 @dataclass(frozen=True)
@@ -173,20 +200,10 @@ class Board(ABC):
             time.sleep(delay * (1 + random.random()))
             delay = min(delay * 2, 0.5)
         # kept alive while held, whether or not the worker's heartbeat runs yet
-        stop = threading.Event()
-
-        def keep() -> None:
-            while not stop.wait(max(0.2, grace_s / 3)):
-                with contextlib.suppress(Exception):
-                    self.holds(bench, key, worker)
-
-        keeper = threading.Thread(target=keep, name=f"lock-{name}", daemon=True)
-        keeper.start()
         try:
-            yield
+            with repeating(max(0.2, grace_s / 3), lambda: self.holds(bench, key, worker)):
+                yield
         finally:
-            stop.set()
-            keeper.join()
             self.release(bench, key, worker)
 
     # ---------------------------------------------------------------- workers

@@ -30,6 +30,48 @@ def _split_list(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
+def _config_overrides(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The options that override a config's selection and budgets (``run`` and ``worker``)."""
+    for option in reversed(
+        (
+            click.option("--features", help="Comma-separated feature sets (overrides the config)."),
+            click.option("--models", help="Comma-separated model families (overrides the config)."),
+            click.option(
+                "--protocol", "protocols", help="Comma-separated protocols (overrides the config)."
+            ),
+            click.option("--trials", type=int, help="Optuna trials per study (0: untuned)."),
+            click.option("--timeout", type=float, help="Seconds per study."),
+            click.option("--seed", type=int, help="The seed every random choice derives from."),
+        )
+    ):
+        fn = option(fn)
+    return fn
+
+
+def _overridden_config(
+    config_name: str,
+    features: str | None,
+    models: str | None,
+    protocols: str | None,
+    trials: int | None,
+    timeout: float | None,
+    seed: int | None,
+    **more: Any,
+) -> Any:
+    """The config named on the command line with the :func:`_config_overrides` applied."""
+    from benchmark.config import load_config
+
+    return load_config(config_name).with_overrides(
+        feature_sets=_split_list(features),
+        families=_split_list(models),
+        protocols=_split_list(protocols),
+        n_trials=trials,
+        timeout_s=timeout,
+        seed=seed,
+        **more,
+    )
+
+
 def _handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -88,13 +130,8 @@ _data_dir = click.option(
     show_default=True,
     help="Root of the results folders.",
 )
-@click.option("--features", help="Comma-separated feature sets (overrides the config).")
-@click.option("--models", help="Comma-separated model families (overrides the config).")
-@click.option("--protocol", "protocols", help="Comma-separated protocols (overrides the config).")
-@click.option("--trials", type=int, help="Optuna trials per study.")
-@click.option("--timeout", type=float, help="Seconds per study.")
+@_config_overrides
 @click.option("--n-jobs", type=int, help="Parallel worker processes over studies.")
-@click.option("--seed", type=int, help="The seed every random choice derives from.")
 @click.option(
     "--storage",
     envvar="GENREBENCH_STORAGE",
@@ -132,17 +169,10 @@ def run(
     export: bool,
 ) -> None:
     """Tune and evaluate every (feature set × family) pair under the config's protocols."""
-    from benchmark.config import load_config
     from benchmark.runner import RunOptions, plan_and_run
 
-    cfg = load_config(config_name).with_overrides(
-        feature_sets=_split_list(features),
-        families=_split_list(models),
-        protocols=_split_list(protocols),
-        n_trials=trials,
-        timeout_s=timeout,
-        n_jobs=n_jobs,
-        seed=seed,
+    cfg = _overridden_config(
+        config_name, features, models, protocols, trials, timeout, seed, n_jobs=n_jobs
     )
     opts = RunOptions(
         data_dir=data_dir,
@@ -539,12 +569,7 @@ def export(
     help="Root of the results folders (feature cache; the results tables if this worker "
     "assembles them).",
 )
-@click.option("--features", help="Comma-separated feature sets (overrides the config).")
-@click.option("--models", help="Comma-separated model families (overrides the config).")
-@click.option("--protocol", "protocols", help="Comma-separated protocols (overrides the config).")
-@click.option("--trials", type=int, help="Optuna trials per study.")
-@click.option("--timeout", type=float, help="Seconds per study.")
-@click.option("--seed", type=int, help="The seed every random choice derives from.")
+@_config_overrides
 @click.option(
     "--storage",
     envvar="GENREBENCH_STORAGE",
@@ -614,19 +639,11 @@ def worker(
     share --storage; ends when every (pair, fold) is finished."""
     import signal
 
-    from benchmark.config import load_config
     from benchmark.worker import WorkerOptions, run_worker
 
     if heartbeat * 2 > grace:
         raise click.BadParameter("--grace must be at least twice --heartbeat")
-    cfg = load_config(config_name).with_overrides(
-        feature_sets=_split_list(features),
-        families=_split_list(models),
-        protocols=_split_list(protocols),
-        n_trials=trials,
-        timeout_s=timeout,
-        seed=seed,
-    )
+    cfg = _overridden_config(config_name, features, models, protocols, trials, timeout, seed)
     opts = WorkerOptions(
         data_dir=data_dir,
         results_root=Path(results_dir),

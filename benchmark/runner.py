@@ -38,7 +38,7 @@ import benchmark
 from benchmark.config import BenchmarkConfig
 from benchmark.data import Dataset
 from benchmark.errors import GenrebenchError
-from benchmark.features import FeatureMatrix, FeatureSet, get_feature_set
+from benchmark.features import FeatureMatrix, FeatureSet, all_feature_sets, get_feature_set
 from benchmark.models import get_family
 from benchmark.paths import project_root
 from benchmark.protocol import OuterSplit, Protocol, get_protocol, splits_table
@@ -59,6 +59,7 @@ __all__ = [
     "benchmark_lock",
     "default_storage_url",
     "feature_set_of",
+    "tracker_tags",
     "plan_and_run",
     "provenance",
 ]
@@ -110,6 +111,19 @@ def benchmark_lock(results_dir: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def tracker_tags(cfg: BenchmarkConfig, prov: dict[str, Any]) -> dict[str, str]:
+    """The tags of every MLflow run of a benchmark, from its provenance (so ``run`` and every
+    worker tag alike)."""
+    return {
+        "seed": str(cfg.seed),
+        "config_digest": prov["config_digest"],
+        "data_checksum": prov["data_checksum"],
+        "git_commit": prov["git_commit"],
+        "dataset": cfg.dataset,
+        "genrebench_version": benchmark.__version__,
+    }
 
 
 def default_storage_url(results_dir: Path) -> str:
@@ -310,7 +324,7 @@ def feature_set_of(cfg: BenchmarkConfig, name: str) -> FeatureSet:
     from benchmark.audio import AudioFeatureSet
 
     params = dict(cfg.feature_params.get(name, {}))
-    if isinstance(get_feature_set(name), AudioFeatureSet):
+    if issubclass(all_feature_sets().get(name, object), AudioFeatureSet):
         params.setdefault("n_jobs", cfg.n_jobs)
     return get_feature_set(name, **params)
 
@@ -382,16 +396,8 @@ def plan_and_run(
         if opts.track:
             from benchmark.tracking import Tracker, default_tracking_uri
 
-            tags = {
-                "seed": str(cfg.seed),
-                "config_digest": prov["config_digest"],
-                "data_checksum": prov["data_checksum"],
-                "git_commit": prov["git_commit"],
-                "dataset": cfg.dataset,
-                "genrebench_version": benchmark.__version__,
-            }
             uri = opts.tracking_uri or default_tracking_uri(results_dir)
-            tracker = Tracker(uri, cfg.name, tags)
+            tracker = Tracker(uri, cfg.name, tracker_tags(cfg, prov))
 
         context = {
             "benchmark": cfg.name,

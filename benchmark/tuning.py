@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import hashlib
 import logging
 import math
 import random
 import re
-import threading
 import time
 import traceback
 import warnings
@@ -429,23 +429,11 @@ def _heartbeat(storage: optuna.storages.BaseStorage, trial_id: int) -> Iterator[
     if not is_heartbeat_enabled(storage):
         yield
         return
-    interval = storage.get_heartbeat_interval()
-    stop = threading.Event()
+    from benchmark.claims import repeating
 
-    def beat() -> None:
-        while True:
-            with contextlib.suppress(Exception):  # a missed beat is retried next interval
-                storage.record_heartbeat(trial_id)
-            if stop.wait(interval):
-                return
-
-    thread = threading.Thread(target=beat, name=f"heartbeat-{trial_id}", daemon=True)
-    thread.start()
-    try:
+    beat = functools.partial(storage.record_heartbeat, trial_id)
+    with repeating(storage.get_heartbeat_interval(), beat, first=True):
         yield
-    finally:
-        stop.set()
-        thread.join()
 
 
 def _fail_stale(study: optuna.Study) -> None:

@@ -60,6 +60,7 @@ from benchmark.runner import (
     _predictions_frame,
     default_storage_url,
     provenance,
+    tracker_tags,
 )
 from benchmark.search_space import load_search_space
 from benchmark.tuning import (
@@ -435,18 +436,10 @@ def _tracker(cfg, opts, prov, board, me, results_dir):
     so every worker tags alike)."""
     from benchmark.tracking import Tracker, default_tracking_uri
 
-    tags = {
-        "seed": str(cfg.seed),
-        "config_digest": prov["config_digest"],
-        "data_checksum": prov["data_checksum"],
-        "git_commit": prov["git_commit"],
-        "dataset": cfg.dataset,
-        "genrebench_version": benchmark.__version__,
-    }
     uri = opts.tracking_uri or default_tracking_uri(results_dir)
     # one at a time: workers creating a fresh tracking database together collide
     with board.lock(cfg.name, "mlflow-init", me, opts.grace_s):
-        return Tracker(uri, cfg.name, tags)
+        return Tracker(uri, cfg.name, tracker_tags(cfg, prov))
 
 
 def _loop(ctx: _Context, results_dir: Path) -> None:
@@ -772,6 +765,19 @@ def _trial_counts(storage: Any, url: str) -> dict[str, dict[str, int]]:
     return counts
 
 
+def _progress_row(pair: tuple[str, ...]) -> dict[str, Any]:
+    """A pair's row of :func:`progress` before any fold is counted."""
+    counters = ("folds", "done", "error", "timeout", "active", "trials", "budget")
+    return {
+        "feature_set": pair[0],
+        "family": pair[1],
+        "protocol": pair[2],
+        **dict.fromkeys(counters, 0),
+        "running_trials": 0,
+        "workers": set(),
+    }
+
+
 def progress(url: str, name: str | None = None, grace_s: float = 60) -> Progress:
     """Where the benchmark stands, per pair, from the storage alone."""
     storage = open_storage(url)
@@ -790,23 +796,7 @@ def progress(url: str, name: str | None = None, grace_s: float = 60) -> Progress
     rows: dict[tuple[str, str, str], dict[str, Any]] = {}
     for job in manifest["jobs"]:
         pair = tuple(job["pair"])
-        row = rows.setdefault(
-            pair,
-            {
-                "feature_set": pair[0],
-                "family": pair[1],
-                "protocol": pair[2],
-                "folds": 0,
-                "done": 0,
-                "error": 0,
-                "timeout": 0,
-                "active": 0,
-                "trials": 0,
-                "budget": 0,
-                "running_trials": 0,
-                "workers": set(),
-            },
-        )
+        row = rows.setdefault(pair, _progress_row(pair))
         row["folds"] += 1
         claim = claims.get(_fold_key(job["study"]))
         state = counts.get(job["study"], {})
@@ -822,24 +812,7 @@ def progress(url: str, name: str | None = None, grace_s: float = 60) -> Progress
             row["workers"].add(claim.worker)
     for o in manifest["skipped"]:
         pair = tuple(o["pair"])
-        rows.setdefault(
-            pair,
-            {
-                "feature_set": pair[0],
-                "family": pair[1],
-                "protocol": pair[2],
-                "folds": 0,
-                "done": 0,
-                "error": 0,
-                "timeout": 0,
-                "active": 0,
-                "trials": 0,
-                "budget": 0,
-                "running_trials": 0,
-                "workers": set(),
-                "skipped": o["message"],
-            },
-        )
+        rows.setdefault(pair, {**_progress_row(pair), "skipped": o["message"]})
     pairs = pd.DataFrame(list(rows.values()))
     if len(pairs):
         pairs["workers"] = pairs["workers"].map(lambda s: ", ".join(sorted(s)))

@@ -37,10 +37,9 @@ import optuna
 from optuna.trial import TrialState
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tracking_overhead import toy_outcome, toy_split, toy_trials  # noqa: E402
+from tracking_overhead import time_log_fold  # noqa: E402
 
 from benchmark.devcluster import LocalPostgres, free_port, start_mlflow_server  # noqa: E402
-from benchmark.results import PairKey  # noqa: E402
 from benchmark.tracking import Tracker  # noqa: E402
 from benchmark.tuning import Shared, _run_trial, open_storage, reap_trials  # noqa: E402
 
@@ -142,35 +141,9 @@ def storage_per_trial(url: str, n: int) -> dict[str, dict[str, float]]:
 def mlflow_costs(uri: str, n_trials: int, folds: int) -> dict[str, float]:
     """ms per trial child run and per fold (artifacts, metrics, tags), medians."""
     tracker = Tracker(uri, "scaleout", {"seed": "0"})
-    pair = PairKey("csv_30s", "svm", "random_kfold")
-    space = {"C": {"type": "float", "low": 1e-3, "high": 1e3}}
-    tracker.log_fold(
-        toy_outcome(pair, 99), [], toy_split(99), protocol_description="warm-up", search_space=space
+    per_trial, per_fold, cpu_trial = (
+        [1000 * v for v in values] for values in time_log_fold(tracker, n_trials, folds)
     )
-    per_trial, per_fold, cpu_trial = [], [], []
-    for k in range(folds):
-        trials = toy_trials(n_trials, seed=k)
-        t0, c0 = time.perf_counter(), time.process_time()
-        tracker.log_fold(
-            toy_outcome(pair, 2 * k),
-            trials,
-            toy_split(2 * k),
-            protocol_description="x",
-            search_space=space,
-        )
-        with_trials, cpu_with = time.perf_counter() - t0, time.process_time() - c0
-        t0, c0 = time.perf_counter(), time.process_time()
-        tracker.log_fold(
-            toy_outcome(pair, 2 * k + 1),
-            [],
-            toy_split(2 * k + 1),
-            protocol_description="x",
-            search_space=space,
-        )
-        without, cpu_without = time.perf_counter() - t0, time.process_time() - c0
-        per_fold.append(1000 * without)
-        per_trial.append(1000 * (with_trials - without) / n_trials)
-        cpu_trial.append(1000 * (cpu_with - cpu_without) / n_trials)
     return {
         "per_trial": statistics.median(per_trial),
         "per_trial_cpu": statistics.median(cpu_trial),

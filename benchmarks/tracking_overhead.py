@@ -104,6 +104,46 @@ def toy_split(fold: int, n: int = 1000) -> pd.DataFrame:
     )
 
 
+SPACE = {"family": "svm", "params": {"C": {"type": "float", "low": 1e-3, "high": 1e3}}}
+
+
+def time_log_fold(
+    tracker: Tracker, n_trials: int, folds: int
+) -> tuple[list[float], list[float], list[float]]:
+    """Seconds per trial child run, per fold without trials, and CPU seconds per trial run in
+    this process, one value per timed fold (each fold logged with and without its trials)."""
+    pair = PairKey("csv_30s", "svm", "random_kfold")
+    # warm-up: parent run creation, lazy imports (matplotlib)
+    tracker.log_fold(
+        toy_outcome(pair, 99), [], toy_split(99), protocol_description="warm-up", search_space=SPACE
+    )
+    per_trial, per_fold, cpu_trial = [], [], []
+    for k in range(folds):
+        trials = toy_trials(n_trials, seed=k)
+        t0, c0 = time.perf_counter(), time.process_time()
+        tracker.log_fold(
+            toy_outcome(pair, 2 * k),
+            trials,
+            toy_split(2 * k),
+            protocol_description="random 10-fold",
+            search_space=SPACE,
+        )
+        with_trials, cpu_with = time.perf_counter() - t0, time.process_time() - c0
+        t0, c0 = time.perf_counter(), time.process_time()
+        tracker.log_fold(
+            toy_outcome(pair, 2 * k + 1),
+            [],
+            toy_split(2 * k + 1),
+            protocol_description="random 10-fold",
+            search_space=SPACE,
+        )
+        without, cpu_without = time.perf_counter() - t0, time.process_time() - c0
+        per_fold.append(without)
+        per_trial.append((with_trials - without) / n_trials)
+        cpu_trial.append((cpu_with - cpu_without) / n_trials)
+    return per_trial, per_fold, cpu_trial
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=100, help="trials per fold")
@@ -118,40 +158,9 @@ def main() -> None:
         tracker = Tracker(uri, "overhead", {"seed": "0"})
         open_s = time.perf_counter() - t0
         pair = PairKey("csv_30s", "svm", "random_kfold")
-        space = {"family": "svm", "params": {"C": {"type": "float", "low": 1e-3, "high": 1e3}}}
-        # warm-up: parent run creation, lazy imports (matplotlib)
-        tracker.log_fold(
-            toy_outcome(pair, 99),
-            [],
-            toy_split(99),
-            protocol_description="warm-up",
-            search_space=space,
-        )
-
-        per_trial, per_fold, cpu_trial = [], [], []
-        for k in range(args.folds):
-            trials = toy_trials(args.trials, seed=k)
-            t0, c0 = time.perf_counter(), time.process_time()
-            tracker.log_fold(
-                toy_outcome(pair, 2 * k),
-                trials,
-                toy_split(2 * k),
-                protocol_description="random 10-fold",
-                search_space=space,
-            )
-            with_trials, cpu_with = time.perf_counter() - t0, time.process_time() - c0
-            t0, c0 = time.perf_counter(), time.process_time()
-            tracker.log_fold(
-                toy_outcome(pair, 2 * k + 1),
-                [],
-                toy_split(2 * k + 1),
-                protocol_description="random 10-fold",
-                search_space=space,
-            )
-            without, cpu_without = time.perf_counter() - t0, time.process_time() - c0
-            per_fold.append(without)
-            per_trial.append((with_trials - without) / args.trials)
-            cpu_trial.append((cpu_with - cpu_without) / args.trials)
+        space = SPACE
+        per_trial, per_fold, cpu_trial = time_log_fold(tracker, args.trials, args.folds)
+        trials = toy_trials(args.trials, seed=0)
         # a fold already logged: only the idempotence check runs
         t0 = time.perf_counter()
         tracker.log_fold(

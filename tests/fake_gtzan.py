@@ -207,7 +207,7 @@ def _write_csv(
     df.to_csv(path, index=False, lineterminator="\r\n")  # Kaggle's file has CRLF endings
 
 
-def _write_wav(path: Path, freq: float, seconds: float, rng: np.random.Generator) -> None:
+def write_wav(path: Path, freq: float, seconds: float, rng: np.random.Generator) -> None:
     sr = 22050
     t = np.arange(int(sr * seconds)) / sr
     signal = 0.5 * np.sin(2 * np.pi * freq * t) + 0.05 * rng.normal(size=t.size)
@@ -279,7 +279,7 @@ def make_fake_gtzan(
         for t in tids:
             g = genres.index(t.split(".")[0])
             genre, _ = t.split(".")
-            _write_wav(
+            write_wav(
                 root / "genres_original" / genre / f"{t}.wav",
                 110.0 * 2 ** (g / 2),
                 audio_seconds,

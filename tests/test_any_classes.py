@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import wave
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from fake_gtzan import write_wav
 
 from benchmark.data import Dataset, load_manifest, read_features_csv, track_id_in_class
 from benchmark.errors import DataError
@@ -25,18 +25,7 @@ COLLECTION = {
 
 
 def _tone(path: Path, freq: float, seconds: float, seed: int) -> None:
-    sr = 22050
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(sr * seconds)) / sr
-    # each class its own pitch and its own loudness contour; noise so no two clips are equal
-    env = 0.5 + 0.4 * np.sin(2 * np.pi * (freq / 440.0) * t)
-    y = 0.4 * env * np.sin(2 * np.pi * freq * t) + 0.05 * rng.normal(size=t.size)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(sr)
-        w.writeframes((np.clip(y, -1, 1) * 32767).astype("<i2").tobytes())
+    write_wav(path, freq, seconds, np.random.default_rng(seed))
 
 
 @pytest.fixture(scope="module")

@@ -57,6 +57,16 @@ def _cmd(config: Path, data: Path, results: Path) -> list[str]:
     ]
 
 
+def _start(config: Path, data: Path, results: Path) -> subprocess.Popen:
+    """``genrebench run`` in its own process group (killed whole or by its main process)."""
+    return subprocess.Popen(
+        _cmd(config, data, results),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
 def test_sigkill_mid_run_then_rerun_loses_and_repeats_nothing(
     fake_gtzan: Path, tmp_path: Path
 ) -> None:
@@ -64,12 +74,7 @@ def test_sigkill_mid_run_then_rerun_loses_and_repeats_nothing(
     config.write_text(CONFIG)
     results = tmp_path / "results"
     db = results / "k" / "optuna.db"
-    proc = subprocess.Popen(
-        _cmd(config, fake_gtzan, results),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    proc = _start(config, fake_gtzan, results)
     deadline = time.monotonic() + 120
     try:
         while _finished_folds(db) < 3 and time.monotonic() < deadline:
@@ -135,12 +140,7 @@ def test_pool_workers_exit_when_the_run_is_sigkilled(fake_gtzan: Path, tmp_path:
     config.write_text(CONFIG.replace("n_jobs: 1", "n_jobs: 2"))
     results = tmp_path / "results"
     db = results / "k" / "optuna.db"
-    proc = subprocess.Popen(
-        _cmd(config, fake_gtzan, results),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    proc = _start(config, fake_gtzan, results)
     workers: set[int] = set()
     try:
         deadline = time.monotonic() + 120
