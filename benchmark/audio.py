@@ -42,6 +42,7 @@ __all__ = [
     "AudioError",
     "AudioFeatureSet",
     "AudioFileMissing",
+    "ClipParameters",
     "Clip",
     "DEFAULT_SAMPLE_RATE",
     "CLIP_SECONDS",
@@ -394,7 +395,21 @@ def _extract_one(job: tuple[AudioFeatureSet, str, str]) -> tuple[np.ndarray | No
         return None, f"extraction failed: {type(exc).__name__}: {exc}"
 
 
-class AudioFeatureSet(FeatureSet):
+class ClipParameters:
+    """The decoding parameters every set computed from audio shares (its ``params``)."""
+
+    params: dict[str, Any]
+
+    @property
+    def sample_rate(self) -> int:
+        return int(self.params.get("sample_rate", DEFAULT_SAMPLE_RATE))
+
+    @property
+    def seconds(self) -> float:
+        return float(self.params.get("seconds", CLIP_SECONDS))
+
+
+class AudioFeatureSet(ClipParameters, FeatureSet):
     """A feature set computed from the audio files of the dataset.
 
     Subclasses implement :meth:`clip_rows` (the rows of one decoded clip for a view) and
@@ -410,6 +425,10 @@ class AudioFeatureSet(FeatureSet):
     #: the parameters a subclass accepts besides the common ones
     params_allowed: ClassVar[frozenset[str]] = frozenset()
     _COMMON: ClassVar[frozenset[str]] = frozenset({"sample_rate", "seconds", "n_jobs"})
+
+    @classmethod
+    def audio_counterpart(cls) -> str | None:
+        return cls.name
 
     def __init__(self, **params: Any) -> None:
         unknown = sorted(set(params) - self._COMMON - self.params_allowed)
@@ -430,14 +449,6 @@ class AudioFeatureSet(FeatureSet):
         if not isinstance(seconds, int | float) or not MIN_SECONDS <= seconds <= 600:
             raise ConfigError(f"feature set {self.name!r}: seconds must be in [1, 600]")
         super().__init__(**params)
-
-    @property
-    def sample_rate(self) -> int:
-        return int(self.params.get("sample_rate", DEFAULT_SAMPLE_RATE))
-
-    @property
-    def seconds(self) -> float:
-        return float(self.params.get("seconds", CLIP_SECONDS))
 
     # --- per clip ---------------------------------------------------------------------------
     @abstractmethod

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.errors import ConfigError
+from benchmark.storage import journal_path
 
 __all__ = [
     "Board",
@@ -47,7 +48,6 @@ __all__ = [
     "FileBoard",
     "SqlBoard",
     "WorkerRow",
-    "journal_path",
     "open_board",
     "repeating",
 ]
@@ -117,18 +117,6 @@ def pack(data: Mapping[str, Any]) -> str:
 
 def unpack(text: str) -> dict[str, Any]:
     return json.loads(zlib.decompress(base64.b64decode(text)))
-
-
-def journal_path(url: str) -> Path | None:
-    """The file of a ``journal:`` storage URL (``journal:///abs/path.log``, ``journal:rel.log``)."""
-    if not url.startswith("journal:"):
-        return None
-    rest = url[len("journal:") :]
-    if rest.startswith("//"):
-        rest = rest[2:]
-    if not rest:
-        raise ConfigError(f"storage URL {url!r} names no file: use journal:///path/to/file.log")
-    return Path(rest)
 
 
 def open_board(url: str) -> Board:

@@ -6,6 +6,7 @@ import functools
 import logging
 import math
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,11 @@ def _config_overrides(fn: Callable[..., Any]) -> Callable[..., Any]:
             click.option("--trials", type=int, help="Optuna trials per study (0: untuned)."),
             click.option("--timeout", type=float, help="Seconds per study."),
             click.option("--seed", type=int, help="The seed every random choice derives from."),
+            click.option(
+                "--no-ensemble",
+                is_flag=True,
+                help="Skip the ensemble stage over the tuned pairs (config key ensembles).",
+            ),
         )
     ):
         fn = option(fn)
@@ -56,6 +62,7 @@ def _overridden_config(
     trials: int | None,
     timeout: float | None,
     seed: int | None,
+    no_ensemble: bool = False,
     **more: Any,
 ) -> Any:
     """The config named on the command line with the :func:`_config_overrides` applied."""
@@ -68,6 +75,7 @@ def _overridden_config(
         n_trials=trials,
         timeout_s=timeout,
         seed=seed,
+        ensembles=False if no_ensemble else None,
         **more,
     )
 
@@ -162,6 +170,7 @@ def run(
     timeout: float | None,
     n_jobs: int | None,
     seed: int | None,
+    no_ensemble: bool,
     storage: str | None,
     tracking_uri: str | None,
     no_tracking: bool,
@@ -172,7 +181,7 @@ def run(
     from benchmark.runner import RunOptions, plan_and_run
 
     cfg = _overridden_config(
-        config_name, features, models, protocols, trials, timeout, seed, n_jobs=n_jobs
+        config_name, features, models, protocols, trials, timeout, seed, no_ensemble, n_jobs=n_jobs
     )
     opts = RunOptions(
         data_dir=data_dir,
@@ -198,10 +207,14 @@ def run(
         transient=False,
     )
     task: list[Any] = []
+    log_lines = FoldLog(console) if not console.is_terminal else None
 
     def on_start(total: int) -> None:
         task.append(progress.add_task("folds", total=total, last=""))
-        progress.start()
+        if log_lines is not None:
+            log_lines.start(total)
+        else:
+            progress.start()
 
     def on_outcome(o: Any) -> None:
         acc = o.metrics.get("accuracy", math.nan)
@@ -209,11 +222,15 @@ def run(
         if o.status == "done":
             last += f" acc {acc:.3f}"
         progress.update(task[0], advance=1, last=last)
+        if log_lines is not None:
+            log_lines.fold(last, o.n_trials + o.n_pruned)
 
     try:
         result = plan_and_run(cfg, opts, on_start=on_start, on_outcome=on_outcome)
     finally:
         progress.stop()
+        if log_lines is not None:
+            log_lines.stop()
     summary_table(result.results, cfg.baseline)
     counts = ", ".join(f"{n} {s}" for s, n in sorted(result.counts.items()))
     console.print(f"{counts}; wall time {result.wall_s:.0f} s; results in {result.results_dir}")
@@ -224,18 +241,58 @@ def run(
             f"fold {row['fold']}: {row['message']}",
             highlight=False,
         )
-    _write_leaderboard(result.results_dir, storage)
+    _write_leaderboard(result.results_dir)
     if export:
         _export_final(result.results_dir, data_dir, storage)
 
 
-def _write_leaderboard(results_dir: Path, storage: str | None) -> None:
+class FoldLog:
+    """Progress for a log (not a terminal: ``nohup``, ``docker compose logs``, CI): one line
+    per finished fold, and a summary line every ``every_s`` seconds while the run lasts."""
+
+    def __init__(self, where: Console, every_s: float = 60.0) -> None:
+        import threading
+
+        self.where, self.every_s = where, every_s
+        self.total = self.done = self.trials = 0
+        self.t0 = time.monotonic()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="fold-log", daemon=True)
+
+    def start(self, total: int) -> None:
+        self.total, self.t0 = total, time.monotonic()
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def fold(self, text: str, trials: int) -> None:
+        self.done += 1
+        self.trials += trials
+        self.where.print(f"[{self.done}/{self.total}] {text}", highlight=False, soft_wrap=True)
+
+    def summary(self) -> str:
+        elapsed = time.monotonic() - self.t0
+        left = "?"
+        if self.done:
+            left = f"{elapsed / self.done * (self.total - self.done) / 60:.1f} min"
+        return (
+            f"progress: {self.done}/{self.total} folds, {self.trials} trials, "
+            f"{elapsed / 60:.1f} min elapsed, about {left} left"
+        )
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.every_s):
+            self.where.print(self.summary(), highlight=False, soft_wrap=True)
+
+
+def _write_leaderboard(results_dir: Path) -> None:
     """The leaderboard at the end of ``run``: a failure here never fails the finished run (the
     results are on disk; ``genrebench report`` writes it again)."""
     from benchmark.report import write_report
 
     try:
-        path = write_report(results_dir, storage_url=storage)
+        path = write_report(results_dir)
     except Exception as exc:  # the benchmark itself succeeded
         console.print(
             f"[yellow]warning[/]: leaderboard not written ({type(exc).__name__}: {exc}); "
@@ -302,14 +359,21 @@ def summary_table(results: pd.DataFrame, baseline: dict[str, str]) -> None:
 @click.option(
     "--storage",
     envvar="GENREBENCH_STORAGE",
-    help="Optuna storage URL for the optimisation histories (default: the folder's optuna.db).",
+    help="Rewrite trials.parquet (the optimisation histories) from this Optuna storage first.",
 )
 @_handle_errors
 def report(results_dir: str | None, storage: str | None) -> None:
-    """Write RESULTS_DIR/leaderboard.html (default: the most recent results/<benchmark>)."""
+    """Write RESULTS_DIR/leaderboard.html (default: the most recent results/<benchmark>)
+    from its results files alone; ``--storage`` first rewrites its trials.parquet from an
+    Optuna storage (e.g. one a set of workers shared)."""
     from benchmark.report import find_results_dir, write_report
 
-    path = write_report(find_results_dir(results_dir), storage_url=storage)
+    folder = find_results_dir(results_dir)
+    if storage:
+        from benchmark.runner import write_trials_file
+
+        write_trials_file(folder, storage)
+    path = write_report(folder)
     click.echo(str(path))
 
 
@@ -366,19 +430,23 @@ def data() -> None:
 @_handle_errors
 def data_check(data_dir: str | None, manifest: str) -> None:
     """Validate the dataset folder and say what is missing or malformed."""
+    from rich.markup import escape
+
     from benchmark.data import Dataset
 
     ds = Dataset.open(data_dir, manifest)
     errors, notes = ds.check()
-    out.print(f"dataset folder: {ds.root}")
+    # file and class names are the user's: "[live] set.mp3" is text, not markup
+    out.print(f"dataset folder: {escape(str(ds.root))}")
     for note in notes:
-        out.print(f"  {note}", highlight=False)
+        out.print(f"  {escape(note)}", highlight=False, soft_wrap=True)
     for err in errors:
-        out.print(f"  [red]error[/]: {err}", highlight=False)
+        out.print(f"  [red]error[/]: {escape(err)}", highlight=False, soft_wrap=True)
     if errors:
         sys.exit(1)
     out.print(f"[green]ok[/]: {len(ds.tracks)} tracks, checksum {ds.checksum()}")
-    out.print(f"classes ({len(ds.classes)}): {', '.join(ds.classes)}", highlight=False)
+    classes = escape(", ".join(ds.classes))
+    out.print(f"classes ({len(ds.classes)}): {classes}", highlight=False)
 
 
 @main.command()
@@ -407,7 +475,7 @@ def list_components() -> None:
     from benchmark.features import all_feature_sets
     from benchmark.models import all_families
     from benchmark.paths import configs_dir
-    from benchmark.protocol import PROTOCOLS
+    from benchmark.protocols import all_protocols
 
     out.print(
         "[bold]feature sets[/]: "
@@ -422,7 +490,7 @@ def list_components() -> None:
             highlight=False,
         )
     out.print("[bold]protocols[/]:")
-    for name, proto in PROTOCOLS.items():
+    for name, proto in all_protocols().items():
         out.print(f"  {name:<17} {proto.description}", highlight=False)
     out.print(
         "[bold]configs[/]: " + ", ".join(sorted(p.stem for p in configs_dir().glob("*.yaml")))
@@ -430,7 +498,7 @@ def list_components() -> None:
 
 
 @main.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("files", nargs=-1, required=True, type=click.Path())
 @click.option(
     "--model",
     "model_dir",
@@ -451,6 +519,13 @@ def list_components() -> None:
     "--windows", is_flag=True, help="Vote over every 30 s window of the song, not just the first."
 )
 @click.option("--top-k", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also write one row per file (path, top genre, every probability, error) to this "
+    ".csv or .json file.",
+)
 @_handle_errors
 def predict(
     files: tuple[str, ...],
@@ -459,33 +534,62 @@ def predict(
     as_json: bool,
     windows: bool,
     top_k: int,
+    output: str | None,
 ) -> None:
-    """Predict the genre of audio FILE(s) (wav, au, flac, ogg, mp3) with a saved model: the
-    top genres with probabilities, from the first 30 s (or every window with --windows)."""
+    """Predict the genre of audio FILE(s) or of every audio file under a DIR (wav, au, flac,
+    ogg, mp3; recursive) with a saved model: the top genres with probabilities, from the first
+    30 s (or every window with --windows). A file that cannot be used is one error row."""
     import json
 
-    from benchmark.predict import extraction_set, find_model, load_model, predict_file
+    from benchmark.predict import (
+        audio_files_in,
+        find_model,
+        load_model,
+        model_inputs,
+        predict_file,
+        write_predictions,
+    )
 
+    if output and not output.lower().endswith((".csv", ".json")):
+        raise click.BadParameter("--output must end in .csv or .json", param_hint="--output")
     model = load_model(model_dir if model_dir else find_model(results_dir))
-    extractor = extraction_set(model)
+    extractor = model_inputs(model)
+    paths = audio_files_in(files)
     if not as_json:
         console.print(f"model: {model.describe()}", highlight=False, soft_wrap=True)
     records: list[dict[str, Any]] = []
+    rows: list[tuple[str, Any]] = []
     failed = 0
-    for f in files:
-        try:
-            pred = predict_file(model, f, windows=windows, extractor=extractor)
-        except GenrebenchError as exc:
-            failed += 1
-            records.append({"file": f, "error": str(exc)})
+    bar = Progress(
+        TextColumn("predict"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console, transient=True, disable=len(paths) < 2 or not console.is_terminal,
+    )  # fmt: skip
+    with bar:
+        task = bar.add_task("files", total=len(paths))
+        for f in paths:
+            try:
+                pred = predict_file(model, f, windows=windows, extractor=extractor)
+            except GenrebenchError as exc:
+                failed += 1
+                records.append({"file": f, "error": str(exc)})
+                rows.append((f, exc))
+                if not as_json:
+                    console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+                bar.advance(task)
+                continue
+            records.append(pred.to_dict(top_k))
+            rows.append((f, pred))
+            bar.advance(task)
             if not as_json:
-                console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-            continue
-        records.append(pred.to_dict(top_k))
+                where = f" ({pred.windows} windows)" if windows else ""
+                ranked = " · ".join(f"{g} {p:.2f}" for g, p in pred.top(top_k))
+                out.print(f"{f}{where}: {ranked}", highlight=False, soft_wrap=True)
+    if output:
+        write_predictions(Path(output), rows, model.classes)
         if not as_json:
-            where = f" ({pred.windows} windows)" if windows else ""
-            ranked = " · ".join(f"{g} {p:.2f}" for g, p in pred.top(top_k))
-            out.print(f"{f}{where}: {ranked}", highlight=False, soft_wrap=True)
+            console.print(
+                f"{len(rows)} row(s), {failed} failed: {output}", highlight=False, soft_wrap=True
+            )
     if as_json:
         doc = {
             "model": str(model.path),
@@ -625,6 +729,7 @@ def worker(
     trials: int | None,
     timeout: float | None,
     seed: int | None,
+    no_ensemble: bool,
     storage: str | None,
     tracking_uri: str | None,
     no_tracking: bool,
@@ -643,7 +748,9 @@ def worker(
 
     if heartbeat * 2 > grace:
         raise click.BadParameter("--grace must be at least twice --heartbeat")
-    cfg = _overridden_config(config_name, features, models, protocols, trials, timeout, seed)
+    cfg = _overridden_config(
+        config_name, features, models, protocols, trials, timeout, seed, no_ensemble
+    )
     opts = WorkerOptions(
         data_dir=data_dir,
         results_root=Path(results_dir),
@@ -689,7 +796,7 @@ def worker(
         summary_table(result.results, cfg.baseline)
         counts = ", ".join(f"{n} {s}" for s, n in sorted(result.counts.items()))
         console.print(f"{counts}; results in {result.results_dir}", highlight=False)
-        _write_leaderboard(result.results_dir, storage)
+        _write_leaderboard(result.results_dir)
     elif summary.complete:
         console.print("benchmark complete (another worker assembles the results)")
 
@@ -746,10 +853,12 @@ def status(
     if storage is None:
         if name is None:
             raise GenrebenchError("pass --storage URL (or --config NAME for its default storage)")
+        from benchmark.storage import default_storage_url
+
         db = Path(results_dir) / name / "optuna.db"
         if not db.is_file():
             raise GenrebenchError(f"no storage at {db}: pass --storage URL")
-        storage = f"sqlite:///{db.resolve()}"
+        storage = default_storage_url(db.parent)
     prog = progress(storage, name, grace_s=grace)
     table = Table(
         title=f"benchmark {prog.name} on {prog.storage}", title_justify="left", highlight=False

@@ -11,12 +11,16 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from benchmark.errors import ConfigError
 from benchmark.paths import configs_dir
+
+if TYPE_CHECKING:
+    from benchmark.ensembles import EnsembleSettings
+    from benchmark.features.base import FeatureSet
 
 __all__ = ["BenchmarkConfig", "DEFAULTS", "config_from_dict", "load_config"]
 
@@ -52,6 +56,13 @@ DEFAULTS: dict[str, Any] = {
     "n_jobs": 1,
     # the reference pair every other pair is compared with
     "baseline": {"feature_set": "csv_30s", "family": "seed_mlp"},
+    # the ensemble stage over the tuned pairs (benchmark/ensembles), per protocol and outer
+    # fold, learnt from inner out-of-fold predictions only; false turns it off. Keys: methods
+    # (greedy, stacking, top_k), size (greedy steps), metric (log_loss | accuracy), top_k,
+    # min_coverage (a pair joins a fold's pool if its inner predictions cover this share of
+    # the best-covered pair's training tracks). Not part of the digest: ensembles change no
+    # pair's result and are recomputed from the results files.
+    "ensembles": {"methods": ["greedy", "stacking", "top_k"], "size": 25, "top_k": 5},
 }
 
 
@@ -72,6 +83,13 @@ class BenchmarkConfig:
     timeout_s: float | None = None
     n_jobs: int = 1
     baseline: dict[str, str] = field(default_factory=dict)
+    ensembles: dict[str, Any] | bool | None = None
+
+    def ensemble_settings(self) -> EnsembleSettings | None:
+        """The ensemble stage's settings (None: no ensembles)."""
+        from benchmark.ensembles import EnsembleSettings
+
+        return EnsembleSettings.from_config(self.ensembles, source=f"config {self.name!r}")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -86,6 +104,7 @@ class BenchmarkConfig:
         d = self.to_dict()
         d.pop("n_jobs")
         d.pop("description")
+        d.pop("ensembles")
         # how many processes extract features changes no value either
         d["feature_params"] = {
             fs: {k: v for k, v in params.items() if k != "n_jobs"}
@@ -131,20 +150,26 @@ class BenchmarkConfig:
 
 def _validate(cfg: BenchmarkConfig, source: str) -> None:
     from benchmark.features import all_feature_sets
-    from benchmark.protocol import PROTOCOLS
+    from benchmark.protocols import all_protocols, check_params
 
     known_fs = all_feature_sets()
     for fs in cfg.feature_sets:
         if fs not in known_fs:
             raise ConfigError(f"{source}: unknown feature set {fs!r}; known: {', '.join(known_fs)}")
-    for fs in cfg.feature_params:
+    for fs, params in cfg.feature_params.items():
         if fs not in known_fs:
-            raise ConfigError(f"{source}: feature_params names unknown feature set {fs!r}")
+            raise ConfigError(
+                f"{source}: feature_params names unknown feature set {fs!r}; "
+                f"known: {', '.join(known_fs)}"
+            )
+        _validate_feature_params(known_fs[fs], params, source)
+    known_protocols = all_protocols()
     for p, opts in cfg.protocols.items():
-        if p not in PROTOCOLS:
-            raise ConfigError(f"{source}: unknown protocol {p!r}; known: {', '.join(PROTOCOLS)}")
-        if not isinstance(opts, dict) or set(opts) - {"n_folds"}:
-            raise ConfigError(f"{source}: protocols.{p} takes only n_folds, got {opts!r}")
+        if p not in known_protocols:
+            raise ConfigError(
+                f"{source}: unknown protocol {p!r}; known: {', '.join(known_protocols)}"
+            )
+        check_params(p, opts, source=f"{source}: protocols")
     if not cfg.protocols:
         raise ConfigError(f"{source}: no protocols")
     if isinstance(cfg.families, str):
@@ -167,8 +192,47 @@ def _validate(cfg: BenchmarkConfig, source: str) -> None:
         and cfg.timeout_s > 0
     ):
         raise ConfigError(f"{source}: timeout_s must be a positive number, got {cfg.timeout_s!r}")
+    if cfg.ensembles not in (None, False):
+        from benchmark.ensembles import EnsembleSettings
+
+        EnsembleSettings.from_config(cfg.ensembles, source=source)
     if set(cfg.baseline) != {"feature_set", "family"}:
         raise ConfigError(f"{source}: baseline needs feature_set and family, got {cfg.baseline!r}")
+
+
+def _declared_params(cls: type[FeatureSet]) -> frozenset[str] | None:
+    """The parameter names a feature set declares (an audio set's ``params_allowed`` and common
+    ones, the spectrogram set's ``_PARAMS``); empty for a set that takes none (it keeps the base
+    constructor, like csv_30s); None when it validates its parameters only itself."""
+    from benchmark.features.base import FeatureSet
+
+    declared = [getattr(cls, attr, None) for attr in ("params_allowed", "_COMMON", "_PARAMS")]
+    if any(d is not None for d in declared):
+        return frozenset().union(*(d for d in declared if d is not None))
+    return frozenset() if cls.__init__ is FeatureSet.__init__ else None
+
+
+def _validate_feature_params(cls: type[FeatureSet], params: Any, source: str) -> None:
+    """Refuse a feature set parameter it does not take (a typo would otherwise be ignored: the
+    set would run with its default, and the results would not be what the config says), and any
+    value its constructor refuses, before any work starts."""
+    where = f"{source}: feature_params.{cls.name}"
+    if not isinstance(params, dict):
+        raise ConfigError(f"{where} must map parameter names to values, got {params!r}")
+    known = _declared_params(cls)
+    unknown = sorted(map(str, set(params) - known)) if known is not None else []
+    if unknown:
+        names = ", ".join(sorted(known or ())) or "none: it takes no parameters"
+        raise ConfigError(
+            f"{where}: unknown parameter(s) {', '.join(unknown)} for feature set "
+            f"{cls.name!r}; known: {names}"
+        )
+    try:
+        cls(**params)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: {exc}") from None
 
 
 def _resolve(name_or_path: str, near: Path | None) -> Path:
@@ -249,6 +313,14 @@ def config_from_dict(raw: dict[str, Any], *, source: str) -> BenchmarkConfig:
             f"{{artist_kfold: {{n_folds: 10}}}}, got {merged['protocols']!r}"
         )
     merged["protocols"] = {k: dict(v or {}) for k, v in protocols.items()}
+    feature_params = merged["feature_params"] or {}
+    if not isinstance(feature_params, dict):
+        raise ConfigError(
+            f"{source}: feature_params must map feature sets to parameters, e.g. "
+            f"{{logmel: {{n_mels: 64}}}}, got {merged['feature_params']!r}"
+        )
+    # `csv_30s:` with nothing under it: no parameters
+    merged["feature_params"] = {k: {} if v is None else v for k, v in feature_params.items()}
     cfg = BenchmarkConfig(**merged)
     _validate(cfg, source=source)
     return cfg

@@ -26,6 +26,7 @@ from benchmark.paths import manifests_dir
 
 __all__ = [
     "Dataset",
+    "Ignored",
     "Manifest",
     "locate_data_dir",
     "load_manifest",
@@ -323,6 +324,28 @@ def read_features_csv(path: Path, manifest: Manifest, *, segmented: bool) -> pd.
     return pd.concat([out, feats.astype("float64").reset_index(drop=True)], axis=1)
 
 
+@dataclass(frozen=True)
+class Ignored:
+    """A file (or a hidden folder of ``n_files`` files) that the track table does not read."""
+
+    path: Path
+    reason: str
+    n_files: int = 1
+
+
+def _hidden(path: Path) -> Ignored:
+    """A hidden file, or a hidden folder as one entry (``.git`` holds thousands of files)."""
+    if not path.is_dir():
+        return Ignored(path, "hidden file")
+    n = len(_files_below(path))
+    return Ignored(path, f"hidden folder ({n} file(s))", n)
+
+
+def _files_below(folder: Path) -> list[Path]:
+    """Every file below ``folder``, sorted (folder links are not followed)."""
+    return sorted(Path(d) / f for d, _, files in os.walk(folder) for f in files)
+
+
 def _artist_key(name: str) -> str:
     return " ".join(name.casefold().split())
 
@@ -362,8 +385,10 @@ class Dataset:
         found: set[str] = set()
         for key in ("audio", "images"):
             folder = self.path(key)
-            if folder.is_dir():
-                found |= {d.name for d in folder.iterdir() if d.is_dir()}
+            if folder.is_dir():  # hidden folders (.git, .ipynb_checkpoints) are not classes
+                found |= {
+                    d.name for d in folder.iterdir() if d.is_dir() and not d.name.startswith(".")
+                }
         for key in ("features_30s", "features_3s"):
             csv = self.path(key)
             if csv.exists():
@@ -390,6 +415,68 @@ class Dataset:
         except DataError as exc:
             raise DataError(f"{path.parent}: {exc}; {_FOLDER_HINT}") from None
 
+    def _scan(self, key: str) -> tuple[list[Path], list[Ignored]]:
+        """The media files of folder ``key`` (``audio`` or ``images``) that become tracks, and
+        everything else in it with why it is not read: a benchmark that drops a file must say
+        so (``data check`` lists them). Only ``<folder>/<class>/<file>`` is read."""
+        folder = self.path(key)
+        if not folder.is_dir():
+            return [], []
+        exts = AUDIO_EXTENSIONS if key == "audio" else (".png",)
+        kind = "an audio file" if key == "audio" else "a .png image"
+        used: list[Path] = []
+        ignored: list[Ignored] = []
+        nested = f"in a subfolder of a class folder (only {folder.name}/<class>/<file> is read)"
+        for top in sorted(folder.iterdir()):
+            if top.name.startswith("."):
+                ignored.append(_hidden(top))
+                continue
+            if not top.is_dir():
+                ignored.append(Ignored(top, "not in a class folder"))
+                continue
+            for f in sorted(top.iterdir()):
+                if f.name.startswith("."):  # macOS ._x.wav, .DS_Store: never music
+                    ignored.append(_hidden(f))
+                elif f.is_dir():  # each file: these are often music the user meant to include
+                    ignored.extend(Ignored(g, nested) for g in _files_below(f))
+                elif f.suffix.lower() not in exts:
+                    ext = f.suffix or "no extension"
+                    ignored.append(Ignored(f, f"not {kind} ({ext}; read: {', '.join(exts)})"))
+                else:
+                    used.append(f)
+        return used, ignored
+
+    def ignored_files(self) -> list[Ignored]:
+        """Every file under the audio and image folders that is not read, with the reason."""
+        return [*self._scan("audio")[1], *self._scan("images")[1]]
+
+    def _media_ids(self, key: str) -> dict[str, Path]:
+        """Track id -> file for folder ``key``.
+
+        Two files that map to one id (``lofi/1.flac``, ``lofi/lofi1.flac``, ``lofi/lofi.1.flac``
+        are all ``lofi.1``) are refused rather than given distinct ids: the id is what joins a
+        track's CSV row, image and audio (``blues.00000.wav`` and ``blues00000.png`` are one
+        track by design), so names that read alike are meant to be one track and which file is
+        "the" track cannot be guessed; the commonest cause is one recording in two formats or
+        two folders, which distinct ids would put on both sides of a split (a test clip also in
+        training); and ids made distinct by order or suffix would change when a file is added.
+        """
+        ids: dict[str, list[Path]] = {}
+        for f in self._scan(key)[0]:
+            ids.setdefault(self._track_id(f), []).append(f)
+        clashes = {tid: files for tid, files in ids.items() if len(files) > 1}
+        if clashes:
+            folder = self.path(key)
+            tid, files = next(iter(clashes.items()))
+            names = [str(f.relative_to(folder)) for f in files]
+            more = len(clashes) - 1
+            raise DataError(
+                f"{folder}: {', '.join(names[:-1])} and {names[-1]} all map to track id {tid!r}; "
+                "rename or remove all but one"
+                + (f" ({more} more track id(s) have several files)" if more else "")
+            )
+        return {tid: files[0] for tid, files in ids.items()}
+
     # --- the track table ------------------------------------------------------------------
     @cached_property
     def tracks(self) -> pd.DataFrame:
@@ -414,15 +501,9 @@ class Dataset:
         if csv30.exists():
             for tid in self.features_csv(segmented=False)["track_id"]:
                 row(tid)["in_csv_30s"] = True
-        images = self.path("images")
-        if images.is_dir():
-            for png in sorted(images.glob("*/*.png")):
-                row(self._track_id(png))["image_path"] = str(png)
-        audio = self.path("audio")
-        if audio.is_dir():
-            for f in sorted(audio.glob("*/*")):
-                if f.suffix.lower() in AUDIO_EXTENSIONS:
-                    row(self._track_id(f))["audio_path"] = str(f)
+        for key, col in (("images", "image_path"), ("audio", "audio_path")):
+            for tid, f in self._media_ids(key).items():
+                row(tid)[col] = str(f)
         if not rows:
             raise DataError(
                 f"{self.root} holds no GTZAN data (no {self.manifest.files['features_30s']}, "
@@ -562,6 +643,11 @@ class Dataset:
                 continue
             counts = tracks[present].groupby("genre").size()
             notes.append(f"{m.files[key]}/: {int(present.sum())} files")
+            ignored = self._scan(key)[1]
+            if ignored:
+                n = sum(i.n_files for i in ignored)
+                notes.append(f"{m.files[key]}/: {n} file(s) ignored:")
+                notes.extend(f"  {i.path.relative_to(self.root)}: {i.reason}" for i in ignored)
             self._count_notes(m.files[key], counts, notes)
             if tracks["in_csv_30s"].any():
                 lacking = tracks[tracks["in_csv_30s"] & ~present]["track_id"]

@@ -21,16 +21,26 @@ import pandas as pd
 
 from benchmark.config import BenchmarkConfig
 from benchmark.data import Dataset
+from benchmark.ensembles import (
+    ENSEMBLE_FEATURE_SET,
+    EnsembleMember,
+    EnsembleModel,
+    EnsembleSettings,
+    build_pool,
+)
 from benchmark.errors import GenrebenchError
+from benchmark.features import all_feature_sets
 from benchmark.models import get_family
-from benchmark.protocol import get_protocol
+from benchmark.predict import save_model
+from benchmark.protocols import get_protocol, selection_protocols
 from benchmark.results import PairKey, summarize_pairs
 from benchmark.runner import feature_set_of
 from benchmark.search_space import load_search_space
-from benchmark.tuning import FoldJob, derive_seed, fit_final, study_name
+from benchmark.storage import default_storage_url
+from benchmark.tuning import FoldJob, derive_seed, fit_final, refit, study_name, tune_final
 
 __all__ = [
-    "SELECTION_PROTOCOLS",
+    "Choice",
     "choose_best_pair",
     "config_from_run",
     "export_final_model",
@@ -39,9 +49,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: protocols a winner may be chosen by, most honest first (fault_filtered is a test split)
-SELECTION_PROTOCOLS = ("artist_kfold", "stratified_kfold")
-
 
 @dataclass(frozen=True)
 class Choice:
@@ -49,6 +56,16 @@ class Choice:
     accuracy: float
     accuracy_std: float
     folds: str
+    #: better candidates passed over, each with why (e.g. its features need Kaggle's files)
+    passed_over: tuple[str, ...] = ()
+
+
+def _predictable(feature_set: str) -> bool:
+    """Whether a pair on ``feature_set`` (or an ensemble) can classify an audio file."""
+    if feature_set == ENSEMBLE_FEATURE_SET:
+        return True
+    cls = all_feature_sets().get(feature_set)
+    return cls is not None and cls.audio_counterpart() is not None
 
 
 def choose_best_pair(
@@ -57,31 +74,98 @@ def choose_best_pair(
     *,
     family: str | None = None,
     feature_set: str | None = None,
+    predictable: bool = False,
 ) -> Choice:
-    """The pair with the highest mean accuracy under the first available selection protocol,
-    among pairs done on every fold (optionally restricted to one family or feature set)."""
+    """The pair (or ensemble) with the highest mean accuracy under the first available
+    selection protocol, among those done on every fold (optionally one family or feature
+    set). With ``predictable``, candidates whose features cannot be computed from audio are
+    passed over, and the choice says which and why."""
     summary = summarize_pairs(results, baseline)
     if summary.empty:
         raise GenrebenchError("the results hold no pair to choose from")
-    for protocol in SELECTION_PROTOCOLS:
+    order = selection_protocols()
+    passed: list[str] = []
+    for protocol in order:
         rows = summary[(summary["protocol"] == protocol) & (summary["status"] == "done")]
         if family:
             rows = rows[rows["family"] == family]
         if feature_set:
             rows = rows[rows["feature_set"] == feature_set]
-        if len(rows):
-            best = rows.sort_values("accuracy", ascending=False, kind="stable").iloc[0]
+        for _, best in rows.sort_values("accuracy", ascending=False, kind="stable").iterrows():
+            label = f"{best['feature_set']} · {best['family']} ({best['accuracy']:.3f})"
+            if predictable and not _predictable(str(best["feature_set"])):
+                passed.append(f"{label}: feature set not computable from audio")
+                continue
             return Choice(
                 PairKey(best["feature_set"], best["family"], protocol),
                 float(best["accuracy"]),
                 float(best["accuracy_std"]),
                 str(best["folds"]),
+                tuple(passed),
             )
     raise GenrebenchError(
         "no pair is done under a k-fold protocol "
-        f"({' or '.join(SELECTION_PROTOCOLS)}); the final model is chosen by cross-validation, "
-        "never by the fault-filtered test split: run a config with artist_kfold"
+        f"({' or '.join(order)}){' that can classify audio' if passed else ''}; the final "
+        "model is chosen by cross-validation, never by the fault-filtered test split: run a "
+        "config with artist_kfold"
     )
+
+
+def _final_job(
+    cfg: BenchmarkConfig,
+    dataset: Dataset,
+    pair: PairKey,
+    storage_url: str,
+    cache_dir: Path | None,
+) -> tuple[FoldJob, int]:
+    """The final study of ``pair`` over every track: inner folds made over all the dataset's
+    tracks like ``pair.protocol``'s (so every member of a final ensemble shares them).
+    Returns the job and how many tracks the feature set has."""
+    fam = get_family(pair.family)
+    fm = feature_set_of(cfg, pair.feature_set).load(dataset, fam.input_kind, cache_dir)
+    proto = get_protocol(pair.protocol, **cfg.protocols.get(pair.protocol, {}))
+    every = dataset.tracks["track_id"].to_numpy(dtype=str)
+    inner = proto.inner_splits(
+        dataset, every, cfg.inner_folds, derive_seed(cfg.seed, pair.protocol, "final")
+    )
+    final_pair = PairKey(pair.feature_set, pair.family, "final")
+    job = FoldJob(
+        benchmark=cfg.name,
+        pair=final_pair,
+        fold=0,
+        X=fm.X,
+        row_track=fm.row_track,
+        y=dataset.labels_of(fm.row_track),
+        classes=tuple(dataset.classes),
+        train_tracks=fm.tracks,
+        test_tracks=np.array([], dtype=str),
+        inner_splits=inner,
+        space=load_search_space(pair.family).to_dict(),
+        storage_url=storage_url,
+        study_name=study_name(cfg.name, final_pair, 0, cfg.digest()),
+        n_trials=cfg.n_trials,
+        timeout_s=cfg.timeout_s,
+        seed=cfg.seed,
+        fail_fast=True,
+    )
+    return job, len(fm.tracks)
+
+
+def _scores(results: pd.DataFrame, cfg: BenchmarkConfig, pair: PairKey) -> dict[str, Any]:
+    scores = summarize_pairs(results, cfg.baseline)
+    scores = scores[
+        (scores["feature_set"] == pair.feature_set)
+        & (scores["family"] == pair.family)
+        & (scores["status"] == "done")
+    ]
+    return {
+        r["protocol"]: {
+            "accuracy": r["accuracy"],
+            "accuracy_std": r["accuracy_std"],
+            "folds": r["folds"],
+        }
+        for _, r in scores.iterrows()
+    }
 
 
 def export_final_model(
@@ -95,84 +179,140 @@ def export_final_model(
     feature_set: str | None = None,
     cache_dir: Path | None = None,
 ) -> Path:
-    """Tune and refit the chosen pair on every track; save it to ``results_dir/final_model``."""
-    from benchmark.predict import save_model
-
-    choice = choose_best_pair(results, cfg.baseline, family=family, feature_set=feature_set)
+    """Tune and refit the chosen pair (or ensemble) on every track; save it to
+    ``results_dir/final_model``. Only a model that can classify an audio file is exported:
+    better candidates that cannot are passed over, and ``model.json`` says so."""
+    choice = choose_best_pair(
+        results, cfg.baseline, family=family, feature_set=feature_set, predictable=True
+    )
+    for why in choice.passed_over:
+        log.warning("final model: passed over %s", why)
     pair = choice.pair
-    fam = get_family(pair.family)
-    fset = feature_set_of(cfg, pair.feature_set)
-    fm = fset.load(dataset, fam.input_kind, cache_dir)
-    tracks = fm.tracks
-    proto = get_protocol(pair.protocol, **cfg.protocols.get(pair.protocol, {}))
-    inner = proto.inner_splits(
-        dataset, tracks, cfg.inner_folds, derive_seed(cfg.seed, pair.protocol, "final")
-    )
-    final_pair = PairKey(pair.feature_set, pair.family, "final")
-    job = FoldJob(
-        benchmark=cfg.name,
-        pair=final_pair,
-        fold=0,
-        X=fm.X,
-        row_track=fm.row_track,
-        y=dataset.labels_of(fm.row_track),
-        classes=tuple(dataset.classes),
-        train_tracks=tracks,
-        test_tracks=np.array([], dtype=str),
-        inner_splits=inner,
-        space=load_search_space(pair.family).to_dict(),
-        storage_url=storage_url,
-        study_name=study_name(cfg.name, final_pair, 0, cfg.digest()),
-        n_trials=cfg.n_trials,
-        timeout_s=cfg.timeout_s,
-        seed=cfg.seed,
-        fail_fast=True,
-    )
     log.info(
-        "final model: %s (%s accuracy %.3f ± %.3f over %s folds), refit on %d tracks",
+        "final model: %s (%s accuracy %.3f ± %.3f over %s folds)",
         pair.label,
         pair.protocol,
         choice.accuracy,
         choice.accuracy_std,
         choice.folds,
-        len(tracks),
     )
     t0 = time.perf_counter()
-    model, params, inner_accuracy = fit_final(job)
-    scores = summarize_pairs(results, cfg.baseline)
-    scores = scores[
-        (scores["feature_set"] == pair.feature_set)
-        & (scores["family"] == pair.family)
-        & (scores["status"] == "done")
-    ]
-    meta: dict[str, Any] = {
+    common = {
         "benchmark": cfg.name,
-        "feature_set": pair.feature_set,
-        "feature_params": cfg.feature_params.get(pair.feature_set, {}),
-        "view": fam.input_kind,
         "classes": list(dataset.classes),
-        "pair": {"feature_set": pair.feature_set, "family": pair.family},
-        "params": params,
         "seed": cfg.seed,
         "selected_by": pair.protocol,
-        "inner_accuracy": inner_accuracy,
-        "n_tracks": int(len(tracks)),
+        "passed_over": list(choice.passed_over),
         "config_digest": cfg.digest(),
         "data_checksum": dataset.checksum(),
-        "study_name": job.study_name,
-        "fit_s": round(time.perf_counter() - t0, 2),
-        "protocol_scores": {
-            r["protocol"]: {
-                "accuracy": r["accuracy"],
-                "accuracy_std": r["accuracy_std"],
-                "folds": r["folds"],
-            }
-            for _, r in scores.iterrows()
-        },
+        "protocol_scores": _scores(results, cfg, pair),
     }
+    if pair.feature_set == ENSEMBLE_FEATURE_SET:
+        estimator, meta = _fit_final_ensemble(cfg, dataset, results, pair, storage_url, cache_dir)
+    else:
+        job, n_tracks = _final_job(cfg, dataset, pair, storage_url, cache_dir)
+        estimator, params, inner_accuracy = fit_final(job)
+        meta = {
+            "feature_set": pair.feature_set,
+            "feature_params": cfg.feature_params.get(pair.feature_set, {}),
+            "view": get_family(pair.family).input_kind,
+            "pair": {"feature_set": pair.feature_set, "family": pair.family},
+            "params": params,
+            "inner_accuracy": inner_accuracy,
+            "n_tracks": n_tracks,
+            "study_name": job.study_name,
+        }
+    meta = {**common, **meta, "fit_s": round(time.perf_counter() - t0, 2)}
     out = results_dir / "final_model"
-    save_model(out, model, meta)
+    save_model(out, estimator, meta)
     return out
+
+
+def _fit_final_ensemble(
+    cfg: BenchmarkConfig,
+    dataset: Dataset,
+    results: pd.DataFrame,
+    choice: PairKey,
+    storage_url: str,
+    cache_dir: Path | None,
+) -> tuple[EnsembleModel, dict[str, Any]]:
+    """The chosen ensemble method, learnt again as in every outer fold but over all tracks:
+    each candidate pair (done on every fold of the selection protocol, computable from audio)
+    gets its final study and inner OOF predictions; the method picks members and weights from
+    those; the members it keeps are refit on every track."""
+    settings = cfg.ensemble_settings() or EnsembleSettings()
+    rows = results[
+        (results["protocol"] == choice.protocol) & (results["feature_set"] != ENSEMBLE_FEATURE_SET)
+    ]
+    candidates, left_out = [], {}
+    for (fs, fam), g in rows.groupby(["feature_set", "family"], sort=True):
+        label = f"{fs} · {fam}"
+        if set(g["status"]) != {"done"}:
+            left_out[label] = "not done on every fold"
+        elif not _predictable(str(fs)):
+            left_out[label] = "feature set not computable from audio"
+        else:
+            candidates.append(PairKey(str(fs), str(fam), choice.protocol))
+    jobs, inner = [], []
+    for key in candidates:
+        job, _ = _final_job(cfg, dataset, key, storage_url, cache_dir)
+        params, _, oof = tune_final(job, with_inner=True)
+        jobs.append((key, job, params))
+        assert oof is not None
+        inner.append(oof.assign(feature_set=key.feature_set, family=key.family))
+    table = pd.concat(inner, ignore_index=True).assign(protocol=choice.protocol, fold=0)
+    listing = pd.DataFrame(
+        {
+            "feature_set": [k.feature_set for k in candidates],
+            "family": [k.family for k in candidates],
+            "n_test": 1,
+            "coverage": 1.0,
+        }
+    )
+    # the pool builder wants test predictions: the members' own OOF rows stand in (unused)
+    pool = build_pool(choice.protocol, 0, listing, table, table, settings.min_coverage)
+    if isinstance(pool, str):
+        raise GenrebenchError(f"cannot build the final {choice.family} ensemble: {pool}")
+    left_out.update(pool.left_out)
+    method = settings.method(choice.family).fit(pool.P_train, pool.y_train, pool.groups)
+    weights = method.weights()
+    by_key = {key: (job, params) for key, job, params in jobs}
+    members = []
+    for key, w in zip(pool.members, weights, strict=True):
+        if w <= 0 and choice.family != "stacking":
+            continue
+        job, params = by_key[key]
+        members.append(
+            EnsembleMember(
+                feature_set=key.feature_set,
+                family=key.family,
+                feature_params=dict(cfg.feature_params.get(key.feature_set, {})),
+                view=get_family(key.family).input_kind,
+                params=params,
+                weight=float(w),
+                estimator=refit(job, params),
+            )
+        )
+    kept = {m.label for m in members}
+    keep = [i for i, k in enumerate(pool.members) if f"{k.feature_set} · {k.family}" in kept]
+    model = EnsembleModel(
+        method=method, members=members, member_index=keep, n_members=len(pool.members)
+    )
+    for label, why in sorted(left_out.items()):
+        log.info("final ensemble: left out %s (%s)", label, why)
+    meta = {
+        "kind": "ensemble",
+        "feature_set": ENSEMBLE_FEATURE_SET,
+        "pair": {"feature_set": ENSEMBLE_FEATURE_SET, "family": choice.family},
+        "params": {k: v for k, v in method.params.items() if k != "grid"},
+        "members": [m.describe() for m in members],
+        "left_out": left_out,
+        "n_tracks": int(len(pool.train_tracks)),
+        "inner_accuracy": float(
+            np.mean(method.predict_proba(pool.P_train).argmax(axis=1) == pool.y_train)
+        ),
+    }
+    return model, meta
 
 
 def config_from_run(results_dir: Path) -> tuple[BenchmarkConfig, dict[str, Any]]:
@@ -209,7 +349,7 @@ def export_from_results(
             "folder the benchmark ran on"
         )
     results = pd.read_parquet(results_dir / "results.parquet")
-    url = storage_url or f"sqlite:///{(results_dir / 'optuna.db').resolve()}"
+    url = storage_url or default_storage_url(results_dir)
     return export_final_model(
         cfg,
         dataset,

@@ -8,7 +8,9 @@ A saved model is a folder holding
 * ``model.json``: what is needed to use it on audio: ``{"feature_set": name,
   "feature_params": {...}, "view": "tabular", "classes": [...], "pair": {...},
   "params": {...}, "benchmark": ..., "protocol_scores": {...}}`` (plus the versions it was
-  saved with).
+  saved with). An exported ensemble (``"kind": "ensemble"``) holds an
+  :class:`~benchmark.ensembles.EnsembleModel` instead, and ``model.json`` lists its
+  ``members`` (feature set, params, view and weight of each).
 
 :func:`save_model` and :func:`load_model` write and read it; :func:`find_model` finds the newest
 ``results/*/final_model/``. Prediction decodes the audio (first 30 s, or every 30 s window of
@@ -22,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -34,21 +37,23 @@ from benchmark.audio import AudioFeatureSet, load_clip, song_windows
 from benchmark.errors import ConfigError, GenrebenchError
 
 __all__ = [
-    "AUDIO_EQUIVALENT",
     "FilePrediction",
     "ModelError",
     "SavedModel",
+    "ModelInput",
+    "audio_files_in",
     "find_model",
     "load_model",
+    "model_inputs",
     "predict_file",
     "save_model",
+    "write_predictions",
 ]
 
 MODEL_FILE = "model.joblib"
 META_FILE = "model.json"
 FINAL_MODEL_DIR = "final_model"
 #: feature sets read from Kaggle's files, and the audio set that computes the same features
-AUDIO_EQUIVALENT = {"csv_30s": "librosa_30s", "csv_3s": "librosa_3s"}
 _VERSIONED = ("genrebench", "scikit-learn", "numpy", "librosa", "lightgbm")
 
 
@@ -75,6 +80,10 @@ class SavedModel:
     @property
     def view(self) -> str:
         return str(self.meta.get("view") or "tabular")
+
+    @property
+    def is_ensemble(self) -> bool:
+        return self.meta.get("kind") == "ensemble"
 
     def describe(self) -> str:
         pair = self.meta.get("pair") or {}
@@ -111,14 +120,21 @@ def save_model(directory: str | os.PathLike[str], estimator: Any, meta: dict[str
     for key in ("feature_set", "classes"):
         if key not in meta:
             raise ModelError(f"save_model: meta needs {key!r}")
-    if meta["feature_set"] not in all_feature_sets():
-        raise ModelError(f"save_model: unknown feature set {meta['feature_set']!r}")
     classes = list(meta["classes"])
     if len(classes) < 2 or len(set(classes)) != len(classes):
         raise ModelError("save_model: classes must be two or more distinct names")
-    if not hasattr(estimator, "predict_proba"):
-        raise ModelError(f"save_model: {type(estimator).__name__} has no predict_proba")
-    _check_classes(getattr(estimator, "classes_", None), len(classes), "save_model")
+    ensemble = meta.get("kind") == "ensemble"
+    members = getattr(estimator, "members", []) if ensemble else [estimator]
+    for sets in [m.feature_set for m in members] if ensemble else [meta["feature_set"]]:
+        if sets not in all_feature_sets():
+            raise ModelError(f"save_model: unknown feature set {sets!r}")
+    if ensemble and not (members and hasattr(estimator, "combine")):
+        raise ModelError("save_model: an ensemble needs members and a combine method")
+    for m in members:
+        est = m.estimator if ensemble else m
+        if not hasattr(est, "predict_proba"):
+            raise ModelError(f"save_model: {type(est).__name__} has no predict_proba")
+        _check_classes(getattr(est, "classes_", None), len(classes), "save_model")
     meta.setdefault("feature_params", {})
     meta.setdefault("view", "tabular")
     meta.setdefault("saved_at", datetime.now(UTC).isoformat(timespec="seconds"))
@@ -192,29 +208,58 @@ def find_model(results_root: str | os.PathLike[str] = "results") -> Path:
 
 
 # --- extraction ---------------------------------------------------------------------------------
-def extraction_set(model: SavedModel) -> tuple[AudioFeatureSet, str]:
-    """The audio feature set (and view) that computes the model's inputs from a file."""
+@dataclass(frozen=True)
+class ModelInput:
+    """How one estimator of a saved model gets its rows from a decoded clip."""
+
+    fset: AudioFeatureSet
+    view: str
+    estimator: Any
+
+
+def _extractor(feature_set: str, feature_params: dict[str, Any], view: str) -> AudioFeatureSet:
+    """The audio feature set computing ``feature_set``'s values (its own params only if it is
+    itself computed from audio: Kaggle's CSV params mean nothing to librosa)."""
     from benchmark.features import all_feature_sets, get_feature_set
 
-    name = AUDIO_EQUIVALENT.get(model.feature_set, model.feature_set)
     known = all_feature_sets()
-    if name not in known or not issubclass(known[name], AudioFeatureSet):
-        audio_sets = sorted(n for n, c in known.items() if issubclass(c, AudioFeatureSet))
+    own = known.get(feature_set)
+    name = own.audio_counterpart() if own is not None else None
+    if name is None or name not in known:
+        computable = sorted(n for n, c in known.items() if c.audio_counterpart())
         raise ModelError(
-            f"the model uses feature set {model.feature_set!r}, which is read from the dataset's "
+            f"the model uses feature set {feature_set!r}, which is read from the dataset's "
             "files, not computed from audio; predict needs a model trained on one of "
-            f"{', '.join([*AUDIO_EQUIVALENT, *audio_sets])}"
+            f"{', '.join(computable)}"
         )
-    params = dict(model.meta.get("feature_params") or {}) if name == model.feature_set else {}
+    params = dict(feature_params or {}) if name == feature_set else {}
     params.pop("n_jobs", None)
     try:
         fset = get_feature_set(name, **params)
     except ConfigError as exc:
         raise ModelError(f"the model's feature parameters are not usable: {exc}") from None
-    assert isinstance(fset, AudioFeatureSet)
-    if model.view not in fset.views:
-        raise ModelError(f"feature set {name!r} has no {model.view!r} view")
-    return fset, model.view
+    if view not in fset.views or not hasattr(fset, "clip_rows"):
+        raise ModelError(f"feature set {name!r} cannot give the {view!r} view of a clip")
+    return fset  # type: ignore[return-value]
+
+
+def model_inputs(model: SavedModel) -> list[ModelInput]:
+    """One input per estimator: the model's own, or each ensemble member's."""
+    if model.is_ensemble:
+        return [
+            ModelInput(_extractor(m.feature_set, m.feature_params, m.view), m.view, m.estimator)
+            for m in model.estimator.members
+        ]
+    params = dict(model.meta.get("feature_params") or {})
+    return [
+        ModelInput(_extractor(model.feature_set, params, model.view), model.view, model.estimator)
+    ]
+
+
+def extraction_set(model: SavedModel) -> tuple[AudioFeatureSet, str]:
+    """The audio feature set (and view) that computes a single pair's inputs from a file."""
+    first = model_inputs(model)[0]
+    return first.fset, first.view
 
 
 @dataclass
@@ -244,15 +289,13 @@ class FilePrediction:
         return out
 
 
-def _proba(model: SavedModel, rows: np.ndarray) -> np.ndarray:
+def _proba(estimator: Any, rows: np.ndarray, n_classes: int) -> np.ndarray:
     """Mean class probabilities of ``rows`` (a clip's segments), aligned to the class list."""
     from benchmark.scoring import align_proba
 
-    est = model.estimator
-    n = len(model.classes)
-    p = np.asarray(est.predict_proba(rows), dtype=np.float64)
-    cols = getattr(est, "classes_", np.arange(p.shape[1]))
-    return align_proba(p, cols, n).mean(axis=0)
+    p = np.asarray(estimator.predict_proba(rows), dtype=np.float64)
+    cols = getattr(estimator, "classes_", np.arange(p.shape[1]))
+    return align_proba(p, cols, n_classes).mean(axis=0)
 
 
 def predict_file(
@@ -260,23 +303,105 @@ def predict_file(
     path: str | os.PathLike[str],
     *,
     windows: bool = False,
-    extractor: tuple[AudioFeatureSet, str] | None = None,
+    extractor: list[ModelInput] | None = None,
 ) -> FilePrediction:
     """Class probabilities of one audio file: its first 30 s, or with ``windows`` the mean
-    over every 30 s window of the song. Raises :class:`~benchmark.audio.AudioError` subclasses
-    for files that cannot be used (one line each)."""
-    fset, view = extractor or extraction_set(model)
-    if windows:
-        clips = song_windows(path, fset.sample_rate, fset.seconds)
-    else:
-        clips = [load_clip(path, fset.sample_rate, fset.seconds)]
-    probas = [_proba(model, fset.clip_rows(c, view)) for c in clips]
+    over every 30 s window of the song. An ensemble's members each compute their features
+    from the same decoded audio (decoded once per sample rate and length) and are combined.
+    Raises :class:`~benchmark.audio.AudioError` subclasses for files that cannot be used (one
+    line each)."""
+    inputs = extractor or model_inputs(model)
+    n = len(model.classes)
+    decoded: dict[tuple[int, float], list[Any]] = {}
+    for i in inputs:
+        key = (i.fset.sample_rate, i.fset.seconds)
+        if key not in decoded:
+            if windows:
+                decoded[key] = song_windows(path, *key)
+            else:
+                decoded[key] = [load_clip(path, *key)]
+    n_clips = min(len(c) for c in decoded.values())
+    probas = []
+    for k in range(n_clips):
+        per_input = [
+            _proba(
+                i.estimator,
+                i.fset.clip_rows(decoded[(i.fset.sample_rate, i.fset.seconds)][k], i.view),
+                n,
+            )
+            for i in inputs
+        ]
+        if model.is_ensemble:
+            probas.append(model.estimator.combine([p[None] for p in per_input])[0])
+        else:
+            probas.append(per_input[0])
     proba = np.mean(probas, axis=0)
+    clips = next(iter(decoded.values()))[:n_clips]
     return FilePrediction(
         file=str(path),
         proba=proba,
         classes=model.classes,
-        windows=len(clips),
+        windows=n_clips,
         seconds=float(sum(c.seconds for c in clips)),
         window_top=[model.classes[int(np.argmax(p))] for p in probas] if windows else [],
     )
+
+
+def audio_files_in(paths: Sequence[str]) -> list[str]:
+    """The files to predict: each named file as given (a bad one becomes an error row), and
+    every audio file under each named folder, recursively, sorted; hidden files are skipped."""
+    from benchmark.data import AUDIO_EXTENSIONS
+
+    out: list[str] = []
+    for p in paths:
+        path = Path(p)
+        if not path.is_dir():
+            out.append(p)
+            continue
+        found = [
+            f
+            for f in path.rglob("*")
+            if f.is_file()
+            and f.suffix.lower() in AUDIO_EXTENSIONS
+            and not any(part.startswith(".") for part in f.relative_to(path).parts)
+        ]
+        if not found:
+            raise ModelError(f"{path}: no audio files ({', '.join(AUDIO_EXTENSIONS)}) under it")
+        out.extend(str(f) for f in sorted(found))
+    return out
+
+
+def write_predictions(
+    path: Path, rows: Sequence[tuple[str, FilePrediction | Exception]], classes: Sequence[str]
+) -> None:
+    """One row per file: ``file, genre, probability, error, proba_<class>…`` (CSV) or the same
+    records as a JSON list; written atomically."""
+    import pandas as pd
+
+    records = []
+    for file, result in rows:
+        rec: dict[str, Any] = {"file": file, "genre": None, "probability": None, "error": None}
+        if isinstance(result, FilePrediction):
+            genre, prob = result.top(1)[0]
+            rec.update(genre=genre, probability=round(prob, 6))
+            rec.update(
+                {
+                    f"proba_{c}": round(float(v), 6)
+                    for c, v in zip(classes, result.proba, strict=True)
+                }
+            )
+        else:
+            rec["error"] = str(result)
+            rec.update({f"proba_{c}": None for c in classes})
+        records.append(rec)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=path.suffix + ".tmp")
+    os.close(fd)
+    try:
+        if path.suffix.lower() == ".json":
+            Path(tmp).write_text(json.dumps(records, indent=2))
+        else:
+            pd.DataFrame(records).to_csv(tmp, index=False)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)

@@ -39,8 +39,10 @@ import numpy as np
 import pandas as pd
 
 from benchmark import stats
+from benchmark.ensembles import ENSEMBLE_FEATURE_SET, members_of
 from benchmark.errors import GenrebenchError
 from benchmark.results import summarize_pairs
+from benchmark.storage import default_tracking_uri
 
 __all__ = [
     "ALPHA",
@@ -501,7 +503,9 @@ def history_svg(folds: Sequence[Mapping[str, Any]], title: str) -> str:
     best_curves: list[list[float]] = []
     for f in folds:
         trials = sorted(f["trials"], key=lambda t: t["number"])
-        best, curve, path = -math.inf, [], []
+        best = -math.inf
+        curve: list[float] = []
+        path: list[str] = []
         for t in trials:
             if t["state"] == "COMPLETE":
                 best = max(best, t["value"])
@@ -561,56 +565,43 @@ def _nice_ticks(lo: float, hi: float, target: int = 5) -> list[float]:
 # --------------------------------------------------------------------------------------------
 
 
-def _storage_url(results_dir: Path, storage_url: str | None, run: Mapping[str, Any]) -> str | None:
-    if storage_url:
-        return storage_url
-    local = results_dir / "optuna.db"
-    if local.is_file():
-        return f"sqlite:///{local.resolve()}"
-    stored = str(run.get("storage") or "")
-    if stored.startswith("sqlite:///") and Path(stored.removeprefix("sqlite:///")).is_file():
-        return stored
-    return None
+class _Trials:
+    """The trials of named studies, from ``trials.parquet`` (the report never opens the
+    Optuna storage: the results files are its whole input)."""
 
-
-class _Studies:
-    """Read-only access to the trials of named studies (one storage connection for the page)."""
-
-    def __init__(self, url: str | None) -> None:
-        self.url = url
-        self.error = "" if url else "no Optuna storage found (optuna.db, or pass --storage)"
-        self._ids: dict[str, int] | None = None
-        self._storage: Any = None
-
-    def _open(self) -> None:
-        if self._ids is not None or self.error:
+    def __init__(self, results_dir: Path) -> None:
+        path = Path(results_dir) / "trials.parquet"
+        self.error = ""
+        self._by_study: dict[str, pd.DataFrame] = {}
+        if not path.is_file():
+            self.error = "no trials.parquet (written by genrebench run; `genrebench report "
+            self.error += "--storage URL` writes it from the Optuna storage)"
             return
-        import optuna
-
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
         try:
-            self._storage = optuna.storages.RDBStorage(self.url, skip_table_creation=True)
-            self._ids = {s.study_name: s._study_id for s in self._storage.get_all_studies()}
-        except Exception as exc:  # the URL may hold a password: not shown
-            self.error = f"cannot read the Optuna storage: {type(exc).__name__}: {exc}"[:300]
+            table = pd.read_parquet(path)
+        except Exception as exc:
+            self.error = f"trials.parquet could not be read: {type(exc).__name__}: {exc}"[:300]
+            return
+        self._by_study = {str(k): g for k, g in table.groupby("study_name", sort=False)}
 
     def trials(self, name: str) -> list[dict[str, Any]] | None:
         """Finished trials of a study as ``{number, value, state}``; None if unavailable."""
-        self._open()
-        if self._ids is None or name not in self._ids:
+        g = self._by_study.get(name)
+        if g is None:
             return None
-        from optuna.trial import TrialState
-
         out = []
-        for t in self._storage.get_all_trials(self._ids[name], deepcopy=False):
-            if t.state == TrialState.COMPLETE and t.value is not None:
+        for t in g.sort_values("number").itertuples():
+            if t.state == "COMPLETE" and math.isfinite(t.value):
                 value = float(t.value)
-            elif t.state == TrialState.PRUNED and t.intermediate_values:
-                value = float(t.intermediate_values[max(t.intermediate_values)])
+            elif t.state == "PRUNED":
+                steps = json.loads(t.intermediate or "{}")
+                if not steps:
+                    continue
+                value = float(steps[max(steps, key=int)])
             else:
                 continue
             if math.isfinite(value):
-                out.append({"number": t.number, "value": value, "state": t.state.name})
+                out.append({"number": int(t.number), "value": value, "state": str(t.state)})
         return out
 
 
@@ -730,7 +721,7 @@ def _protocol_section(
     inputs: Inputs,
     cmp: pd.DataFrame,
     summary: pd.DataFrame,
-    studies: _Studies,
+    studies: _Trials,
 ) -> dict[str, Any]:
     res = inputs.results[inputs.results["protocol"].astype(str) == protocol]
     rows_cmp = cmp[cmp["protocol"].astype(str) == protocol].reset_index(drop=True)
@@ -901,7 +892,7 @@ def _protocol_section(
             )
         g = pair_rows(fs, fam)
         done = g[g["status"] == "done"].sort_values("fold")
-        folds_params = []
+        folds_params: list[dict[str, Any]] = []
         for _, row in done.iterrows():
             folds_params.append(
                 {
@@ -921,7 +912,7 @@ def _protocol_section(
             "param_names": sorted({k for f in folds_params for k in f["params"]}),
         }
 
-    histories = []
+    histories: list[dict[str, Any]] = []
     for t in table:
         if len(histories) >= N_HISTORIES:
             break
@@ -946,7 +937,7 @@ def _protocol_section(
                 "svg": history_svg(folds, title) if folds else "",
                 "n_studies": len(folds),
                 "missing": (
-                    "" if folds else (studies.error or "its studies are not in the Optuna storage")
+                    "" if folds else (studies.error or "its studies are not in trials.parquet")
                 ),
             }
         )
@@ -967,6 +958,7 @@ def _protocol_section(
     return {
         "info": info,
         "table": table,
+        "ensembles": _ensemble_section(protocol, inputs, rows_cmp),
         "unranked": unranked,
         "warnings": warnings_,
         "chart": chart,
@@ -975,6 +967,83 @@ def _protocol_section(
         "all_params": all_params,
         "holm_m": _holm_family_size(rows_cmp) if len(rows_cmp) else 0,
         "n_folds": int(res.loc[res["fold"] >= 0, "fold"].nunique()) if len(res) else 0,
+    }
+
+
+#: members listed per ensemble on the page (the rest are counted)
+N_MEMBERS_SHOWN = 8
+
+
+def _ensemble_section(
+    protocol: str, inputs: Inputs, rows_cmp: pd.DataFrame
+) -> dict[str, Any] | None:
+    """Every ensemble of a protocol tested against the protocol's best single pair (paired,
+    same folds and tracks: corrected t-test on k folds, McNemar on a single split), with its
+    members' mean weights over the folds."""
+    is_ens = rows_cmp["feature_set"].astype(str) == ENSEMBLE_FEATURE_SET
+    if not is_ens.any() or is_ens.all():
+        return None
+    best = rows_cmp[~is_ens].iloc[0]  # rows_cmp is sorted by accuracy, best first
+    best_key = (str(best["feature_set"]), str(best["family"]))
+    res = inputs.results[inputs.results["protocol"].astype(str) == protocol]
+    keep = (res["feature_set"].astype(str) == ENSEMBLE_FEATURE_SET) | (
+        (res["feature_set"].astype(str) == best_key[0]) & (res["family"].astype(str) == best_key[1])
+    )
+    preds = inputs.predictions
+    pkeep = (preds["protocol"].astype(str) == protocol) & (
+        (preds["feature_set"].astype(str) == ENSEMBLE_FEATURE_SET)
+        | (
+            (preds["feature_set"].astype(str) == best_key[0])
+            & (preds["family"].astype(str) == best_key[1])
+        )
+    )
+    cmp = stats.compare_to_baseline(
+        res[keep], preds[pkeep], best_key, n_boot=N_BOOT, seed=inputs.seed, alpha=ALPHA
+    )
+    rows = []
+    for _, r in cmp[~cmp["is_baseline"]].iterrows():
+        fam = str(r["family"])
+        folds = res[
+            (res["feature_set"].astype(str) == ENSEMBLE_FEATURE_SET) & (res["family"] == fam)
+        ]
+        weights: dict[str, list[float]] = {}
+        for _, row in folds.iterrows():
+            for member, w in members_of(row).items():
+                weights.setdefault(member, []).append(w)
+        n = max(1, len(folds))
+        mean = sorted(((sum(v) / n, k, len(v)) for k, v in weights.items()), reverse=True)
+        mark, mark_text, _ = VERDICT_MARK.get(str(r["verdict"]), VERDICT_MARK["n/a"])
+        rows.append(
+            {
+                "family": fam,
+                "label": f"{ENSEMBLE_FEATURE_SET} · {fam}",
+                "accuracy": _pct(r["accuracy"]),
+                "delta": _pp(r["delta"]),
+                "delta_sign": 0 if not math.isfinite(_num(r["delta"])) else np.sign(r["delta"]),
+                "exact_delta": _exact(r["delta"]),
+                "exact_p": _exact(r["p_holm"]),
+                "delta_title": (
+                    f"paired bootstrap 95 % CI on common tracks: [{_pp(r['delta_ci_low'])}, "
+                    f"{_pp(r['delta_ci_high'])}]"
+                ),
+                "p_holm": _pval(r["p_holm"]),
+                "p_title": f"{TEST_LABEL.get(str(r['test']), r['test'])}; raw p = "
+                f"{_pval(r['p_value'])}",
+                "test": str(r["test"]),
+                "verdict": str(r["verdict"]),
+                "mark": mark,
+                "verdict_text": mark_text,
+                "members": [
+                    {"label": k, "weight": f"{w:.2f}", "folds": c}
+                    for w, k, c in mean[:N_MEMBERS_SHOWN]
+                ],
+                "more": max(0, len(mean) - N_MEMBERS_SHOWN),
+            }
+        )
+    return {
+        "best_label": f"{best_key[0]} · {best_key[1]}",
+        "best_accuracy": _pct(best["accuracy"]),
+        "rows": rows,
     }
 
 
@@ -1094,7 +1163,7 @@ def _provenance(inputs: Inputs) -> dict[str, Any]:
     }
 
 
-def build_context(results_dir: Path, *, storage_url: str | None = None) -> dict[str, Any]:
+def build_context(results_dir: Path) -> dict[str, Any]:
     """Everything the template shows, from the files of ``results_dir``."""
     inputs = load_inputs(Path(results_dir))
     res = inputs.results
@@ -1102,7 +1171,7 @@ def build_context(results_dir: Path, *, storage_url: str | None = None) -> dict[
     cmp, stat_notes = compute_comparison(inputs)
     notes += stat_notes
     summary = summarize_pairs(res, inputs.baseline) if len(res) else pd.DataFrame()
-    studies = _Studies(_storage_url(inputs.results_dir, storage_url, inputs.run))
+    studies = _Trials(inputs.results_dir)
     protocols = [
         _protocol_section(p, inputs, cmp, summary, studies)
         for p in _protocol_order(res, inputs.run)
@@ -1159,7 +1228,8 @@ def build_context(results_dir: Path, *, storage_url: str | None = None) -> dict[
         "protocols": protocols,
         "note_marks": note_marks,
         "headline": headline,
-        "cd": _cd_section(res),
+        # families across feature sets: ensembles are no family
+        "cd": _cd_section(res[res["feature_set"].astype(str) != ENSEMBLE_FEATURE_SET]),
         "references": REFERENCES,
         "reference_note": REFERENCE_NOTE,
         "provenance": _provenance(inputs),
@@ -1213,10 +1283,10 @@ def _atomic_write(path: Path, text: str) -> None:
             os.unlink(tmp)
 
 
-def write_report(results_dir: Path, *, storage_url: str | None = None) -> Path:
+def write_report(results_dir: Path) -> Path:
     """Write ``<results_dir>/leaderboard.html`` from the results files; returns its path."""
     results_dir = Path(results_dir)
-    page = render(build_context(results_dir, storage_url=storage_url))
+    page = render(build_context(results_dir))
     path = results_dir / LEADERBOARD
     _atomic_write(path, page)
     return path
@@ -1252,7 +1322,7 @@ def mlflow_ui_argv(results_dir: Path, port: int, python: str) -> list[str]:
         "mlflow",
         "ui",
         "--backend-store-uri",
-        f"sqlite:///{db.resolve()}",
+        default_tracking_uri(Path(results_dir)),
         "--artifacts-destination",
         (Path(results_dir) / "mlartifacts").resolve().as_uri(),
         "--host",

@@ -10,6 +10,15 @@ A run writes, under ``results/<benchmark>/``:
     Out-of-fold predictions, one row per (pair, fold, test track): ``y_true``/``y_pred`` as
     genre names, ``correct`` and one ``proba_<genre>`` column per class. Paired tests (McNemar)
     and bootstrap intervals read this, so they need no rerun.
+``inner_predictions.parquet``
+    For each done (pair, outer fold): the out-of-fold predictions of the pair's best params on
+    that fold's outer *training* part, over its inner folds (columns of ``predictions.parquet``
+    plus ``inner_fold``). Every row was predicted by a model that never saw it, and no row is an
+    outer test track: the ensemble stage learns members and weights from these alone.
+``trials.parquet``
+    Every counted trial of every study, in :data:`TRIAL_COLUMNS` (pair, fold, number, state,
+    value, params and intermediate values as JSON, duration): the report's optimisation
+    histories read this, never the Optuna storage.
 ``splits.parquet``
     Every outer split of every protocol: ``protocol, fold, track_id, part`` (train/test), so
     anyone can audit that no track or artist crosses a split.
@@ -36,6 +45,9 @@ import pandas as pd
 __all__ = [
     "FoldOutcome",
     "METRICS",
+    "TRIAL_COLUMNS",
+    "predictions_frame",
+    "trials_frame",
     "PairKey",
     "RESULT_COLUMNS",
     "RESULT_KEY",
@@ -78,6 +90,7 @@ RESULT_COLUMNS = (
     "fit_s",  # refit of the best params on the whole outer training part
     "predict_s",
     "params",  # JSON of the best params
+    "members",  # ensembles: JSON {"feature set · family": weight}; empty for a pair
     "seed",
     "study_name",
     "config_digest",
@@ -121,9 +134,14 @@ class FoldOutcome:
     fit_s: float = 0.0
     predict_s: float = 0.0
     params: dict[str, Any] = field(default_factory=dict)
+    #: an ensemble's members and their weights ("feature set · family" -> weight)
+    members: dict[str, float] = field(default_factory=dict)
     study_name: str = ""
     #: per scored track: track_id, y_true, y_pred, correct, proba_<genre>...
     predictions: pd.DataFrame | None = None
+    #: the best params' out-of-fold predictions on the outer *training* part (one row per
+    #: training track, with its ``inner_fold``): what an ensemble learns its weights from
+    inner_predictions: pd.DataFrame | None = None
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -150,6 +168,7 @@ class FoldOutcome:
             fit_s=self.fit_s,
             predict_s=self.predict_s,
             params=json.dumps(self.params, sort_keys=True, default=str),
+            members=json.dumps(self.members, sort_keys=True) if self.members else "",
             study_name=self.study_name,
         )
         for metric in METRICS:
@@ -160,9 +179,10 @@ class FoldOutcome:
 
     def to_json(self) -> dict[str, Any]:
         """JSON form (stored with the finished study, so any process can reuse the outcome)."""
-        preds = None
-        if self.predictions is not None:
-            preds = self.predictions.to_dict(orient="list")
+        preds = None if self.predictions is None else self.predictions.to_dict(orient="list")
+        inner = None
+        if self.inner_predictions is not None:
+            inner = self.inner_predictions.to_dict(orient="list")
         return {
             "pair": [self.pair.feature_set, self.pair.family, self.pair.protocol],
             "fold": self.fold,
@@ -179,8 +199,10 @@ class FoldOutcome:
             "fit_s": self.fit_s,
             "predict_s": self.predict_s,
             "params": self.params,
+            "members": self.members,
             "study_name": self.study_name,
             "predictions": preds,
+            "inner_predictions": inner,
         }
 
     @classmethod
@@ -188,9 +210,75 @@ class FoldOutcome:
         d = dict(data)
         d["pair"] = PairKey(*d["pair"])
         preds = d.pop("predictions", None)
+        inner = d.pop("inner_predictions", None)
         out = cls(**d)
         out.predictions = pd.DataFrame(preds) if preds is not None else None
+        out.inner_predictions = pd.DataFrame(inner) if inner is not None else None
         return out
+
+
+#: columns of ``trials.parquet``
+TRIAL_COLUMNS = (
+    *RESULT_KEY,
+    "study_name",
+    "number",
+    "state",  # COMPLETE, PRUNED, FAIL, RUNNING, WAITING (Optuna's names)
+    "value",  # inner-CV accuracy of a complete trial
+    "params",  # JSON
+    "intermediate",  # JSON {step: running inner-CV value}
+    "duration_s",
+)
+
+PREDICTION_KEY = ("feature_set", "family", "protocol", "fold")
+
+
+def predictions_frame(outcomes: Iterable[FoldOutcome], *, inner: bool = False) -> pd.DataFrame:
+    """``predictions.parquet`` (or, with ``inner``, ``inner_predictions.parquet``) of
+    ``outcomes``, sorted by pair and fold."""
+    frames = []
+    for o in outcomes:
+        df = o.inner_predictions if inner else o.predictions
+        if df is None:
+            continue
+        df = df.copy()
+        for name, value in zip(
+            reversed(PREDICTION_KEY),
+            (o.fold, o.pair.protocol, o.pair.family, o.pair.feature_set),
+            strict=True,
+        ):
+            df.insert(0, name, value)
+        frames.append(df)
+    if not frames:
+        return pd.DataFrame(columns=[*PREDICTION_KEY, "track_id"])
+    out = pd.concat(frames, ignore_index=True)
+    return out.sort_values(list(PREDICTION_KEY), kind="stable").reset_index(drop=True)
+
+
+def trials_frame(studies: Iterable[tuple[PairKey, int, str, Sequence[Any]]]) -> pd.DataFrame:
+    """``trials.parquet`` from ``(pair, fold, study name, the study's FrozenTrials)``."""
+    rows = []
+    for pair, fold, name, trials in studies:
+        for t in trials:
+            end, start = t.datetime_complete, t.datetime_start
+            rows.append(
+                {
+                    "feature_set": pair.feature_set,
+                    "family": pair.family,
+                    "protocol": pair.protocol,
+                    "fold": fold,
+                    "study_name": name,
+                    "number": int(t.number),
+                    "state": t.state.name,
+                    "value": math.nan if t.value is None else float(t.value),
+                    "params": json.dumps(t.params, sort_keys=True, default=str),
+                    "intermediate": json.dumps(
+                        {str(k): v for k, v in sorted(t.intermediate_values.items())}
+                    ),
+                    "duration_s": (end - start).total_seconds() if end and start else math.nan,
+                }
+            )
+    df = pd.DataFrame(rows, columns=list(TRIAL_COLUMNS))
+    return df.sort_values([*RESULT_KEY, "number"], kind="stable").reset_index(drop=True)
 
 
 def proba_columns(classes: Sequence[str]) -> list[str]:

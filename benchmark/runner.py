@@ -16,6 +16,7 @@ spread one benchmark over many processes or machines, start ``genrebench worker`
 from __future__ import annotations
 
 import fcntl
+import functools
 import json
 import logging
 import os
@@ -41,14 +42,22 @@ from benchmark.errors import GenrebenchError
 from benchmark.features import FeatureMatrix, FeatureSet, all_feature_sets, get_feature_set
 from benchmark.models import get_family
 from benchmark.paths import project_root
-from benchmark.protocol import OuterSplit, Protocol, get_protocol, splits_table
-from benchmark.results import FoldOutcome, PairKey, results_frame, write_table
+from benchmark.protocols import OuterSplit, Protocol, get_protocol, splits_table
+from benchmark.results import (
+    FoldOutcome,
+    PairKey,
+    predictions_frame,
+    read_table,
+    results_frame,
+    trials_frame,
+    write_table,
+)
 from benchmark.search_space import load_search_space
+from benchmark.storage import default_storage_url, journal_path, mask_url, open_storage
 from benchmark.tuning import (
-    SURPLUS_ATTR,
     FoldJob,
+    counted_trials,
     derive_seed,
-    open_storage,
     run_fold,
     study_name,
 )
@@ -57,11 +66,12 @@ __all__ = [
     "RunOptions",
     "RunResult",
     "benchmark_lock",
-    "default_storage_url",
     "feature_set_of",
     "tracker_tags",
     "plan_and_run",
     "provenance",
+    "write_outcome_files",
+    "write_trials_file",
 ]
 
 log = logging.getLogger(__name__)
@@ -126,16 +136,9 @@ def tracker_tags(cfg: BenchmarkConfig, prov: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def default_storage_url(results_dir: Path) -> str:
-    """The default Optuna storage: an SQLite file in the benchmark's results folder."""
-    return f"sqlite:///{(Path(results_dir) / 'optuna.db').resolve()}"
-
-
 def _refuse_if_workers(storage_url: str, name: str) -> None:
     """``run`` fails every RUNNING trial when it starts: never while workers share the storage
     (read-only look; a storage without workers' tables has none)."""
-    from benchmark.claims import journal_path
-
     if journal_path(storage_url) is not None:
         return
     try:
@@ -397,7 +400,7 @@ def plan_and_run(
             from benchmark.tracking import Tracker, default_tracking_uri
 
             uri = opts.tracking_uri or default_tracking_uri(results_dir)
-            tracker = Tracker(uri, cfg.name, tracker_tags(cfg, prov))
+            tracker = Tracker(uri, cfg.name, tracker_tags(cfg, prov), results_dir=results_dir)
 
         context = {
             "benchmark": cfg.name,
@@ -422,7 +425,7 @@ def plan_and_run(
                 ]
                 tracker.log_fold(
                     outcome,
-                    lambda name=outcome.study_name: _trials_of(storage, name),
+                    functools.partial(counted_trials, storage, outcome.study_name),
                     fold_split,
                     protocol_description=proto.description,
                     search_space=spaces[outcome.pair.family],
@@ -430,10 +433,12 @@ def plan_and_run(
             if on_outcome:
                 on_outcome(outcome)
 
-        results = results_frame(o.row(**context) for o in outcomes)
-        predictions = _predictions_frame(outcomes)
-        write_table(results, results_dir / "results.parquet")
-        write_table(predictions, results_dir / "predictions.parquet")
+        results, predictions = write_outcome_files(results_dir, outcomes, context, storage)
+        settings = cfg.ensemble_settings()
+        if settings is not None:
+            from benchmark.ensembles import run_ensemble_stage
+
+            results, predictions = run_ensemble_stage(results_dir, settings)
         if tracker is not None:
             for (fs, fam, proto_name), rows in results.groupby(
                 ["feature_set", "family", "protocol"], sort=True
@@ -444,7 +449,7 @@ def plan_and_run(
         prov.update(
             finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
             wall_s=round(wall, 2),
-            storage=_mask(storage_url),
+            storage=mask_url(storage_url),
             protocols={
                 n: p.to_dict() | {"description": p.description} for n, p in plan.protocols.items()
             },
@@ -454,38 +459,40 @@ def plan_and_run(
         return RunResult(results_dir, results, predictions, wall, counts)
 
 
-def _mask(url: str) -> str:
-    from benchmark.tracking import mask_url
+def write_outcome_files(
+    results_dir: Path,
+    outcomes: list[FoldOutcome],
+    context: dict[str, Any],
+    storage: optuna.storages.BaseStorage | str,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Write the tables every later stage reads (:mod:`benchmark.results`): results,
+    predictions, inner predictions and trials. Returns (results, predictions)."""
+    results = results_frame(o.row(**context) for o in outcomes)
+    predictions = predictions_frame(outcomes)
+    write_table(results, results_dir / "results.parquet")
+    write_table(predictions, results_dir / "predictions.parquet")
+    write_table(predictions_frame(outcomes, inner=True), results_dir / "inner_predictions.parquet")
+    write_trials_file(results_dir, storage, results)
+    return results, predictions
 
-    return mask_url(url)
 
-
-def _trials_of(
-    storage: optuna.storages.BaseStorage | str, name: str
-) -> list[optuna.trial.FrozenTrial]:
-    if not name:
-        return []
+def write_trials_file(
+    results_dir: Path,
+    storage: optuna.storages.BaseStorage | str,
+    results: pd.DataFrame | None = None,
+) -> Path:
+    """``trials.parquet``: every counted trial of the studies named in ``results.parquet``,
+    read from the Optuna storage once, so that no later stage needs the storage."""
+    if results is None:
+        results = read_table(Path(results_dir) / "results.parquet")
     if isinstance(storage, str):
         storage = open_storage(storage)
-    try:
-        study = optuna.load_study(study_name=name, storage=storage)
-    except KeyError:
-        return []
-    # a trial ended unrun because other workers had taken the budget is no trial
-    return [t for t in study.get_trials(deepcopy=False) if not t.system_attrs.get(SURPLUS_ATTR)]
-
-
-def _predictions_frame(outcomes: list[FoldOutcome]) -> pd.DataFrame:
-    frames = []
-    for o in outcomes:
-        if o.predictions is None:
-            continue
-        df = o.predictions.copy()
-        df.insert(0, "fold", o.fold)
-        df.insert(0, "protocol", o.pair.protocol)
-        df.insert(0, "family", o.pair.family)
-        df.insert(0, "feature_set", o.pair.feature_set)
-        frames.append(df)
-    if not frames:
-        return pd.DataFrame(columns=["feature_set", "family", "protocol", "fold", "track_id"])
-    return pd.concat(frames, ignore_index=True)
+    named = results[results["study_name"].fillna("").astype(str) != ""]
+    studies = [
+        (PairKey(r.feature_set, r.family, r.protocol), int(r.fold), str(r.study_name))
+        for r in named.itertuples()
+    ]
+    table = trials_frame((*key, counted_trials(storage, key[2])) for key in studies)
+    path = Path(results_dir) / "trials.parquet"
+    write_table(table, path)
+    return path

@@ -22,6 +22,11 @@ tracking URI: a server, PostgreSQL, ...)::
 Every call goes through :class:`mlflow.MlflowClient` with explicit run ids (no ``start_run``
 global state), and every step is idempotent: the parent run is found again by its tag, a fold
 already logged is skipped, and a trial already present is not logged twice.
+
+Artifacts go under ``<results folder>/mlartifacts/<benchmark>`` for every database-backed
+store (SQLite, PostgreSQL, ...), unless an explicit artifact location is given; a tracking
+server (``http(s)://``) decides for itself. A new SQLite store is created whole or not at all
+(:func:`ensure_sqlite_store`), so a kill in the first seconds of a run cannot break it.
 """
 
 from __future__ import annotations
@@ -33,8 +38,10 @@ import logging
 import math
 import os
 import re
+import sqlite3
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -51,8 +58,9 @@ from optuna.trial import FrozenTrial, TrialState
 
 from benchmark.errors import ConfigError
 from benchmark.results import METRICS, FoldOutcome, PairKey, summarize_pairs
+from benchmark.storage import default_tracking_uri, mask_url
 
-__all__ = ["Tracker", "default_tracking_uri", "mask_url"]
+__all__ = ["Tracker", "default_tracking_uri", "ensure_sqlite_store", "mask_url"]
 
 log = logging.getLogger(__name__)
 
@@ -75,31 +83,29 @@ TRIAL_STATUS = {
 _SQL_SCHEMES = {"sqlite", "postgresql", "postgres", "mysql", "mssql"}
 _MAX_PARAM = 6000  # mlflow.utils.validation.MAX_PARAM_VAL_LENGTH
 _MAX_TAG = 5000  # below MAX_TAG_VAL_LENGTH (8000)
-# scheme://user:password@  (the password runs to the last @ before the path)
-_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://[^:/?#@\s]*):[^/?#\s]*@")
-_SECRET_QUERY = re.compile(
-    r"(?i)([?&](?:password|passwd|pwd|token|secret|access_token|api_key)=)[^&#\s]*"
-)
-
-
-def default_tracking_uri(results_dir: Path) -> str:
-    """The default tracking store: an SQLite file in the benchmark's results folder."""
-    return f"sqlite:///{(Path(results_dir) / 'mlflow.db').resolve()}"
-
-
-def mask_url(url: str) -> str:
-    """``url`` with its password (and secret query parameters) replaced by ``***``:
-    ``postgresql://u:secret@host/db`` -> ``postgresql://u:***@host/db``."""
-    return _SECRET_QUERY.sub(r"\1***", _USERINFO.sub(r"\1:***@", url))
 
 
 class Tracker:
     """Logs a benchmark's outcomes to MLflow (one instance, in the runner's process)."""
 
-    def __init__(self, tracking_uri: str, experiment: str, tags: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        tracking_uri: str,
+        experiment: str,
+        tags: Mapping[str, str],
+        *,
+        results_dir: str | os.PathLike[str] | None = None,
+        artifact_location: str | None = None,
+    ) -> None:
+        """``results_dir``: the benchmark's results folder, where a new experiment of a
+        database-backed store keeps its artifacts (not ``./mlruns`` of whatever folder the
+        process runs in); ``artifact_location`` overrides it. Neither changes an experiment
+        that exists already (MLflow fixes its location at creation)."""
         _quiet_mlflow()
         self.tracking_uri = tracking_uri
         self.experiment_name = experiment
+        self.results_dir = Path(results_dir) if results_dir is not None else None
+        self.artifact_location = artifact_location
         self.tags = {str(k): _clip(str(v), _MAX_TAG) for k, v in tags.items()}
         self._parents: dict[PairKey, str] = {}
         self._last_ts = 0
@@ -215,7 +221,12 @@ class Tracker:
             try:
                 return self.client.create_experiment(
                     self.experiment_name,
-                    artifact_location=_artifact_location(self.tracking_uri, self.experiment_name),
+                    artifact_location=_artifact_location(
+                        self.tracking_uri,
+                        self.experiment_name,
+                        results_dir=self.results_dir,
+                        explicit=self.artifact_location,
+                    ),
                     tags={"genrebench.benchmark": self.experiment_name},
                 )
             except MlflowException as exc:  # created meanwhile by another process
@@ -476,14 +487,30 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _artifact_location(tracking_uri: str, experiment: str) -> str | None:
-    """Artifacts of an SQLite store go next to the database file (MLflow's default would be
-    ``./mlruns`` in whatever folder the process runs from); a server chooses its own."""
+def _artifact_location(
+    tracking_uri: str,
+    experiment: str,
+    *,
+    results_dir: Path | None = None,
+    explicit: str | None = None,
+) -> str | None:
+    """Where a new experiment keeps its artifacts: ``explicit`` when given; for a database
+    store, ``<results_dir>/mlartifacts/<experiment>`` (an SQLite store without ``results_dir``:
+    beside the database file), since MLflow's default is ``./mlruns`` in whatever folder the
+    process runs from; ``None`` for a tracking server, which proxies or places artifacts
+    itself."""
+    if explicit:
+        if "://" in explicit or explicit.startswith("file:"):
+            return explicit
+        return Path(explicit).expanduser().resolve().as_uri()
+    if urlsplit(tracking_uri).scheme.split("+")[0].lower() not in _SQL_SCHEMES:
+        return None
     db = _sqlite_path(tracking_uri)
-    if db is None:
+    base = results_dir if results_dir is not None else (db.parent if db is not None else None)
+    if base is None:
         return None
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", experiment) or "experiment"
-    return (db.parent / "mlartifacts" / safe).as_uri()
+    return (Path(base) / "mlartifacts" / safe).resolve().as_uri()
 
 
 def _sqlite_path(tracking_uri: str) -> Path | None:
@@ -507,6 +534,7 @@ def _probe_sql(tracking_uri: str) -> None:
     db = _sqlite_path(tracking_uri)
     if db is not None:
         db.parent.mkdir(parents=True, exist_ok=True)
+        ensure_sqlite_store(db)  # before connecting: a connection creates an empty file
     connect_args = {"connect_timeout": 10} if scheme in ("postgresql", "postgres", "mysql") else {}
     try:
         engine = sqlalchemy.create_engine(tracking_uri, connect_args=connect_args)
@@ -523,6 +551,167 @@ def _probe_sql(tracking_uri: str) -> None:
                 conn.exec_driver_sql("PRAGMA journal_mode=WAL")
     finally:
         engine.dispose()
+
+
+def ensure_sqlite_store(db: Path) -> None:
+    """Make ``db`` a complete MLflow SQLite store, or fail in one line.
+
+    MLflow migrates a new SQLite file in place, in some sixty steps that SQLite does not roll
+    back: a kill half-way leaves a file that every later open fails on ("duplicate column name:
+    creator"). So a new store is migrated in a temporary file beside ``db`` and renamed into
+    place (a rename is atomic). An existing file that is not a complete store of this MLflow
+    (a kill before this function existed, a foreign file) is moved aside to
+    ``<db>.broken-<time>`` when it holds no runs, since nothing is lost; one that holds runs is
+    left alone with an error, since only its owner can say whether to upgrade or discard it.
+    A lock file beside ``db`` keeps two processes from creating or repairing it at once.
+    """
+    db = Path(db)
+    with _file_lock(db.with_name(f".{db.name}.lock")):
+        for stale in db.parent.glob(f".{db.name}.*.tmp*"):  # left by a kill while creating
+            stale.unlink(missing_ok=True)
+        if db.is_dir():
+            raise ConfigError(f"cannot open the MLflow tracking store {db}: it is a folder")
+        if db.exists():
+            problem, n_runs = _store_problem(db)
+            if problem is None:
+                return
+            if n_runs:
+                raise ConfigError(
+                    f"cannot open the MLflow tracking store {db}: it is {problem} and holds "
+                    f"{n_runs} run(s), so it is left as is; if an older MLflow wrote it, back it "
+                    f"up and run `mlflow db upgrade sqlite:///{db}`, else move it away"
+                )
+            moved = _move_aside(db)
+            _forget_engines(db)
+            log.warning(
+                "MLflow store %s was %s and held no runs: moved it to %s, creating a new one",
+                db,
+                problem,
+                moved.name,
+            )
+        _create_sqlite_store(db)
+
+
+def _create_sqlite_store(db: Path) -> None:
+    """A fresh, fully migrated store at ``db``, built in a temporary file and renamed there."""
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    tmp = db.with_name(f".{db.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        # rollback journal (the default), not WAL: once closed, the file alone is the store
+        store = SqlAlchemyStore(f"sqlite:///{tmp}", (db.parent / "mlartifacts").as_uri())
+        store.engine.dispose()
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, db)
+        _fsync_dir(db.parent)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _store_problem(db: Path) -> tuple[str | None, int]:
+    """What is wrong with the store file ``db`` (None: nothing) and how many runs it holds."""
+    try:
+        with contextlib.closing(sqlite3.connect(db, timeout=60)) as con:
+            tables = {
+                r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            }
+            versions = (
+                [r[0] for r in con.execute("SELECT version_num FROM alembic_version")]
+                if "alembic_version" in tables
+                else []
+            )
+            n_runs = (
+                int(con.execute("SELECT COUNT(*) FROM runs").fetchone()[0])
+                if "runs" in tables
+                else 0
+            )
+    except sqlite3.OperationalError as exc:  # unreadable, locked: not a reason to move it
+        raise ConfigError(f"cannot open the MLflow tracking store {db}: {exc}") from None
+    except sqlite3.DatabaseError as exc:
+        return f"not an SQLite database ({exc})", 0
+    head, expected = _expected_schema()
+    have = len(expected & tables)
+    if versions == [head] and have == len(expected):
+        return None, n_runs
+    if not tables:
+        return "empty", n_runs
+    version = ", ".join(versions) or "none"
+    return (
+        f"incomplete (schema version {version}, expected {head}; {have} of {len(expected)} tables)",
+        n_runs,
+    )
+
+
+def _expected_schema() -> tuple[str, set[str]]:
+    """The schema revision and the tables of a complete store of the installed MLflow (pinned
+    in pyproject.toml, so its helpers below are stable)."""
+    import mlflow.store.db.utils as db_utils
+    import mlflow.store.tracking.sqlalchemy_store  # noqa: F401  (registers every table)
+    from mlflow.store.db.base_sql_model import Base
+
+    return db_utils._get_latest_schema_revision(), {*Base.metadata.tables, "alembic_version"}
+
+
+def _move_aside(db: Path) -> Path:
+    """Rename ``db`` (and its WAL side files) to ``<db>.broken-<time>``; returns the new path."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target = db.with_name(f"{db.name}.broken-{stamp}")
+    n = 1
+    while target.exists():
+        n += 1
+        target = db.with_name(f"{db.name}.broken-{stamp}-{n}")
+    os.replace(db, target)
+    for side in ("-wal", "-shm", "-journal"):
+        extra = db.with_name(db.name + side)
+        if extra.exists():
+            os.replace(extra, target.with_name(target.name + side))
+    return target
+
+
+def _forget_engines(db: Path) -> None:
+    """Drop MLflow's cached engines on ``db``: their pooled connections still point at the file
+    that was moved aside (only a process that opened it before, such as a test, has any)."""
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    with SqlAlchemyStore._engine_map_lock:
+        for uri in [u for u in SqlAlchemyStore._engine_map if _sqlite_path(u) == db]:
+            SqlAlchemyStore._engine_map.pop(uri).dispose()
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock on ``path`` (released by the OS if the process dies); none on systems
+    without ``fcntl`` or where the lock file cannot be made (the store's own errors follow)."""
+    try:
+        import fcntl
+
+        fh = open(path, "a")  # noqa: SIM115  (closed below, after the lock is released)
+    except (ImportError, OSError):  # pragma: no cover - Windows, a read-only folder
+        fh = None
+    if fh is None:  # pragma: no cover
+        yield
+        return
+    with fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Persist a rename in ``folder`` (best effort: not every system can open a folder)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # pragma: no cover - Windows
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager

@@ -29,25 +29,24 @@ import functools
 import hashlib
 import logging
 import math
-import random
-import re
 import time
 import traceback
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import optuna
+import pandas as pd
 from optuna.trial import TrialState
 
-from benchmark.errors import ConfigError, GenrebenchError
+from benchmark.errors import GenrebenchError
 from benchmark.models import get_family
 from benchmark.results import FoldOutcome, PairKey
 from benchmark.scoring import aggregate_tracks, align_proba, score_tracks
 from benchmark.search_space import SearchSpace
+from benchmark.storage import open_storage, retry_callback_kwarg
 
 __all__ = [
     "Budget",
@@ -62,9 +61,13 @@ __all__ = [
     "reap_trials",
     "run_fold_shared",
     "check_no_leak",
+    "counted_trials",
     "fail_stale_trials",
     "fit_final",
+    "refit",
+    "tune_final",
     "derive_seed",
+    "inner_predictions",
     "open_storage",
     "run_fold",
     "study_name",
@@ -83,9 +86,6 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 LIVE = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
 #: exceptions that fail one trial (params the data cannot support) without stopping the study
 CATCH = (ValueError, ArithmeticError, np.linalg.LinAlgError)
-#: how often a trial killed with its worker is retried with the same params
-MAX_RETRY = 3
-_CREATE_RACE = re.compile(r"(?i)already exists|duplicate key|UniqueViolation|unique constraint")
 
 
 def study_name(benchmark: str, pair: PairKey, fold: int, config_digest: str) -> str:
@@ -99,114 +99,6 @@ def derive_seed(seed: int, *parts: object) -> int:
     """A stable 31-bit seed from the benchmark seed and names (``hash()`` is salted per run)."""
     blob = ":".join(str(p) for p in (seed, *parts)).encode()
     return int.from_bytes(hashlib.sha256(blob).digest()[:4], "big") & 0x7FFFFFFF
-
-
-def open_storage(
-    url: str, *, heartbeat_interval: int | None = None, grace_period: int | None = None
-) -> optuna.storages.BaseStorage:
-    """An Optuna storage from a URL: ``sqlite:///file.db`` (waits for a lock instead of
-    failing at once, so several processes can share one file), any SQLAlchemy URL
-    (``postgresql+psycopg://user:pw@host/db``), or ``journal:///path/file.log`` (Optuna's
-    JournalStorage, for machines that share only a file system).
-
-    With ``heartbeat_interval`` (seconds), a running trial records a heartbeat; one silent for
-    ``grace_period`` is failed by the next process that looks and retried with the same params
-    (relational storages only). A URL that cannot be opened raises one clear line
-    (:class:`~benchmark.errors.ConfigError`), its password masked.
-    """
-    from benchmark.claims import journal_path
-
-    path = journal_path(url)
-    try:
-        if path is not None:
-            from optuna.storages.journal import JournalFileBackend, JournalStorage
-
-            path.parent.mkdir(parents=True, exist_ok=True)
-            return JournalStorage(JournalFileBackend(str(path)))
-        kwargs: dict[str, Any] = {}
-        if heartbeat_interval:
-            kwargs.update(
-                heartbeat_interval=int(heartbeat_interval),
-                grace_period=int(grace_period or 2 * heartbeat_interval),
-                **_retry_callback_kwarg(),
-            )
-        if url.startswith("sqlite:"):
-            from sqlalchemy.engine import make_url
-
-            database = make_url(url).database
-            if database and database != ":memory:":
-                Path(database).parent.mkdir(parents=True, exist_ok=True)
-            engine_kwargs: dict[str, Any] = {"connect_args": {"timeout": 120}}
-        elif url.startswith(("postgresql", "postgres", "mysql")):
-            engine_kwargs = {"connect_args": {"connect_timeout": 10}, "pool_pre_ping": True}
-        else:
-            engine_kwargs = {}
-        # processes opening a fresh database together race to create its tables: the losers
-        # see "already exists" / a duplicate key, and find the tables on a second look
-        for attempt in range(6):
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                    warnings.simplefilter("ignore", FutureWarning)
-                    return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
-            except Exception as exc:
-                if attempt == 5 or not _CREATE_RACE.search(str(exc)):
-                    raise
-                time.sleep(0.1 + 0.4 * random.random())
-        raise AssertionError("unreachable")
-    except Exception as exc:
-        raise ConfigError(f"cannot open the Optuna storage {_mask(url)}: {_why(exc, url)}") from exc
-
-
-def _retry_callback_kwarg() -> dict[str, Any]:
-    """Optuna >= 4.9 names it ``heartbeat_stale_trial_callback``; older ones
-    ``failed_trial_callback``."""
-    import inspect
-
-    storages = optuna.storages
-    cls = getattr(storages, "RetryHeartbeatStaleTrialCallback", storages.RetryFailedTrialCallback)
-    params = inspect.signature(optuna.storages.RDBStorage).parameters
-    name = (
-        "heartbeat_stale_trial_callback"
-        if "heartbeat_stale_trial_callback" in params
-        else "failed_trial_callback"
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return {name: cls(max_retry=MAX_RETRY)}
-
-
-def _mask(url: str) -> str:
-    from benchmark.tracking import mask_url
-
-    return mask_url(url)
-
-
-def _why(exc: BaseException, url: str) -> str:
-    """One line, password masked, with the usual fix where there is one."""
-    from urllib.parse import urlsplit
-
-    text = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
-    text = _mask(text.strip())
-    with contextlib.suppress(ValueError):
-        password = urlsplit(url).password
-        if password:
-            text = text.replace(password, "***")
-    missing = exc
-    while missing is not None and not isinstance(missing, ModuleNotFoundError):
-        missing = missing.__cause__ or missing.__context__
-    if missing is not None or "Failed to import DB access module" in text:
-        name = f" ({missing})" if missing is not None else ""
-        return (
-            f"database driver not installed{name}: PostgreSQL URLs work as "
-            "postgresql+psycopg://user@host/db (psycopg is installed with genrebench)"
-        )
-    if "Can't load plugin" in text or "Could not parse" in text:
-        return (
-            f"{text}: expected sqlite:///file.db, postgresql+psycopg://user@host/db or "
-            "journal:///path/file.log"
-        )
-    return text[:300]
 
 
 @dataclass(frozen=True)
@@ -317,13 +209,32 @@ def _pruner(family_trains_in_epochs: bool) -> optuna.pruners.BasePruner:
     return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=warmup)
 
 
-def _objective(job: FoldJob, space: SearchSpace):
-    inner = [(_rows(job, a), _rows(job, b)) for a, b in job.inner_splits]
+def _inner_rows(job: FoldJob) -> list[tuple[np.ndarray, np.ndarray]]:
+    return [(_rows(job, a), _rows(job, b)) for a, b in job.inner_splits]
+
+
+def _inner_fold_frame(
+    job: FoldJob, proba: np.ndarray, valid: np.ndarray, inner_fold: int
+) -> pd.DataFrame:
+    """Track-level predictions of one inner validation part (the ensembles' training rows)."""
+    pred = aggregate_tracks(proba, job.row_track[valid])
+    frame = pred.frame(_track_labels(job, pred.track_ids), job.classes)
+    frame.insert(1, "inner_fold", inner_fold)
+    return frame
+
+
+def _objective(
+    job: FoldJob, space: SearchSpace, inner_oof: dict[int, pd.DataFrame] | None = None
+) -> Callable[[optuna.Trial], float]:
+    """Inner-CV accuracy of a trial's params; a completed trial's inner out-of-fold
+    predictions are kept in ``inner_oof`` (by trial number), so the best one needs no refit."""
+    inner = _inner_rows(job)
     epochs = get_family(job.pair.family).trains_in_epochs
 
     def objective(trial: optuna.Trial) -> float:
         params = space.suggest(trial)
         scores: list[float] = []
+        frames: list[pd.DataFrame] = []
         for step, (train, valid) in enumerate(inner):
             on_epoch = _pruning_callback(trial) if epochs and step == 0 else None
             try:
@@ -335,12 +246,30 @@ def _objective(job: FoldJob, space: SearchSpace):
                 trial.set_user_attr("error", f"{type(exc).__name__}: {exc}"[:300])
                 raise
             scores.append(_track_accuracy(job, proba, valid))
+            if inner_oof is not None:
+                frames.append(_inner_fold_frame(job, proba, valid, step))
             trial.report(float(np.mean(scores)), FOLD_STEP0 + step if epochs else step)
             if trial.should_prune():
                 raise optuna.TrialPruned()
+        if inner_oof is not None:
+            inner_oof[trial.number] = pd.concat(frames, ignore_index=True)
         return float(np.mean(scores))
 
     return objective
+
+
+def inner_predictions(job: FoldJob, params: Mapping[str, Any]) -> pd.DataFrame:
+    """Out-of-fold predictions of ``params`` over the inner folds of the outer training part
+    (one row per training track: ``track_id, inner_fold, y_true, …, proba_<class>``).
+
+    What an ensemble may learn from: every row was predicted by a model that never saw it,
+    and nothing of the outer test part is involved.
+    """
+    frames = []
+    for k, (train, valid) in enumerate(_inner_rows(job)):
+        _, proba, _, _ = _fit_predict(job, params, train, valid)
+        frames.append(_inner_fold_frame(job, proba, valid, k))
+    return pd.concat(frames, ignore_index=True)
 
 
 def _load_study(
@@ -431,8 +360,9 @@ def _heartbeat(storage: optuna.storages.BaseStorage, trial_id: int) -> Iterator[
         return
     from benchmark.claims import repeating
 
-    beat = functools.partial(storage.record_heartbeat, trial_id)
-    with repeating(storage.get_heartbeat_interval(), beat, first=True):
+    beating: Any = storage  # a heartbeat-enabled storage (RDBStorage)
+    beat = functools.partial(beating.record_heartbeat, trial_id)
+    with repeating(beating.get_heartbeat_interval(), beat, first=True):
         yield
 
 
@@ -514,6 +444,22 @@ def _run_trial(
     return frozen.state
 
 
+def counted_trials(
+    storage: optuna.storages.BaseStorage | str, name: str
+) -> list[optuna.trial.FrozenTrial]:
+    """The trials of study ``name`` that count (a trial ended unrun because other workers had
+    taken the budget is no trial); none if the study does not exist."""
+    if not name:
+        return []
+    if isinstance(storage, str):
+        storage = open_storage(storage)
+    try:
+        study = optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        return []
+    return [t for t in study.get_trials(deepcopy=False) if not t.system_attrs.get(SURPLUS_ATTR)]
+
+
 def fail_stale_trials(study: optuna.Study, storage: optuna.storages.BaseStorage) -> int:
     """Mark trials left RUNNING by a killed process as FAIL, so they are retried.
 
@@ -571,8 +517,11 @@ def _tune(
     space: SearchSpace,
     storage: optuna.storages.BaseStorage,
     shared: Shared | None = None,
-) -> tuple[dict[str, Any], float]:
-    """Run the study up to its budget; the best params and their inner-CV accuracy.
+    inner_oof: dict[int, pd.DataFrame] | None = None,
+) -> tuple[dict[str, Any], float, int | None]:
+    """Run the study up to its budget; the best params, their inner-CV accuracy and the best
+    trial's number (None when nothing was tuned). Completed trials run here leave their inner
+    out-of-fold predictions in ``inner_oof``.
 
     Finished trials of an earlier run count towards the budget, and so do those of other
     workers; failed trials (params the data cannot support, e.g. more neighbours than rows) do
@@ -581,9 +530,9 @@ def _tune(
     retrying those whose worker died).
     """
     if space.fixed:
-        return {}, math.nan
+        return {}, math.nan, None
     if job.n_trials == 0:  # untuned: the search space's defaults, nothing scored inside
-        return space.defaults_for_trial(), math.nan
+        return space.defaults_for_trial(), math.nan, None
     if not study.get_trials(deepcopy=False):
         study.enqueue_trial(space.defaults_for_trial())
     # a fold whose trials all failed in an earlier run gets a fresh set of attempts here (the
@@ -592,7 +541,7 @@ def _tune(
     start = budget_of(study.get_trials(deepcopy=False), job.n_trials)
     earlier_failures = 0 if shared else start.attempts - start.finished - start.running
     deadline = None if job.timeout_s is None else time.monotonic() + job.timeout_s
-    objective = _objective(job, space)
+    objective = _objective(job, space, inner_oof)
     while True:
         budget = budget_of(study.get_trials(deepcopy=False), job.n_trials)
         budget = replace(budget, attempts=budget.attempts - earlier_failures)
@@ -617,7 +566,8 @@ def _tune(
         reason = failed[-1].user_attrs.get("error", "") if failed else ""
         raise GenrebenchError(f"every trial failed: {reason or 'no completed trial'}")
     best = study.best_trial
-    return dict(best.params), float(best.value)
+    assert best.value is not None  # a COMPLETE trial has one
+    return dict(best.params), float(best.value), best.number
 
 
 def help_study(job: FoldJob, shared: Shared) -> bool:
@@ -642,18 +592,38 @@ def help_study(job: FoldJob, shared: Shared) -> bool:
     return True
 
 
-def fit_final(job: FoldJob) -> tuple[Any, dict[str, Any], float]:
-    """Tune on ``train_tracks`` (all of a benchmark's tracks) and refit there: the model a
-    user gets. ``test_tracks`` must be empty: nothing is scored, so nothing is held out.
-    Returns ``(fitted estimator, best params, inner-CV accuracy)``."""
+def tune_final(
+    job: FoldJob, *, with_inner: bool = False
+) -> tuple[dict[str, Any], float, pd.DataFrame | None]:
+    """Tune on ``train_tracks`` (all of a benchmark's tracks), nothing held out: the final
+    model's study. Returns the best params, their inner-CV accuracy and, ``with_inner``, their
+    inner out-of-fold predictions over every track (what a final ensemble is weighted on)."""
     if len(job.test_tracks):
         raise GenrebenchError("a final model is fit on every track: test_tracks must be empty")
     study, space, storage = _prepare(job)
-    params, inner_accuracy = _tune(job, study, space, storage)
+    oof: dict[int, pd.DataFrame] = {}
+    params, inner_accuracy, number = _tune(job, study, space, storage, None, oof)
+    inner = None
+    if with_inner:
+        inner = oof.get(number) if number is not None else None
+        if inner is None:
+            inner = inner_predictions(job, params)
+    return params, inner_accuracy, inner
+
+
+def refit(job: FoldJob, params: Mapping[str, Any]) -> Any:
+    """The family's estimator with ``params``, fit on every row of ``train_tracks``."""
     model = get_family(job.pair.family).build(dict(params), job.seed)
     rows = _rows(job, job.train_tracks)
     model.fit(job.X[rows], job.y[rows])
-    return model, params, inner_accuracy
+    return model
+
+
+def fit_final(job: FoldJob) -> tuple[Any, dict[str, Any], float]:
+    """Tune on ``train_tracks`` (all of a benchmark's tracks) and refit there: the model a
+    user gets. Returns ``(fitted estimator, best params, inner-CV accuracy)``."""
+    params, inner_accuracy, _ = tune_final(job)
+    return refit(job, params), params, inner_accuracy
 
 
 def run_fold_shared(
@@ -684,11 +654,19 @@ def _run_fold(
     study, space, storage = _prepare(job, shared.storage if shared else None, shared)
     stored = study.user_attrs.get(OUTCOME_ATTR)
     if stored is not None:
-        return FoldOutcome.from_json(stored), False
+        outcome = FoldOutcome.from_json(stored)
+        if outcome.status == "done" and outcome.inner_predictions is None and shared is None:
+            # stored by a genrebench from before inner predictions were kept: add them once
+            outcome.inner_predictions = inner_predictions(job, outcome.params)
+            study.set_user_attr(OUTCOME_ATTR, outcome.to_json())
+        return outcome, False
     t_tune = time.perf_counter()
     status, message = "done", ""
+    inner_oof: dict[int, pd.DataFrame] = {}
     try:
-        best_params, inner_accuracy = _tune(job, study, space, storage, shared)
+        best_params, inner_accuracy, best_number = _tune(
+            job, study, space, storage, shared, inner_oof
+        )
     except _TimedOut as exc:
         timeout = FoldOutcome(job.pair, job.fold, "timeout", str(exc), study_name=job.study_name)
         return timeout, True
@@ -704,6 +682,11 @@ def _run_fold(
     pred = aggregate_tracks(proba, job.row_track[test])
     y_true = _track_labels(job, pred.track_ids)
     metrics = score_tracks(y_true, pred, len(job.classes))
+    # the best trial's inner OOF predictions, kept from its run here; refit when it ran in an
+    # earlier process or another worker (or nothing was tuned)
+    inner = inner_oof.get(best_number) if best_number is not None else None
+    if inner is None:
+        inner = inner_predictions(job, best_params)
     trials = study.get_trials(deepcopy=False)
     outcome = FoldOutcome(
         pair=job.pair,
@@ -723,6 +706,7 @@ def _run_fold(
         params=best_params,
         study_name=job.study_name,
         predictions=pred.frame(y_true, job.classes),
+        inner_predictions=inner,
     )
     if owns is not None and not owns():
         raise LostClaim(f"{job.study_name}: claim taken over during the refit")
@@ -740,7 +724,7 @@ def reap_trials(study: optuna.Study, alive: Callable[[str], bool], stale_after_s
     reaped once older than ``stale_after_s``. Returns how many trials were failed."""
     from datetime import datetime
 
-    retry = _retry_callback_kwarg().popitem()[1]
+    retry = retry_callback_kwarg().popitem()[1]
     storage = study._storage
     n = 0
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):

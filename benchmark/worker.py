@@ -47,30 +47,37 @@ import optuna
 import pandas as pd
 
 import benchmark
-from benchmark.claims import BenchmarkRecord, Board, journal_path, open_board
+from benchmark.claims import BenchmarkRecord, Board, open_board
 from benchmark.config import BenchmarkConfig
 from benchmark.data import Dataset
+from benchmark.ensembles import EnsembleSettings, run_ensemble_stage
 from benchmark.errors import ConfigError, GenrebenchError
 from benchmark.paths import manifests_dir, search_spaces_dir
-from benchmark.results import FoldOutcome, PairKey, results_frame, write_table
+from benchmark.results import FoldOutcome, PairKey, write_table
 from benchmark.runner import (
     RunOptions,
     RunResult,
     _plan,
-    _predictions_frame,
-    default_storage_url,
     provenance,
     tracker_tags,
+    write_outcome_files,
 )
 from benchmark.search_space import load_search_space
+from benchmark.storage import (
+    default_storage_url,
+    journal_path,
+    mask_url,
+    open_storage,
+    why_unusable,
+)
 from benchmark.tuning import (
     OUTCOME_ATTR,
     SURPLUS_ATTR,
     FoldJob,
     LostClaim,
     Shared,
+    counted_trials,
     help_study,
-    open_storage,
     reap_trials,
     run_fold_shared,
 )
@@ -181,12 +188,6 @@ def _check_identity(record: BenchmarkRecord, mine: dict[str, Any], where: str) -
             )
 
 
-def _mask(url: str) -> str:
-    from benchmark.tracking import mask_url
-
-    return mask_url(url)
-
-
 def _fold_key(study: str) -> str:
     return f"fold:{study}"
 
@@ -194,7 +195,7 @@ def _fold_key(study: str) -> str:
 def _manifest(cfg: BenchmarkConfig, plan: Any, prov: dict[str, Any], url: str) -> dict[str, Any]:
     return {
         "provenance": prov,
-        "storage": _mask(url),
+        "storage": mask_url(url),
         "n_trials": cfg.n_trials,
         "jobs": [
             {"study": j.study_name, "pair": list(_pair_tuple(j.pair)), "fold": j.fold}
@@ -311,7 +312,7 @@ def run_worker(
 
 
 def _work(cfg, opts, me, url, results_dir, storage, board, on_joined, on_outcome):
-    where = _mask(url)
+    where = mask_url(url)
     dataset = Dataset.open(opts.data_dir, cfg.dataset)
     prov = provenance(cfg, dataset)
     mine = identity(cfg, prov)
@@ -407,10 +408,8 @@ def _open_board(url: str) -> Board:
     except GenrebenchError:
         raise
     except Exception as exc:
-        from benchmark.tuning import _why
-
         raise ConfigError(
-            f"cannot open the coordination tables in {_mask(url)}: {_why(exc, url)}"
+            f"cannot open the coordination tables in {mask_url(url)}: {why_unusable(exc, url)}"
         ) from exc
 
 
@@ -439,7 +438,7 @@ def _tracker(cfg, opts, prov, board, me, results_dir):
     uri = opts.tracking_uri or default_tracking_uri(results_dir)
     # one at a time: workers creating a fresh tracking database together collide
     with board.lock(cfg.name, "mlflow-init", me, opts.grace_s):
-        return Tracker(uri, cfg.name, tracker_tags(cfg, prov))
+        return Tracker(uri, cfg.name, tracker_tags(cfg, prov), results_dir=results_dir)
 
 
 def _loop(ctx: _Context, results_dir: Path) -> None:
@@ -458,8 +457,9 @@ def _loop(ctx: _Context, results_dir: Path) -> None:
             failing_since = failing_since or time.monotonic()
             reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else repr(exc)
             if time.monotonic() - failing_since > max(300, 5 * ctx.opts.grace_s):
-                raise ConfigError(f"lost the storage {_mask(ctx.url)}: {_mask(reason)}") from exc
-            log.warning("storage error (%s); retrying", _mask(reason))
+                lost = f"lost the storage {mask_url(ctx.url)}: {mask_url(reason)}"
+                raise ConfigError(lost) from exc
+            log.warning("storage error (%s); retrying", mask_url(reason))
             time.sleep(min(30, max(1, ctx.opts.poll_s * 5)))
 
 
@@ -573,14 +573,6 @@ def _fold_split(plan: Any, pair: PairKey, fold: int) -> pd.DataFrame:
     return s[(s["protocol"] == pair.protocol) & (s["fold"] == fold)]
 
 
-def _trials(storage: Any, name: str) -> list[optuna.trial.FrozenTrial]:
-    try:
-        study = optuna.load_study(study_name=name, storage=storage)
-    except KeyError:
-        return []
-    return [t for t in study.get_trials(deepcopy=False) if not t.system_attrs.get(SURPLUS_ATTR)]
-
-
 def _log_fold(ctx: _Context, outcome: FoldOutcome) -> None:
     """Log one fold to MLflow under the pair's lock; a failure is a warning (the outcome is
     stored; the assembly logs every fold not logged yet)."""
@@ -591,7 +583,7 @@ def _log_fold(ctx: _Context, outcome: FoldOutcome) -> None:
         with ctx.board.lock(ctx.bench, f"mlflow:{outcome.pair.slug}", ctx.me, ctx.opts.grace_s):
             ctx.tracker.log_fold(
                 outcome,
-                lambda: _trials(ctx.shared.storage, outcome.study_name),
+                lambda: counted_trials(ctx.shared.storage, outcome.study_name),
                 _fold_split(ctx.plan, outcome.pair, outcome.fold),
                 protocol_description=desc,
                 search_space=load_search_space(outcome.pair.family).to_dict(),
@@ -647,7 +639,7 @@ def assemble_results(
                 f"benchmark {record.name!r} has {len(pending)} fold(s) still pending: wait for "
                 "the workers, or pass --partial for a table of the finished folds"
             )
-        result = _write_results(record, outcomes, Path(results_root) / record.name, board)
+        result = _write_results(record, outcomes, Path(results_root) / record.name, board, storage)
     finally:
         board.close()
     return result, len(pending)
@@ -659,31 +651,31 @@ def _record(board: Board, name: str | None, url: str) -> BenchmarkRecord:
         if len(names) != 1:
             listed = ", ".join(names) or "none"
             raise GenrebenchError(
-                f"{_mask(url)} holds {len(names)} benchmarks ({listed}): pass --config NAME"
+                f"{mask_url(url)} holds {len(names)} benchmarks ({listed}): pass --config NAME"
             )
         name = names[0]
     record = board.benchmark(name)
     if record is None:
         raise GenrebenchError(
-            f"no benchmark {name!r} in {_mask(url)} (it holds: {', '.join(names) or 'none'}); "
+            f"no benchmark {name!r} in {mask_url(url)} (it holds: {', '.join(names) or 'none'}); "
             "start a `genrebench worker` on it first"
         )
     return record
 
 
 def _write_results(
-    record: BenchmarkRecord, outcomes: list[FoldOutcome], results_dir: Path, board: Board
+    record: BenchmarkRecord,
+    outcomes: list[FoldOutcome],
+    results_dir: Path,
+    board: Board,
+    storage: Any,
 ) -> RunResult:
     manifest = record.manifest
-    results = results_frame(o.row(**manifest["context"]) for o in outcomes)
-    predictions = _predictions_frame(outcomes)
-    if len(predictions):
-        predictions = predictions.sort_values(
-            ["feature_set", "family", "protocol", "fold"], kind="stable"
-        ).reset_index(drop=True)
     write_table(pd.DataFrame(manifest["splits"]), results_dir / "splits.parquet")
-    write_table(results, results_dir / "results.parquet")
-    write_table(predictions, results_dir / "predictions.parquet")
+    results, predictions = write_outcome_files(results_dir, outcomes, manifest["context"], storage)
+    settings = EnsembleSettings.from_config(manifest["provenance"]["config"].get("ensembles"))
+    if settings is not None:
+        results, predictions = run_ensemble_stage(results_dir, settings)
     wall = max(0.0, time.time() - record.created_at)
     prov = dict(manifest["provenance"])
     workers = board.workers(record.name)
@@ -708,7 +700,7 @@ def _finalize(ctx: _Context, results_dir: Path) -> RunResult:
         for outcome in outcomes:
             if outcome.status != "skip":
                 _log_fold(ctx, outcome)  # logged already: skipped by the tracker
-    result = _write_results(ctx.record, outcomes, results_dir, ctx.board)
+    result = _write_results(ctx.record, outcomes, results_dir, ctx.board, ctx.shared.storage)
     if ctx.tracker is not None:
         for (fs, fam, proto), rows in result.results.groupby(
             ["feature_set", "family", "protocol"], sort=True
@@ -822,7 +814,7 @@ def progress(url: str, name: str | None = None, grace_s: float = 60) -> Progress
     fin = claims.get(FINALIZE)
     return Progress(
         name=record.name,
-        storage=_mask(url),
+        storage=mask_url(url),
         n_trials=n_trials,
         pairs=pairs,
         workers=workers,

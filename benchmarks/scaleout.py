@@ -40,8 +40,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from tracking_overhead import time_log_fold  # noqa: E402
 
 from benchmark.devcluster import LocalPostgres, free_port, start_mlflow_server  # noqa: E402
+from benchmark.storage import open_storage  # noqa: E402
 from benchmark.tracking import Tracker  # noqa: E402
-from benchmark.tuning import Shared, _run_trial, open_storage, reap_trials  # noqa: E402
+from benchmark.tuning import Shared, _run_trial, reap_trials  # noqa: E402
 
 THROUGHPUT_CONFIG = """\
 name: scaleout

@@ -25,7 +25,8 @@ import optuna
 import pandas as pd
 
 from benchmark.results import FoldOutcome, PairKey
-from benchmark.tracking import Tracker, default_tracking_uri
+from benchmark.storage import default_tracking_uri
+from benchmark.tracking import Tracker
 
 GENRES = (
     "blues",

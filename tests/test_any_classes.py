@@ -127,6 +127,7 @@ def test_run_export_and_predict_on_a_collection_with_any_classes(
     )  # fmt: skip
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
     res = pd.read_parquet(results / "mine" / "results.parquet")
+    res = res[res["feature_set"] != "ensemble"]
     assert set(res["status"]) == {"done"} and len(res) == 2 * 3
     assert (res["n_test"].groupby(res["family"]).sum() == 17).all()
     pred = pd.read_parquet(results / "mine" / "predictions.parquet")

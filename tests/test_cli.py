@@ -107,3 +107,25 @@ def test_run_prints_a_summary_table_per_protocol(fake_gtzan, tmp_path: Path) -> 
     # one split: no spread and no difference of the baseline with itself are printed
     baseline_row = next(line for line in text.splitlines() if "(baseline)" in line)
     assert "0.000" not in baseline_row and "+" not in baseline_row, baseline_row
+    # not a terminal: a plain line per finished fold instead of a progress bar
+    folds = [line for line in text.splitlines() if line.startswith("[1/2] ")]
+    assert folds and "fault_filtered fold 0: done acc" in folds[0], text
+
+
+def test_fold_log_prints_a_summary_line_while_the_run_lasts() -> None:
+    import io
+    import time
+
+    from rich.console import Console
+
+    from benchmark.cli import FoldLog
+
+    buf = io.StringIO()
+    log = FoldLog(Console(file=buf, width=200), every_s=0.05)
+    log.start(4)
+    log.fold("csv_30s · lda · artist_kfold fold 0: done acc 0.500", 3)
+    time.sleep(0.3)
+    log.stop()
+    lines = buf.getvalue().splitlines()
+    assert lines[0] == "[1/4] csv_30s · lda · artist_kfold fold 0: done acc 0.500"
+    assert any(ln.startswith("progress: 1/4 folds, 3 trials, ") and "left" in ln for ln in lines)

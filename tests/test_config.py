@@ -149,7 +149,12 @@ def test_extends_unknown_parent(tmp_path: Path) -> None:
         ("feature_sets: [csv_30s, mfcc]\n", "unknown feature set 'mfcc'"),
         ("feature_params: {mfcc: {n: 3}}\n", "feature_params names unknown feature set 'mfcc'"),
         ("protocols: {random_split: {}}\n", "unknown protocol 'random_split'"),
-        ("protocols: {artist_kfold: {folds: 3}}\n", "protocols.artist_kfold takes only n_folds"),
+        (
+            "protocols: {artist_kfold: {folds: 3}}\n",
+            r"protocols.artist_kfold: unknown parameter\(s\) folds; takes n_folds",
+        ),
+        ("protocols: {fault_filtered: {n_folds: 3}}\n", "takes no parameters"),
+        ("protocols: {artist_kfold: {n_folds: ten}}\n", "n_folds must be int"),
         ("protocols: {}\n", "no protocols"),
         ("protocols: 3\n", "protocols must map names to options"),
         ("n_trials: -2\n", "n_trials must be an integer >= 0, got -2"),

@@ -28,6 +28,7 @@ inner_folds: 2
 n_trials: 2
 n_jobs: 1
 baseline: {feature_set: csv_30s, family: dummy}
+ensembles: false
 """
 
 

@@ -218,8 +218,8 @@ def test_cli_errors_are_one_line_each(trained: dict, tmp_path: Path) -> None:
     )
 
 
-def test_csv_models_use_librosa_extraction_and_image_models_are_refused(
-    trained: dict, tmp_path: Path
+def test_csv_models_use_librosa_extraction_and_image_models_render_the_spectrogram(
+    trained: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     classes = trained["ds"].classes
     # a model trained on csv_30s columns takes the same 57 features computed from audio
@@ -228,12 +228,28 @@ def test_csv_models_use_librosa_extraction_and_image_models_are_refused(
     )
     pred = predict_file(load_model(csv_dir), trained["songs"] / "jazz_like.wav")
     assert pred.top(1)[0][0] == "jazz"
-    img_dir = save_model(
-        tmp_path / "img", trained["model"], {"feature_set": "spectrogram_img", "classes": classes}
-    )
-    res = CliRunner().invoke(
-        main, ["predict", str(trained["songs"] / "jazz_like.wav"), "--model", str(img_dir)]
-    )
+    # a spectrogram_img model: the song is drawn as Kaggle drew its PNGs, then read back
+    ds = trained["ds"]
+    params = {"source": "audio", "seconds": 6, "n_jobs": 1}
+    fset = get_feature_set("spectrogram_img", **params)
+    fm = fset.load(ds, "tabular", trained["tmp"] / "cache")
+    img_model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    img_model.fit(fm.X, ds.labels_of(fm.row_track))
+    meta = {"feature_set": "spectrogram_img", "feature_params": params, "classes": classes}
+    img_dir = save_model(tmp_path / "img", img_model, meta)
+    song = trained["songs"] / "jazz_like.wav"
+    pred = predict_file(load_model(img_dir), song)
+    from benchmark.audio import load_clip
+
+    rows = fset.clip_rows(load_clip(song, fset.sample_rate, fset.seconds), "tabular")
+    expected = np.zeros(len(classes))
+    expected[img_model.classes_] = img_model.predict_proba(rows).mean(axis=0)
+    assert np.allclose(pred.proba, expected)
+    # a feature set with no way from audio is refused in one line
+    from benchmark.features.spectrogram import SpectrogramImages
+
+    monkeypatch.setattr(SpectrogramImages, "computed_from_audio_by", None)
+    res = CliRunner().invoke(main, ["predict", str(song), "--model", str(img_dir)])
     assert res.exit_code == 2 and "not computed from audio" in res.output
 
 
@@ -278,3 +294,59 @@ def test_predict_shared_clips_with_a_csv_model(real_gtzan: Path, tmp_path: Path)
         top = pred["genres"][0]
         assert top["genre"] == ds.classes[int(np.argmax(p_csv))]
         assert top["probability"] == pytest.approx(float(p_csv.max()), abs=0.05)
+
+
+def test_cli_predict_a_folder_to_csv_one_row_per_file(trained: dict, tmp_path: Path) -> None:
+    """``predict DIR --output preds.csv``: every audio file under DIR (recursive), good or bad,
+    is one row; the bad ones carry their error and the exit status says some failed."""
+    import shutil
+
+    music = tmp_path / "music"
+    (music / "album").mkdir(parents=True)
+    shutil.copy(trained["songs"] / "jazz_like.wav", music / "a.wav")
+    shutil.copy(trained["songs"] / "rock_like.flac", music / "album" / "b.flac")
+    (music / "album" / "notes.mp3").write_text("these are liner notes, not audio\n" * 20)
+    (music / "empty.ogg").write_bytes(b"")
+    (music / "cover.jpg").write_bytes(b"\xff\xd8 not music")  # not audio by name: not a row
+    (music / ".hidden.wav").write_bytes(b"")  # hidden: never music
+    out_csv = tmp_path / "preds.csv"
+    res = CliRunner().invoke(
+        main, ["predict", str(music), "--model", str(trained["dir"]), "--output", str(out_csv)]
+    )
+    assert res.exit_code == 2, res.output
+    import pandas as pd
+
+    table = pd.read_csv(out_csv)
+    assert sorted(Path(f).name for f in table["file"]) == [
+        "a.wav",
+        "b.flac",
+        "empty.ogg",
+        "notes.mp3",
+    ]
+    by = {Path(f).name: r for f, (_, r) in zip(table["file"], table.iterrows(), strict=True)}
+    assert by["a.wav"]["genre"] == "jazz" and by["b.flac"]["genre"] == "rock"
+    assert pd.isna(by["a.wav"]["error"]) and by["a.wav"]["probability"] > 0
+    assert "empty file" in by["empty.ogg"]["error"]
+    assert "not a readable audio file" in by["notes.mp3"]["error"]
+    probas = table.filter(like="proba_")
+    assert probas.shape[1] == len(trained["ds"].classes)
+    assert np.allclose(probas.loc[table["error"].isna()].sum(axis=1), 1.0, atol=1e-5)
+    # JSON too, and a folder without audio is one clear line
+    out_json = tmp_path / "preds.json"
+    res = CliRunner().invoke(
+        main,
+        [
+            "predict",
+            str(music / "album"),
+            "--model",
+            str(trained["dir"]),
+            "--output",
+            str(out_json),
+        ],
+    )
+    assert len(json.loads(out_json.read_text())) == 2
+    (tmp_path / "none").mkdir()
+    res = CliRunner().invoke(
+        main, ["predict", str(tmp_path / "none"), "--model", str(trained["dir"])]
+    )
+    assert res.exit_code != 0 and "no audio files" in res.output

@@ -1,4 +1,4 @@
-"""Evaluation protocols (benchmark/protocol.py): partitions, leakage, stratification, seeds."""
+"""Evaluation protocols (benchmark/protocols/): partitions, leakage, stratification, seeds."""
 
 from __future__ import annotations
 
@@ -11,16 +11,17 @@ from fake_gtzan import GENRES, make_fake_gtzan
 
 from benchmark.data import Dataset, load_manifest
 from benchmark.errors import ConfigError
-from benchmark.protocol import (
-    PROTOCOLS,
-    ArtistKFoldProtocol,
-    FaultFilteredProtocol,
+from benchmark.protocols import (
     OuterSplit,
     Protocol,
-    StratifiedKFoldProtocol,
+    all_protocols,
     get_protocol,
     splits_table,
 )
+from benchmark.protocols.fault_filtered import FaultFilteredProtocol
+from benchmark.protocols.kfold import ArtistKFoldProtocol, StratifiedKFoldProtocol
+
+PROTOCOLS = all_protocols()
 
 MANIFEST = load_manifest("gtzan")
 # the fake folder has 8 tracks per genre: 4 folds leave 2 per genre in each test part
@@ -238,7 +239,9 @@ def test_get_protocol() -> None:
     assert p.to_dict() == {"name": "artist_kfold", "n_folds": 5, "group_by": "artist"}
     assert get_protocol("fault_filtered").to_dict()["group_by"] == "artist"
     assert get_protocol("stratified_kfold").group_by == "track"
-    with pytest.raises(ConfigError, match="unknown protocol 'random'; known: stratified_kfold"):
+    with pytest.raises(
+        ConfigError, match="unknown protocol 'random'; known: artist_kfold, fault_filtered"
+    ):
         get_protocol("random")
 
 
@@ -313,3 +316,65 @@ def test_real_random_folds_do_leak_artists(real: Dataset) -> None:
     key = artist_key(real)
     shared = {key[t] for t in s.train if t in key} & {key[t] for t in s.test if t in key}
     assert len(shared) > 30
+
+
+HOLDOUT = '''"""A protocol added as one module: a random 70/30 holdout over tracks."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+
+from benchmark.protocols.base import OuterSplit, Protocol
+
+
+class HoldoutProtocol(Protocol):
+    name = "tmp_holdout"
+    group_by = "track"
+    kind = "test split"
+    description = "a random 70/30 split of the tracks"
+    params: ClassVar[dict[str, type]] = {"share": float}
+
+    def __init__(self, share: float = 0.3) -> None:
+        super().__init__(n_folds=1)
+        self.share = share
+
+    def outer_splits(self, dataset, tracks, seed):
+        rng = np.random.default_rng(seed)
+        test = rng.random(len(tracks)) < self.share
+        return [OuterSplit(fold=0, train=tracks[~test], test=tracks[test])]
+'''
+
+
+def test_a_protocol_is_one_new_module(fake_gtzan: Path, tmp_path: Path) -> None:
+    """Drop a module into benchmark/protocols/: configs accept it, its parameters are
+    checked, a run scores it, and it never selects the final model (a test split)."""
+    import benchmark.protocols as protocols
+    from benchmark.config import load_config
+    from benchmark.runner import RunOptions, plan_and_run
+
+    module = Path(protocols.__file__).parent / "tmp_holdout.py"
+    module.write_text(HOLDOUT)
+    protocols._discover.cache_clear()
+    try:
+        assert "tmp_holdout" in all_protocols()
+        assert "tmp_holdout" not in protocols.selection_protocols()
+        (tmp_path / "h.yaml").write_text(
+            "name: h\nfeature_sets: [csv_30s]\nfamilies: [lda]\n"
+            "protocols: {tmp_holdout: {share: 0.25}}\ninner_folds: 2\nn_trials: 1\n"
+            "baseline: {feature_set: csv_30s, family: lda}\n"
+        )
+        cfg = load_config(str(tmp_path / "h.yaml"))
+        bad = tmp_path / "bad.yaml"
+        bad.write_text((tmp_path / "h.yaml").read_text().replace("share: 0.25", "folds: 2"))
+        with pytest.raises(ConfigError, match=r"protocols.tmp_holdout: unknown parameter"):
+            load_config(str(bad))
+        opts = RunOptions(data_dir=str(fake_gtzan), results_root=tmp_path / "r", track=False)
+        res = plan_and_run(cfg, opts).results
+        assert set(res["protocol"]) == {"tmp_holdout"} and set(res["status"]) == {"done"}
+        assert 0.15 < res["n_test"].iloc[0] / 80 < 0.35
+    finally:
+        module.unlink()
+        protocols._discover.cache_clear()
+    assert "tmp_holdout" not in all_protocols()

@@ -145,7 +145,8 @@ def test_p_values_and_intervals_equal_stats_on_the_files(bench: Path, page: str)
         alpha=ALPHA,
     )
     rows = with_class(doc, "tr", "pair-row")
-    assert len(rows) == len(expected) == 2 * 3
+    # 3 pairs and 3 ensemble candidates under each of the two protocols
+    assert len(rows) == len(expected) == 2 * (3 + 3)
     by_key = {(r["data-protocol"], r["data-feature-set"], r["data-family"]): r for r in rows}
     columns = ("accuracy", "oof_accuracy", "ci_low", "ci_high", "delta", "p_value", "p_holm")
     for _, e in expected.iterrows():
@@ -283,7 +284,8 @@ def test_partial_results_without_predictions_or_storage(bench: Path, tmp_path: P
     )
     text = text_of(parse(write_report(d).read_text()))
     assert "predictions.parquet is missing" in text
-    assert "no optimisation history (no Optuna storage found" in text
+    # the histories come from trials.parquet, never from the Optuna storage
+    assert "no optimisation history (no trials.parquet" in text
     assert "No out-of-fold predictions stored" in text
 
 
@@ -373,3 +375,52 @@ def test_cli_run_writes_the_leaderboard(fake_gtzan: Path, tmp_path: Path) -> Non
     page = tmp_path / "results" / "rep" / LEADERBOARD
     assert page.is_file() and f"leaderboard: {page}" in result.output.replace("\n", "")
     assert "Leaderboard under fault_filtered" in page.read_text()
+
+
+def test_ensembles_are_tested_against_the_best_single_pair(bench: Path, page: str) -> None:
+    """The page's ensemble table: each candidate against the protocol's best single pair,
+    with the numbers :func:`benchmark.stats.compare_to_baseline` gives on the files."""
+    doc = parse(page)
+    results = pd.read_parquet(bench / "results.parquet")
+    predictions = pd.read_parquet(bench / "predictions.parquet")
+    rows = with_class(doc, "tr", "ensemble-row")
+    assert {(r["data-protocol"], r["data-family"]) for r in rows} == {
+        (p, m) for p in ("artist_kfold", "fault_filtered") for m in ("greedy", "stacking", "top_k")
+    }
+    for protocol in ("artist_kfold", "fault_filtered"):
+        res = results[results["protocol"] == protocol]
+        pairs = res[res["feature_set"] != "ensemble"]
+        best = pairs.groupby(["feature_set", "family"])["accuracy"].mean().idxmax()
+        keep = (res["feature_set"] == "ensemble") | (
+            (res["feature_set"] == best[0]) & (res["family"] == best[1])
+        )
+        preds = predictions[predictions["protocol"] == protocol]
+        pkeep = (preds["feature_set"] == "ensemble") | (
+            (preds["feature_set"] == best[0]) & (preds["family"] == best[1])
+        )
+        expected = stats.compare_to_baseline(
+            res[keep], preds[pkeep], best, n_boot=N_BOOT, seed=5, alpha=ALPHA
+        )
+        for r in rows:
+            if r["data-protocol"] != protocol:
+                continue
+            e = expected[expected["family"] == r["data-family"]].iloc[0]
+            assert same(r["data-delta"], e["delta"]) and same(r["data-p-holm"], e["p_holm"])
+            assert r["data-verdict"] == e["verdict"]
+    assert len(with_class(doc, "span", "member")) >= len(rows)  # members are listed
+
+
+def test_the_report_needs_no_optuna_storage(bench: Path, page: str, tmp_path: Path) -> None:
+    """With optuna.db gone, the page's tables are the same (histories read trials.parquet)."""
+    copy = tmp_path / "no-db"
+    shutil.copytree(bench, copy)
+    (copy / "optuna.db").unlink()
+    again = parse(write_report(copy).read_text())
+    first = parse(page)
+    for cls in ("pair-row", "ensemble-row"):
+        a = [sorted(r.items()) for r in with_class(first, "tr", cls)]
+        b = [sorted(r.items()) for r in with_class(again, "tr", cls)]
+        assert a == b and a
+    assert text_of(again).count("no optimisation history") == text_of(first).count(
+        "no optimisation history"
+    )

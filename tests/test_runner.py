@@ -54,16 +54,31 @@ def test_run_writes_every_pair_fold_and_the_documented_files(first_run) -> None:
     res = result.results
     assert list(res.columns[: len(RESULT_COLUMNS)]) == list(RESULT_COLUMNS)
     assert set(res["status"]) == {"done"}, res[res["status"] != "done"][["family", "message"]]
+    pairs = res[res["feature_set"] != "ensemble"]
     # 3 feature sets x 2 families x (3 artist folds + 1 fault-filtered fold)
-    assert len(res) == 3 * 2 * 4
-    for name in ("results.parquet", "predictions.parquet", "splits.parquet", "run.json"):
+    assert len(pairs) == 3 * 2 * 4
+    # the ensemble stage: 3 methods per protocol fold
+    assert sorted(set(res.loc[res["feature_set"] == "ensemble", "family"])) == [
+        "greedy",
+        "stacking",
+        "top_k",
+    ]
+    assert len(res) - len(pairs) == 3 * 4
+    for name in (
+        "results.parquet",
+        "predictions.parquet",
+        "inner_predictions.parquet",
+        "trials.parquet",
+        "splits.parquet",
+        "run.json",
+    ):
         assert (result.results_dir / name).is_file()
     on_disk = pd.read_parquet(result.results_dir / "results.parquet")
     assert len(on_disk) == len(res)
     run = json.loads((result.results_dir / "run.json").read_text())
     assert run["seed"] == 3 and run["config_digest"] == cfg.digest()
     assert run["data_checksum"] and run["versions"]["optuna"]
-    assert (res["n_trials"] + res["n_pruned"]).eq(2).all()
+    assert (pairs["n_trials"] + pairs["n_pruned"]).eq(2).all()
 
 
 def test_every_track_is_predicted_once_per_kfold_protocol(first_run, fake_gtzan) -> None:
@@ -131,7 +146,8 @@ def test_same_config_and_seed_reproduce_the_scores_in_a_fresh_folder(
     fresh = _run(cfg1, fake_gtzan, tmp_path / "fresh")
     mine = result.results[result.results["feature_set"] == "csv_30s"].reset_index(drop=True)
     cols = ["family", "protocol", "fold", "accuracy", "log_loss", "params"]
-    pd.testing.assert_frame_equal(fresh.results[cols], mine[cols])
+    fresh_pairs = fresh.results[fresh.results["feature_set"] == "csv_30s"]
+    pd.testing.assert_frame_equal(fresh_pairs.reset_index(drop=True)[cols], mine[cols])
 
 
 def test_missing_inputs_become_skip_rows_and_coverage_is_reported(tmp_path) -> None:
@@ -173,7 +189,12 @@ def test_run_logs_parent_runs_per_pair_with_nested_trials(fake_gtzan, tmp_path) 
     exp = client.get_experiment_by_name("t")
     runs = client.search_runs([exp.experiment_id], max_results=1000)
     parents = {r.info.run_name: r for r in runs if "mlflow.parentRunId" not in r.data.tags}
-    assert set(parents) == {"csv_30s · logreg · fault_filtered", "csv_30s · lda · fault_filtered"}
+    # one parent run per pair, and per ensemble candidate over them
+    assert set(parents) == {
+        "csv_30s · logreg · fault_filtered",
+        "csv_30s · lda · fault_filtered",
+        *(f"ensemble · {m} · fault_filtered" for m in ("greedy", "stacking", "top_k")),
+    }
     logreg = parents["csv_30s · logreg · fault_filtered"]
     row = result.results[result.results["family"] == "logreg"].iloc[0]
     assert logreg.data.metrics["accuracy"] == pytest.approx(row["accuracy"])

@@ -8,14 +8,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fake_gtzan import BOX, SHAPE, magma_rgb, png_path, scalar, write_png
+from fake_gtzan import BOX, CANVAS, SHAPE, magma_rgb, png_path, scalar, write_png
 from PIL import Image
 
 from benchmark.data import Dataset, load_manifest
 from benchmark.errors import ConfigError
 from benchmark.features import get_feature_set
 from benchmark.features import spectrogram as spec
-from benchmark.features.spectrogram import SpectrogramImages, read_spectrogram_png
+from benchmark.features.spectrogram import (
+    SpectrogramImages,
+    audio_spectrogram,
+    read_spectrogram_png,
+    render_kaggle_spectrogram,
+)
 
 TOL = 1.0 / 255 + 1e-6  # one colour-map step
 
@@ -62,14 +67,17 @@ def test_image_view(gtzan: tuple[Dataset, dict[str, np.ndarray]]) -> None:
     dataset, truth = gtzan
     fs = SpectrogramImages()
     assert fs.unavailable(dataset) is None
+    # jazz.00054 has no PNG, so its (here: empty) audio file is an input too
     assert sorted(p.name for p in fs.input_files(dataset)) == sorted(
-        png_path(dataset.root, t).name for t in truth
+        [*(png_path(dataset.root, t).name for t in truth), "jazz.00054.wav"]
     )
     fm = fs.build(dataset, "image")
     assert fm.X.dtype == np.float32
     assert fm.X.shape == (len(truth), *SHAPE)
     assert fm.feature_names is None
-    assert fm.missing == {"jazz.00054": "no image file"}
+    assert fm.missing == {"jazz.00054": "no image file; audio: empty file (0 bytes)"}
+    png_only = SpectrogramImages(source="png").build(dataset, "image")
+    assert png_only.missing == {"jazz.00054": "no image file"}
     assert sorted(fm.row_track) == sorted(truth)
     for x, tid in zip(fm.X, fm.row_track, strict=True):
         np.testing.assert_allclose(x, truth[tid], atol=TOL)
@@ -128,7 +136,7 @@ def test_tabular_view(gtzan: tuple[Dataset, dict[str, np.ndarray]]) -> None:
     assert "band31_flux" in fm.feature_names and "global_mean" in fm.feature_names
     assert len(set(fm.feature_names)) == len(fm.feature_names)
     assert np.isfinite(fm.X).all()
-    assert fm.missing == {"jazz.00054": "no image file"}
+    assert fm.missing == {"jazz.00054": "no image file; audio: empty file (0 bytes)"}
     col = {n: i for i, n in enumerate(fm.feature_names)}
     # the generated spectrograms fall from 0.9 (low) to 0.1 (high frequency)
     assert (fm.X[:, col["band00_mean"]] > 0.8).all() and (fm.X[:, col["band31_mean"]] < 0.2).all()
@@ -142,11 +150,23 @@ def test_unavailable_without_images(tmp_path: Path) -> None:
     audio.parent.mkdir(parents=True)
     audio.write_bytes(b"")
     dataset = Dataset(tmp_path, load_manifest("gtzan"))
-    reason = SpectrogramImages().unavailable(dataset)
+    # with audio there, auto draws from it; only PNGs are refused
+    assert SpectrogramImages().unavailable(dataset) is None
+    reason = SpectrogramImages(source="png").unavailable(dataset)
     assert reason and "images_original" in reason
     (tmp_path / "images_original" / "blues").mkdir(parents=True)
-    assert "no" in (SpectrogramImages().unavailable(dataset) or "")
-    assert SpectrogramImages().input_files(dataset) == []
+    assert "no" in (SpectrogramImages(source="png").unavailable(dataset) or "")
+    assert SpectrogramImages(source="png").input_files(dataset) == []
+    with pytest.raises(ConfigError, match="source"):
+        SpectrogramImages(source="jpeg")
+
+
+def test_unavailable_without_images_or_audio(tmp_path: Path) -> None:
+    (tmp_path / "features_30_sec.csv").write_text("filename,length,label\n")
+    (tmp_path / "images_original" / "blues").mkdir(parents=True)
+    dataset = Dataset(tmp_path, load_manifest("gtzan"))
+    reason = SpectrogramImages().unavailable(dataset)
+    assert reason and "no PNGs" in reason and "genres_original" in reason
 
 
 def test_cache_roundtrip_and_key(
@@ -201,6 +221,128 @@ def test_cache_roundtrip_and_key(
     assert len(list(cache.glob("spectrogram_img-image-*.npz"))) == 2
     row = list(rebuilt.row_track).index("blues.00001")
     np.testing.assert_allclose(rebuilt.X[row], scalar(99) * 0.5, atol=TOL)
+
+
+# --- drawn from audio ---------------------------------------------------------------------------
+SR = 22050
+
+
+def _tone(seed: int, seconds: float = 3.0) -> np.ndarray:
+    """A few decaying partials plus a little noise: a spectrogram with structure."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * SR)) / SR
+    y = sum(
+        np.sin(2 * np.pi * f * t) * np.exp(-t * rng.uniform(0.2, 2.0))
+        for f in rng.uniform(100, 4000, size=4)
+    )
+    y = y + 0.01 * rng.standard_normal(t.size)
+    return (0.2 * y / np.abs(y).max()).astype(np.float32)
+
+
+def _write_clip(path: Path, seed: int, seconds: float = 3.0) -> np.ndarray:
+    import soundfile as sf
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    y = _tone(seed, seconds)
+    sf.write(path, y, SR, subtype="PCM_16")
+    return y
+
+
+def test_render_geometry_is_kaggles() -> None:
+    pytest.importorskip("librosa")
+    rgba = render_kaggle_spectrogram(_tone(1), SR)
+    assert rgba.shape == (*CANVAS, 4) and rgba.dtype == np.uint8
+    assert (rgba[0, 0] == 255).all() and (rgba[-1, -1] == 255).all()  # white, opaque margins
+    index, box = audio_spectrogram(_tone(1), SR)
+    assert box == BOX and index.shape == SHAPE and index.dtype == np.uint8
+    assert index.std() > 5  # a picture, not a flat colour
+
+
+def test_drawn_picture_reads_back_like_a_png(tmp_path: Path) -> None:
+    pytest.importorskip("librosa")
+    y = _tone(2)
+    Image.fromarray(render_kaggle_spectrogram(y, SR)).save(tmp_path / "a.png")
+    from_png, png_box = read_spectrogram_png(tmp_path / "a.png")
+    from_audio, audio_box = audio_spectrogram(y, SR)
+    assert png_box == audio_box == BOX
+    np.testing.assert_array_equal(from_png, from_audio)
+
+
+@pytest.fixture
+def audio_folder(tmp_path: Path) -> Dataset:
+    """A user folder: genres_original/<class>/*.wav|flac, no images_original, no CSV."""
+    for i, (cls, name) in enumerate(
+        [("ambient", "a1.wav"), ("ambient", "a2.flac"), ("noise", "n1.wav"), ("noise", "n2.wav")]
+    ):
+        _write_clip(tmp_path / "genres_original" / cls / name, seed=10 + i)
+    return Dataset(tmp_path, load_manifest("folder"))
+
+
+def test_folder_with_audio_only_gets_rows(audio_folder: Dataset, tmp_path: Path) -> None:
+    pytest.importorskip("librosa")
+    fs = SpectrogramImages(n_jobs=1)
+    assert fs.unavailable(audio_folder) is None
+    assert len(fs.input_files(audio_folder)) == 4
+    fm = fs.build(audio_folder, "image")
+    assert fm.X.shape == (4, *SHAPE) and fm.X.dtype == np.float32
+    assert fm.missing is None
+    assert 0.0 <= fm.X.min() and fm.X.max() <= 1.0
+    tab = fs.load(audio_folder, "tabular", tmp_path / "cache")
+    assert tab.X.shape == (4, 32 * 3 + 9) and np.isfinite(tab.X).all()
+    assert tab.feature_names == fs.feature_names("tabular")
+    # one file gives the same rows (what genrebench predict computes)
+    tracks = audio_folder.tracks.set_index("track_id")["audio_path"]
+    row = list(fm.row_track).index(fm.row_track[1])
+    path = tracks[fm.row_track[1]]
+    np.testing.assert_array_equal(fs.file_rows(path, "image")[0], fm.X[row])
+    np.testing.assert_allclose(fs.file_rows(path, "tabular")[0], tab.X[row], rtol=1e-6)
+    small = SpectrogramImages(n_jobs=1, height=54, width=80)
+    assert small.file_rows(path, "image").shape == (1, 54, 80)
+
+
+def test_audio_source_keys_the_cache(
+    gtzan: tuple[Dataset, dict[str, np.ndarray]], tmp_path: Path
+) -> None:
+    pytest.importorskip("librosa")
+    dataset, truth = gtzan
+    png_key = SpectrogramImages(source="png").cache_key(dataset, "image")
+    auto_key = SpectrogramImages().cache_key(dataset, "image")
+    assert png_key != auto_key  # auto also draws jazz.00054 from its audio
+    # a playable clip for a track without a PNG is drawn from it, next to the PNGs
+    _write_clip(dataset.root / "genres_original" / "rock" / "rock.00007.wav", seed=5)
+    dataset = Dataset(dataset.root, dataset.manifest)
+    fm = SpectrogramImages(n_jobs=1).build(dataset, "image")
+    assert "rock.00007" in fm.row_track and fm.X.shape == (len(truth) + 1, *SHAPE)
+    assert SpectrogramImages().cache_key(dataset, "image") != auto_key
+    audio = SpectrogramImages(source="audio", n_jobs=1)
+    assert audio.cache_key(dataset, "image") not in (png_key, auto_key)
+    only = audio.build(dataset, "image")
+    assert list(only.row_track) == ["rock.00007"]
+    assert only.missing is not None and only.missing["blues.00000"] == "no audio file"
+
+
+@pytest.mark.integration
+def test_drawn_from_audio_matches_kaggles_pngs(real_gtzan: Path) -> None:
+    """Kaggle's recipe on a few shared clips: the drawn plot area correlates with the PNG's."""
+    pytest.importorskip("librosa")
+    from benchmark.audio import read_audio
+
+    audio = sorted((real_gtzan / "genres_original").glob("*/*.flac"))
+    if not audio:
+        pytest.skip(f"{real_gtzan} holds no genres_original/*/*.flac clips")
+    chosen = audio[:: max(1, len(audio) // 8)][:8]
+    rs = []
+    for f in chosen:
+        genre, num = f.stem.split(".")
+        png = real_gtzan / "images_original" / genre / f"{genre}{num}.png"
+        if not png.is_file():
+            continue
+        ref, ref_box = read_spectrogram_png(png)
+        mine, box = audio_spectrogram(read_audio(f), SR)
+        assert box == ref_box
+        rs.append(np.corrcoef(mine.ravel().astype(float), ref.ravel().astype(float))[0, 1])
+    assert len(rs) >= 3
+    assert np.median(rs) >= 0.99, rs
 
 
 @pytest.mark.integration

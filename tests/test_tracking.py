@@ -16,7 +16,8 @@ from mlflow import MlflowClient
 
 from benchmark.errors import ConfigError
 from benchmark.results import FoldOutcome, PairKey, results_frame
-from benchmark.tracking import Tracker, default_tracking_uri, mask_url
+from benchmark.storage import default_tracking_uri, mask_url
+from benchmark.tracking import Tracker
 
 PAIR = PairKey("csv_30s", "svm", "artist_kfold")
 CLASSES = ("blues", "jazz", "rock")

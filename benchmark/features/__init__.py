@@ -3,35 +3,24 @@ defined in a module of this package is available by that name, with no central l
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
+import functools
 from typing import Any
 
-from benchmark.errors import ConfigError
 from benchmark.features.base import FeatureMatrix, FeatureSet
+from benchmark.registry import discover, lookup, subclasses_named
 
 __all__ = ["FeatureMatrix", "FeatureSet", "all_feature_sets", "get_feature_set"]
 
 
+@functools.cache
+def _discover() -> dict[str, type[FeatureSet]]:
+    return discover(__name__, __path__, "feature set", subclasses_named(FeatureSet), skip=("base",))
+
+
 def all_feature_sets() -> dict[str, type[FeatureSet]]:
-    found: dict[str, type[FeatureSet]] = {}
-    for info in pkgutil.iter_modules(__path__):
-        if info.name.startswith("_") or info.name == "base":
-            continue
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        for obj in vars(module).values():
-            if (
-                isinstance(obj, type)
-                and issubclass(obj, FeatureSet)
-                and obj.__module__ == module.__name__
-                and "name" in vars(obj)
-            ):
-                found[obj.name] = obj
-    return dict(sorted(found.items()))
+    """Every registered feature set class by name (discovery runs once per process)."""
+    return dict(_discover())
 
 
 def get_feature_set(name: str, **params: Any) -> FeatureSet:
-    known = all_feature_sets()
-    if name not in known:
-        raise ConfigError(f"unknown feature set {name!r}; known: {', '.join(known)}")
-    return known[name](**params)
+    return lookup("feature set", _discover(), name)(**params)

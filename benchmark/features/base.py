@@ -74,6 +74,15 @@ class FeatureSet(ABC):
     views: ClassVar[tuple[str, ...]] = ("tabular",)
     #: bumped when the extraction code changes, so old caches are not reused
     version: ClassVar[int] = 1
+    #: the feature set that computes this set's values from one audio file (``predict``, the
+    #: final model), e.g. ``librosa_30s`` for Kaggle's ``csv_30s``; None where none does
+    computed_from_audio_by: ClassVar[str | None] = None
+
+    @classmethod
+    def audio_counterpart(cls) -> str | None:
+        """Name of the feature set that computes this one from audio (itself for audio sets),
+        or None: a model on this set cannot classify a song."""
+        return cls.computed_from_audio_by
 
     def __init__(self, **params: Any) -> None:
         self.params = params

@@ -49,6 +49,7 @@ class Csv30s(_KaggleCsv):
     name = "csv_30s"
     file_key = "features_30s"
     segmented = False
+    computed_from_audio_by = "librosa_30s"
 
 
 class Csv3s(_KaggleCsv):
@@ -58,3 +59,4 @@ class Csv3s(_KaggleCsv):
     name = "csv_3s"
     file_key = "features_3s"
     segmented = True
+    computed_from_audio_by = "librosa_3s"

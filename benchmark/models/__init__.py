@@ -8,35 +8,21 @@ checks that the registry and ``search_spaces/*.yaml`` match both ways.
 from __future__ import annotations
 
 import functools
-import importlib
-import pkgutil
+from types import ModuleType
 
-from benchmark.errors import ConfigError
 from benchmark.models._family import Family
+from benchmark.registry import discover, lookup
 
 __all__ = ["Family", "all_families", "get_family"]
 
 
+def _families_of(module: ModuleType) -> list[tuple[str, Family]]:
+    return [(v.name, v) for v in vars(module).values() if isinstance(v, Family)]
+
+
 @functools.cache
 def _discover() -> dict[str, Family]:
-    found: dict[str, Family] = {}
-    where: dict[str, str] = {}
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        if info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        for value in vars(module).values():
-            if not isinstance(value, Family):
-                continue
-            known = found.get(value.name)
-            if known is not None and known is not value:
-                raise ConfigError(
-                    f"two families are named {value.name!r}: in {where[value.name]} and "
-                    f"{module.__name__}; family names must be unique"
-                )
-            found[value.name] = value
-            where[value.name] = module.__name__
-    return dict(sorted(found.items()))
+    return discover(__name__, __path__, "family", _families_of)
 
 
 def all_families() -> dict[str, Family]:
@@ -46,7 +32,4 @@ def all_families() -> dict[str, Family]:
 
 def get_family(name: str) -> Family:
     """The family called ``name``; an unknown name fails listing the known ones."""
-    families = _discover()
-    if name not in families:
-        raise ConfigError(f"unknown model family {name!r}; known families: {', '.join(families)}")
-    return families[name]
+    return lookup("model family", _discover(), name)

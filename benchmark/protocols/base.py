@@ -1,4 +1,4 @@
-"""Evaluation protocols: how tracks are split into outer folds, and how each outer training part
+"""The protocol contract: how tracks are split into outer folds, and how each outer training part
 is split again for tuning.
 
 Splits are made over *tracks*, never rows, so the segments of a track always stay on one side
@@ -23,16 +23,7 @@ from benchmark.errors import ConfigError
 if TYPE_CHECKING:
     from benchmark.data import Dataset
 
-__all__ = [
-    "OuterSplit",
-    "Protocol",
-    "StratifiedKFoldProtocol",
-    "ArtistKFoldProtocol",
-    "FaultFilteredProtocol",
-    "PROTOCOLS",
-    "get_protocol",
-    "splits_table",
-]
+__all__ = ["OuterSplit", "Protocol", "feasible_splits", "kfold", "splits_table"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +41,13 @@ class Protocol(ABC):
     name: ClassVar[str]
     group_by: ClassVar[str]
     description: ClassVar[str]
+    #: "k-fold" (scores averaged over folds) or "test split" (one held-out part)
+    kind: ClassVar[str] = "k-fold"
+    #: whether the final model may be chosen by this protocol's scores, and in which order
+    #: (lower first: the most honest k-fold); None: never (a test split chooses nothing)
+    selection_rank: ClassVar[int | None] = None
+    #: the parameters a config may give (``protocols: {name: {...}}``) and their types
+    params: ClassVar[dict[str, type]] = {"n_folds": int}
 
     def __init__(self, n_folds: int = 10) -> None:
         self.n_folds = n_folds
@@ -77,7 +75,7 @@ class Protocol(ABC):
         Returns pairs of track-id arrays."""
         y = dataset.labels_of(train_tracks)
         groups = self.groups(dataset, train_tracks)
-        n_splits = _feasible_splits(y, groups, n_splits)
+        n_splits = feasible_splits(y, groups, n_splits)
         splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
         return [
             (train_tracks[a], train_tracks[b])
@@ -85,17 +83,17 @@ class Protocol(ABC):
         ]
 
 
-def _feasible_splits(y: np.ndarray, groups: np.ndarray, wanted: int) -> int:
+def feasible_splits(y: np.ndarray, groups: np.ndarray, wanted: int) -> int:
     n_groups = len(np.unique(groups))
     if n_groups < 2:
         raise ConfigError(f"cannot split {len(y)} tracks in {n_groups} group(s)")
     return max(2, min(wanted, n_groups))
 
 
-def _kfold(
+def kfold(
     tracks: np.ndarray, y: np.ndarray, groups: np.ndarray, n_folds: int, seed: int, grouped: bool
 ) -> list[OuterSplit]:
-    n_folds = _feasible_splits(y, groups, n_folds)
+    n_folds = feasible_splits(y, groups, n_folds)
     splitter: StratifiedKFold | StratifiedGroupKFold
     if grouped:
         splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
@@ -110,71 +108,6 @@ def _kfold(
         splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
     folds = splitter.split(np.zeros(len(y)), y, groups if grouped else None)
     return [OuterSplit(fold=k, train=tracks[a], test=tracks[b]) for k, (a, b) in enumerate(folds)]
-
-
-class StratifiedKFoldProtocol(Protocol):
-    name = "stratified_kfold"
-    group_by = "track"
-    description = (
-        "random stratified k-fold over tracks (segments grouped by track); artists may repeat "
-        "across folds, so this is the optimistic protocol most GTZAN papers report"
-    )
-
-    def outer_splits(self, dataset: Dataset, tracks: np.ndarray, seed: int) -> list[OuterSplit]:
-        y = dataset.labels_of(tracks)
-        return _kfold(tracks, y, self.groups(dataset, tracks), self.n_folds, seed, grouped=False)
-
-
-class ArtistKFoldProtocol(Protocol):
-    name = "artist_kfold"
-    group_by = "artist"
-    description = (
-        "stratified k-fold with every artist (Sturm's GTZANindex) on one side only; "
-        "tracks without a known artist are their own group"
-    )
-
-    def unavailable(self, dataset: Dataset) -> str | None:
-        if not dataset.has_artists:
-            return f"no artist index ({dataset.manifest.files['artists']}) in {dataset.root}"
-        return None
-
-    def outer_splits(self, dataset: Dataset, tracks: np.ndarray, seed: int) -> list[OuterSplit]:
-        y = dataset.labels_of(tracks)
-        return _kfold(tracks, y, self.groups(dataset, tracks), self.n_folds, seed, grouped=True)
-
-
-class FaultFilteredProtocol(Protocol):
-    name = "fault_filtered"
-    group_by = "artist"
-    description = (
-        "the fault-filtered split of Kereliuk, Sturm & Larsen (2015): tune on train+valid "
-        "(artist-grouped inner CV), score once on the 290 test tracks"
-    )
-
-    def __init__(self, n_folds: int = 1) -> None:
-        super().__init__(n_folds=1)
-
-    def unavailable(self, dataset: Dataset) -> str | None:
-        if not dataset.has_fault_filtered:
-            return "no fault-filtered split lists (splits/*_filtered.txt)"
-        return None
-
-    def outer_splits(self, dataset: Dataset, tracks: np.ndarray, seed: int) -> list[OuterSplit]:
-        part = dataset.tracks.set_index("track_id")["ff_split"].reindex(tracks).to_numpy()
-        train = tracks[(part == "train") | (part == "valid")]
-        test = tracks[part == "test"]
-        return [OuterSplit(fold=0, train=train, test=test)]
-
-
-PROTOCOLS: dict[str, type[Protocol]] = {
-    p.name: p for p in (StratifiedKFoldProtocol, ArtistKFoldProtocol, FaultFilteredProtocol)
-}
-
-
-def get_protocol(name: str, **params: Any) -> Protocol:
-    if name not in PROTOCOLS:
-        raise ConfigError(f"unknown protocol {name!r}; known: {', '.join(PROTOCOLS)}")
-    return PROTOCOLS[name](**params)
 
 
 def splits_table(protocol: Protocol, splits: list[OuterSplit]) -> pd.DataFrame:
