@@ -243,7 +243,10 @@ def run(
         )
     _write_leaderboard(result.results_dir)
     if export:
-        _export_final(result.results_dir, data_dir, storage)
+        from benchmark.storage import default_tracking_uri
+
+        uri = None if no_tracking else tracking_uri or default_tracking_uri(result.results_dir)
+        _export_final(result.results_dir, data_dir, storage, uri)
 
 
 class FoldLog:
@@ -602,7 +605,9 @@ def predict(
         sys.exit(2)
 
 
-def _export_final(results_dir: Path, data_dir: str | None, storage: str | None) -> None:
+def _export_final(
+    results_dir: Path, data_dir: str | None, storage: str | None, tracking_uri: str | None
+) -> None:
     """The final model at the end of ``run``; like the leaderboard, a failure here never fails
     the finished run (``genrebench export`` retries it)."""
     from benchmark.final_model import export_from_results
@@ -617,6 +622,29 @@ def _export_final(results_dir: Path, data_dir: str | None, storage: str | None) 
     console.print(
         f"final model: {path} (genrebench predict SONG.mp3)", highlight=False, soft_wrap=True
     )
+    if tracking_uri is not None:
+        _register(path, tracking_uri, results_dir)
+
+
+def _register(final_dir: Path, tracking_uri: str, results_dir: Path) -> None:
+    """Log and register the final model in MLflow; a failure is a warning (the folder is the
+    model; ``genrebench export`` registers it again)."""
+    from benchmark.serving import log_final_model
+
+    try:
+        uri = log_final_model(final_dir, tracking_uri, results_dir)
+    except Exception as exc:  # the model folder exists: serving it is an extra
+        console.print(
+            f"[yellow]final model not registered in MLflow[/]: {type(exc).__name__}: {exc}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return
+    console.print(
+        f"registered: {uri} (mlflow models serve -m {uri} --env-manager local)",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 @main.command()
@@ -625,6 +653,12 @@ def _export_final(results_dir: Path, data_dir: str | None, storage: str | None) 
 @click.option("--family", help="Export the best pair of this family instead.")
 @click.option("--feature-set", help="Export the best pair of this feature set instead.")
 @click.option("--storage", envvar="GENREBENCH_STORAGE", help="Optuna storage URL.")
+@click.option(
+    "--tracking-uri",
+    envvar="MLFLOW_TRACKING_URI",
+    help="MLflow tracking URI to register the model in (default: the folder's mlflow.db).",
+)
+@click.option("--no-register", is_flag=True, help="Do not log the model to MLflow's registry.")
 @_handle_errors
 def export(
     results_dir: str | None,
@@ -632,6 +666,8 @@ def export(
     family: str | None,
     feature_set: str | None,
     storage: str | None,
+    tracking_uri: str | None,
+    no_register: bool,
 ) -> None:
     """Tune and refit the best pair of a finished benchmark on every track, for predict.
 
@@ -640,15 +676,19 @@ def export(
     """
     from benchmark.final_model import export_from_results
     from benchmark.report import find_results_dir
+    from benchmark.storage import default_tracking_uri
 
+    folder = find_results_dir(results_dir)
     path = export_from_results(
-        find_results_dir(results_dir),
+        folder,
         data_dir=data_dir,
         storage_url=storage,
         family=family,
         feature_set=feature_set,
     )
     out.print(f"final model: {path}", highlight=False, soft_wrap=True)
+    if not no_register:
+        _register(path, tracking_uri or default_tracking_uri(folder), folder)
 
 
 # --------------------------------------------------------------------------------------------

@@ -125,9 +125,13 @@ def _final_job(
     fm = feature_set_of(cfg, pair.feature_set).load(dataset, fam.input_kind, cache_dir)
     proto = get_protocol(pair.protocol, **cfg.protocols.get(pair.protocol, {}))
     every = dataset.tracks["track_id"].to_numpy(dtype=str)
-    inner = proto.inner_splits(
-        dataset, every, cfg.inner_folds, derive_seed(cfg.seed, pair.protocol, "final")
-    )
+    own = set(fm.tracks)
+    inner = [
+        (a[np.isin(a, list(own))], b[np.isin(b, list(own))])
+        for a, b in proto.inner_splits(
+            dataset, every, cfg.inner_folds, derive_seed(cfg.seed, pair.protocol, "final")
+        )
+    ]
     final_pair = PairKey(pair.feature_set, pair.family, "final")
     job = FoldJob(
         benchmark=cfg.name,

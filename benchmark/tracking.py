@@ -85,6 +85,21 @@ _MAX_PARAM = 6000  # mlflow.utils.validation.MAX_PARAM_VAL_LENGTH
 _MAX_TAG = 5000  # below MAX_TAG_VAL_LENGTH (8000)
 
 
+#: experiments are model-training ones: MLflow 3's UI then opens on the runs, not on its GenAI
+#: overview (the tag its UI reads; "genai_development" is the other kind)
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+
+
+def _dataset_input(feature_set: str) -> Any:
+    """An MLflow dataset input naming a feature set (``ensemble``: the pairs' predictions)."""
+    from mlflow.entities import Dataset, DatasetInput, InputTag
+
+    source = "inner_predictions.parquet" if feature_set == "ensemble" else "genrebench"
+    digest = hashlib.sha256(feature_set.encode()).hexdigest()[:8]
+    dataset = Dataset(name=feature_set, digest=digest, source_type="code", source=source)
+    return DatasetInput(dataset, tags=[InputTag("mlflow.data.context", "training")])
+
+
 class Tracker:
     """Logs a benchmark's outcomes to MLflow (one instance, in the runner's process)."""
 
@@ -211,6 +226,9 @@ class Tracker:
             "status": str(summary["status"]) if summary is not None else "empty",
             "folds": f"{n_done}/{len(rows)}",
         }
+        members = [m for m in rows.get("members", pd.Series(dtype=object)) if m]
+        if members:  # an ensemble: its members and weights, fold by fold
+            tags["members"] = _clip(json.dumps([json.loads(m) for m in members]), _MAX_TAG)
         self.client.log_batch(run_id, metrics=metrics, tags=_tags(tags))
 
     # ------------------------------------------------------------------ experiment, parents
@@ -227,13 +245,16 @@ class Tracker:
                         results_dir=self.results_dir,
                         explicit=self.artifact_location,
                     ),
-                    tags={"genrebench.benchmark": self.experiment_name},
+                    tags={"genrebench.benchmark": self.experiment_name, **EXPERIMENT_KIND},
                 )
             except MlflowException as exc:  # created meanwhile by another process
                 if exc.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
                     raise
                 exp = self.client.get_experiment_by_name(self.experiment_name)
                 assert exp is not None
+        if exp.tags.get(next(iter(EXPERIMENT_KIND))) is None:  # made by an older genrebench
+            for key, value in EXPERIMENT_KIND.items():
+                self.client.set_experiment_tag(exp.experiment_id, key, value)
         if exp.lifecycle_stage != "active":
             raise ConfigError(
                 f"MLflow experiment {self.experiment_name!r} in {mask_url(self.tracking_uri)} is "
@@ -270,6 +291,8 @@ class Tracker:
             run_id = run.info.run_id
             params = [Param(k, pair_tags[k]) for k in ("feature_set", "family", "protocol")]
             self.client.log_batch(run_id, params=params)
+            # the UI's Dataset column: what the pair trained on
+            self.client.log_inputs(run_id, datasets=[_dataset_input(pair.feature_set)])
         else:  # a rerun: the benchmark's tags (commit, digests) describe the latest run
             self.client.log_batch(run_id, tags=_tags(pair_tags))
         self._parents[pair] = run_id

@@ -600,6 +600,7 @@ def tune_final(
     inner out-of-fold predictions over every track (what a final ensemble is weighted on)."""
     if len(job.test_tracks):
         raise GenrebenchError("a final model is fit on every track: test_tracks must be empty")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     study, space, storage = _prepare(job)
     oof: dict[int, pd.DataFrame] = {}
     params, inner_accuracy, number = _tune(job, study, space, storage, None, oof)

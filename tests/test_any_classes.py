@@ -144,3 +144,34 @@ def test_run_export_and_predict_on_a_collection_with_any_classes(
     top = doc["predictions"][0]["genres"]
     assert top[0]["genre"] == "chip-tune", doc
     assert {t["genre"] for t in top} <= set(COLLECTION)
+
+
+def test_spectrogram_pairs_run_on_a_folder_without_images(collection: Path, tmp_path: Path) -> None:
+    """No images_original/: spectrogram_img is drawn from the audio as Kaggle drew its PNGs,
+    its pairs run, and the exported spectrogram model classifies a new song."""
+    assert not (collection / "images_original").exists()
+    config = tmp_path / "img.yaml"
+    config.write_text(
+        "name: img\nextends: folder\nfeature_sets: [spectrogram_img]\n"
+        "feature_params: {spectrogram_img: {seconds: 3}}\n"
+        "families: [lda, logreg]\nprotocols:\n  stratified_kfold: {n_folds: 3}\n"
+        "inner_folds: 2\nn_trials: 1\nn_jobs: 1\nensembles: false\n"
+        "baseline: {feature_set: spectrogram_img, family: lda}\n"
+    )
+    results = tmp_path / "results"
+    run = _genrebench(
+        "run", "--config", str(config), "--data-dir", str(collection),
+        "--results-dir", str(results), "--no-tracking",
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
+    res = pd.read_parquet(results / "img" / "results.parquet")
+    assert set(res["feature_set"]) == {"spectrogram_img"} and set(res["status"]) == {"done"}
+    assert (res["n_test"].groupby(res["family"]).sum() == 17).all()
+    meta = json.loads((results / "img" / "final_model" / "model.json").read_text())
+    assert meta["feature_set"] == "spectrogram_img"
+    clip = tmp_path / "another song.wav"
+    _tone(clip, 880.0, 3.0, 98)
+    out = _genrebench("predict", str(clip), "--results-dir", str(results), "--json")
+    assert out.returncode == 0, out.stderr[-2000:]
+    top = json.loads(out.stdout)["predictions"][0]["genres"]
+    assert {t["genre"] for t in top} <= set(COLLECTION)

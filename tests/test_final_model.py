@@ -102,3 +102,29 @@ def test_export_refuses_other_data(fake_gtzan: Path, tmp_path: Path) -> None:
     other = make_fake_gtzan(tmp_path / "other", n_per_genre=5)
     with pytest.raises(GenrebenchError, match="differ from the benchmark's"):
         export_from_results(result.results_dir, data_dir=str(other))
+
+
+def test_a_final_study_on_a_set_lacking_tracks_keeps_its_inner_folds_inside(
+    tmp_path: Path,
+) -> None:
+    """Final studies share inner folds made over all tracks (so an ensemble's members are
+    weighted on the same groups); a feature set lacking a track must not see it there."""
+    from fake_gtzan import make_fake_gtzan
+
+    from benchmark.data import Dataset
+    from benchmark.final_model import _final_job
+    from benchmark.results import PairKey
+    from benchmark.storage import default_storage_url
+    from benchmark.tuning import check_no_leak
+
+    data = make_fake_gtzan(tmp_path / "g", n_per_genre=4, with_csv_3s=False)
+    (data / "images_original" / "jazz" / "jazz00002.png").unlink()
+    (tmp_path / "fm.yaml").write_text(CONFIG)
+    cfg = load_config(str(tmp_path / "fm.yaml"))
+    ds = Dataset.open(data, cfg.dataset)
+    pair = PairKey("spectrogram_img", "lda", "artist_kfold")
+    job, n_tracks = _final_job(cfg, ds, pair, default_storage_url(tmp_path), None)
+    assert n_tracks == 39
+    check_no_leak(job)  # raised "inner fold 0 uses 1 track(s) outside" before
+    inner = set().union(*(set(a) | set(b) for a, b in job.inner_splits))
+    assert "jazz.00002" not in inner and len(inner) == 39

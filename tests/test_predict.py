@@ -350,3 +350,63 @@ def test_cli_predict_a_folder_to_csv_one_row_per_file(trained: dict, tmp_path: P
         main, ["predict", str(tmp_path / "none"), "--model", str(trained["dir"])]
     )
     assert res.exit_code != 0 and "no audio files" in res.output
+
+
+def test_registered_model_is_served_over_rest(trained: dict, tmp_path: Path) -> None:
+    """Register the saved model in MLflow's Model Registry, serve it with `mlflow models serve
+    --env-manager local` on 127.0.0.1 and ask it for a real clip's genre over REST."""
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import urllib.request
+
+    from mlflow import MlflowClient
+
+    from benchmark.serving import log_final_model
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    model_uri = log_final_model(trained["dir"], uri, tmp_path)
+    assert model_uri == "models:/genrebench-unit/1"
+    version = MlflowClient(uri).get_model_version("genrebench-unit", "1")
+    assert version.tags["fault_filtered_accuracy"] == "1.0000"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = dict(os.environ, MLFLOW_TRACKING_URI=uri)
+    log = tmp_path / "serve.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri,
+             "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port), "--workers", "1"],
+            stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None, log.read_text()[-3000:]
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "mlflow models serve did not answer in 120 s"
+            time.sleep(0.5)
+        song = str(trained["songs"] / "jazz_like.wav")
+        body = {"dataframe_split": {"columns": ["path"], "data": [[song], ["/no/such.wav"]]}}
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{port}/invocations",
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            answer = json.loads(resp.read())["predictions"]
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+    good, bad = answer
+    probas = {k: v for k, v in good.items() if k.startswith("proba_")}
+    assert len(probas) == len(trained["ds"].classes)
+    assert sum(probas.values()) == pytest.approx(1.0) and good["genre"] == "jazz"
+    assert not good["error"] and "no such file" in bad["error"]

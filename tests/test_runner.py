@@ -196,6 +196,12 @@ def test_run_logs_parent_runs_per_pair_with_nested_trials(fake_gtzan, tmp_path) 
         *(f"ensemble · {m} · fault_filtered" for m in ("greedy", "stacking", "top_k")),
     }
     logreg = parents["csv_30s · logreg · fault_filtered"]
+    # a model-training experiment (MLflow's UI opens on the runs), each pair's data named
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
+    full = client.get_run(logreg.info.run_id)
+    assert [d.dataset.name for d in full.inputs.dataset_inputs] == ["csv_30s"]
+    greedy = parents["ensemble · greedy · fault_filtered"]
+    assert json.loads(greedy.data.tags["members"])[0]  # fold 0's members and weights
     row = result.results[result.results["family"] == "logreg"].iloc[0]
     assert logreg.data.metrics["accuracy"] == pytest.approx(row["accuracy"])
     assert (

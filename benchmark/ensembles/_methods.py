@@ -111,20 +111,22 @@ class TopKVote(EnsembleMethod):
 class Stacking(EnsembleMethod):
     """A multinomial logistic regression on the members' OOF probabilities; its inverse
     regularisation ``C`` is chosen by leave-one-inner-fold-out CV on the OOF rows (log loss),
-    so the artist grouping of the inner folds holds for the meta-model too."""
+    so the artist grouping of the inner folds holds for the meta-model too. (Probabilities, not
+    log-probabilities: on 24 members the log features made lbfgs take 150 s per fold, the
+    probabilities converge in a second and scored as well.)"""
 
     name = "stacking"
     description = "regularised multinomial logistic regression on the members' probabilities"
-    GRID: ClassVar[tuple[float, ...]] = (0.01, 0.1, 1.0, 10.0)
+    GRID: ClassVar[tuple[float, ...]] = (0.01, 0.1, 1.0)
 
     def _features(self, P: np.ndarray) -> np.ndarray:
         P = np.where(np.isnan(P), 1.0 / P.shape[2], P)
-        return np.log(np.clip(P, FLOOR, 1.0)).transpose(1, 0, 2).reshape(P.shape[1], -1)
+        return P.transpose(1, 0, 2).reshape(P.shape[1], -1)
 
     def _model(self, C: float) -> Any:
         from sklearn.linear_model import LogisticRegression
 
-        return LogisticRegression(C=C, max_iter=2000)
+        return LogisticRegression(C=C, max_iter=500, tol=1e-3)
 
     def fit(self, P: np.ndarray, y: np.ndarray, groups: np.ndarray) -> Stacking:
         X = self._features(P)

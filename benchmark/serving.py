@@ -1,0 +1,126 @@
+"""The final model in MLflow: a pyfunc that classifies audio files, in the Model Registry.
+
+``genrebench run`` (and ``genrebench export``) logs the exported ``final_model/`` folder as an
+MLflow model whose input is a table with one column, ``path`` (audio files the serving process
+can read), and whose output is one row per file: ``genre`` (the top class), ``error`` (empty
+unless the file could not be used) and one ``proba_<class>`` column per class. It is registered
+under ``genrebench-<benchmark>`` with the protocol scores as version tags, so
+
+    mlflow models serve -m models:/genrebench-quick/1 --env-manager local
+
+answers ``POST /invocations`` with ``{"dataframe_split": {"columns": ["path"], "data":
+[["song.mp3"]]}}``. The model runs the very code ``genrebench predict`` runs (pair or ensemble).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from benchmark.errors import GenrebenchError
+
+__all__ = ["AudioGenreModel", "log_final_model", "registered_name"]
+
+log = logging.getLogger(__name__)
+
+#: the artifact key of the final_model/ folder inside the MLflow model
+ARTIFACT = "final_model"
+
+try:  # the base class only when MLflow is importable (it is a dependency; keep imports lazy)
+    from mlflow.pyfunc import PythonModel
+except ImportError:  # pragma: no cover
+    PythonModel = object  # type: ignore[misc,assignment]
+
+
+def registered_name(benchmark: str) -> str:
+    """The Model Registry name of a benchmark's final model."""
+    return f"genrebench-{benchmark}"
+
+
+class AudioGenreModel(PythonModel):  # type: ignore[misc]
+    """A pyfunc around a saved genrebench model: audio paths in, class probabilities out."""
+
+    def load_context(self, context: Any) -> None:
+        from benchmark.predict import load_model, model_inputs
+
+        self.model = load_model(context.artifacts[ARTIFACT])
+        self.inputs = model_inputs(self.model)
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> pd.DataFrame:
+        from benchmark.predict import predict_file
+
+        classes = self.model.classes
+        columns = [f"proba_{c}" for c in classes]
+        rows = []
+        for path in model_input["path"].astype(str):
+            row: dict[str, Any] = {"path": path, "genre": "", "error": ""}
+            try:
+                pred = predict_file(self.model, path, extractor=self.inputs)
+            except GenrebenchError as exc:
+                row["error"] = str(exc)
+                row.update(dict.fromkeys(columns, math.nan))
+            else:
+                row["genre"] = pred.top(1)[0][0]
+                row.update(zip(columns, map(float, pred.proba), strict=True))
+            rows.append(row)
+        return pd.DataFrame(rows, columns=["path", "genre", "error", *columns])
+
+
+def log_final_model(final_dir: Path, tracking_uri: str, results_dir: Path) -> str:
+    """Log ``final_dir`` as an MLflow model in the benchmark's experiment and register it;
+    returns ``models:/<name>/<version>``."""
+    import mlflow
+    from mlflow import MlflowClient
+    from mlflow.models import infer_signature
+
+    from benchmark.tracking import Tracker
+
+    meta = json.loads((Path(final_dir) / "model.json").read_text())
+    bench = str(meta["benchmark"])
+    name = registered_name(bench)
+    # the benchmark's experiment, created as genrebench creates it (kind, artifact location)
+    tracker = Tracker(tracking_uri, bench, {}, results_dir=results_dir)
+    classes = list(meta["classes"])
+    example_in = pd.DataFrame({"path": ["song.mp3"]})
+    example_out = pd.DataFrame(
+        [
+            {
+                "path": "song.mp3",
+                "genre": classes[0],
+                "error": "",
+                **{f"proba_{c}": 0.1 for c in classes},
+            }
+        ]
+    )
+    signature = infer_signature(example_in, example_out)
+    pair = meta.get("pair") or {}
+    label = f"{pair.get('feature_set', '?')} · {pair.get('family', '?')}"
+    mlflow.set_tracking_uri(tracking_uri)
+    with mlflow.start_run(
+        experiment_id=tracker.experiment_id,
+        run_name=f"final model: {label}",
+        tags={"genrebench.kind": "final_model", "pair": label},
+    ):
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=AudioGenreModel(),
+            artifacts={ARTIFACT: str(final_dir)},
+            signature=signature,
+            input_example=example_in,
+            pip_requirements=["genrebench"],
+            registered_model_name=name,
+        )
+    version = str(info.registered_model_version)
+    client = MlflowClient(tracking_uri)
+    tags = {"pair": label, "selected_by": str(meta.get("selected_by", ""))}
+    for protocol, score in (meta.get("protocol_scores") or {}).items():
+        tags[f"{protocol}_accuracy"] = f"{float(score['accuracy']):.4f}"
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, value)
+    log.info("final model registered as models:/%s/%s", name, version)
+    return f"models:/{name}/{version}"
