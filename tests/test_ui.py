@@ -80,7 +80,8 @@ def test_leaderboard_in_headless_chromium(bench: Path, tmp_path: Path) -> None:
 
             assert page.title().startswith("genrebench leaderboard")
             table = page.locator("table.leaderboard").first
-            assert table.locator("tbody tr").count() == 3
+            assert table.locator("tbody tr").count() == 3 + 3  # 3 pairs, 3 ensembles
+            assert page.locator("table.ensembles tbody tr").count() == 2 * 3  # per protocol
             # sort by family, ascending then descending: the script works
             header = table.locator("thead th").nth(2)
             header.locator("button").click()
