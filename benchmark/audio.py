@@ -399,6 +399,22 @@ class ClipParameters:
     """The decoding parameters every set computed from audio shares (its ``params``)."""
 
     params: dict[str, Any]
+    name: ClassVar[str]
+    #: extraction processes (popped from the parameters: not part of the cache key)
+    n_jobs: int | None
+
+    def take_clip_params(self, params: dict[str, Any]) -> None:
+        """Check ``sample_rate`` and ``seconds``; move ``n_jobs`` out of ``params``."""
+        n_jobs = params.pop("n_jobs", None)
+        if n_jobs is not None and (not isinstance(n_jobs, int) or n_jobs == 0 or n_jobs < -1):
+            raise ConfigError(f"feature set {self.name!r}: n_jobs must be a positive int or -1")
+        self.n_jobs = n_jobs
+        sr = params.get("sample_rate", DEFAULT_SAMPLE_RATE)
+        if not isinstance(sr, int) or not 1000 <= sr <= 192000:
+            raise ConfigError(f"feature set {self.name!r}: sample_rate must be an int in Hz")
+        seconds = params.get("seconds", CLIP_SECONDS)
+        if not isinstance(seconds, int | float) or not MIN_SECONDS <= seconds <= 600:
+            raise ConfigError(f"feature set {self.name!r}: seconds must be in [1, 600]")
 
     @property
     def sample_rate(self) -> int:
@@ -438,16 +454,7 @@ class AudioFeatureSet(ClipParameters, FeatureSet):
                 f"feature set {self.name!r}: unknown parameter(s) {', '.join(unknown)}; "
                 f"known: {', '.join(known)}"
             )
-        n_jobs = params.pop("n_jobs", None)
-        if n_jobs is not None and (not isinstance(n_jobs, int) or n_jobs == 0 or n_jobs < -1):
-            raise ConfigError(f"feature set {self.name!r}: n_jobs must be a positive int or -1")
-        self.n_jobs: int | None = n_jobs
-        sr = params.get("sample_rate", DEFAULT_SAMPLE_RATE)
-        if not isinstance(sr, int) or not 1000 <= sr <= 192000:
-            raise ConfigError(f"feature set {self.name!r}: sample_rate must be an int in Hz")
-        seconds = params.get("seconds", CLIP_SECONDS)
-        if not isinstance(seconds, int | float) or not MIN_SECONDS <= seconds <= 600:
-            raise ConfigError(f"feature set {self.name!r}: seconds must be in [1, 600]")
+        self.take_clip_params(params)
         super().__init__(**params)
 
     # --- per clip ---------------------------------------------------------------------------

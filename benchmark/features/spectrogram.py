@@ -48,9 +48,6 @@ import numpy as np
 from PIL import Image
 
 from benchmark.audio import (
-    CLIP_SECONDS,
-    DEFAULT_SAMPLE_RATE,
-    MIN_SECONDS,
     Clip,
     ClipParameters,
     audio_missing_reason,
@@ -362,17 +359,8 @@ class SpectrogramImages(ClipParameters, FeatureSet):
                 raise ConfigError(f"feature set {self.name!r}: {key} must be a positive integer")
         if params.get("source", "auto") not in SOURCES:
             raise ConfigError(f"feature set {self.name!r}: source must be one of {SOURCES}")
-        sr = params.get("sample_rate", DEFAULT_SAMPLE_RATE)
-        if not isinstance(sr, int) or not 1000 <= sr <= 192000:
-            raise ConfigError(f"feature set {self.name!r}: sample_rate must be an int in Hz")
-        seconds = params.get("seconds", CLIP_SECONDS)
-        if not isinstance(seconds, int | float) or not MIN_SECONDS <= seconds <= 600:
-            raise ConfigError(f"feature set {self.name!r}: seconds must be in [1, 600]")
-        n_jobs = params.pop("n_jobs", None)
-        if n_jobs is not None and (not isinstance(n_jobs, int) or n_jobs == 0 or n_jobs < -1):
-            raise ConfigError(f"feature set {self.name!r}: n_jobs must be a positive int or -1")
         # the number of threads/processes does not change the result: not in the cache key
-        self.n_jobs: int | None = n_jobs
+        self.take_clip_params(params)
         self.workers: int = params.pop("workers", None) or min(4, os.cpu_count() or 1)
         super().__init__(**params)
 
