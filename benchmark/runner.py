@@ -63,11 +63,13 @@ from benchmark.tuning import (
 )
 
 __all__ = [
+    "Plan",
     "RunOptions",
     "RunResult",
     "benchmark_lock",
     "feature_set_of",
     "tracker_tags",
+    "make_plan",
     "plan_and_run",
     "provenance",
     "write_outcome_files",
@@ -207,7 +209,11 @@ def provenance(cfg: BenchmarkConfig, dataset: Dataset) -> dict[str, Any]:
 
 
 @dataclass
-class _Plan:
+class Plan:
+    """Every job of a benchmark (one per pair, protocol and outer fold), the pairs skipped
+    with their reason, every split, and the protocols: what ``run``, ``worker`` and the
+    final-model export build their work from."""
+
     jobs: list[FoldJob]
     skipped: list[FoldOutcome]
     splits: pd.DataFrame
@@ -232,13 +238,13 @@ def _pairs_for(cfg: BenchmarkConfig) -> list[tuple[str, str]]:
     return pairs
 
 
-def _plan(
+def make_plan(
     cfg: BenchmarkConfig,
     dataset: Dataset,
     opts: RunOptions,
     storage_url: str,
     only_pairs: list[tuple[str, str]] | None = None,
-) -> _Plan:
+) -> Plan:
     tracks = dataset.tracks["track_id"].to_numpy(dtype=str)
     classes = tuple(dataset.classes)
     cache_dir = Path(opts.results_root) / "cache"
@@ -318,7 +324,7 @@ def _plan(
                     )
                 )
     splits = pd.concat(split_frames, ignore_index=True) if split_frames else pd.DataFrame()
-    return _Plan(jobs, skipped, splits, protocols)
+    return Plan(jobs, skipped, splits, protocols)
 
 
 def feature_set_of(cfg: BenchmarkConfig, name: str) -> FeatureSet:
@@ -392,7 +398,7 @@ def plan_and_run(
         storage = open_storage(storage_url)
         if opts.storage_url:
             _refuse_if_workers(storage_url, cfg.name)
-        plan = _plan(cfg, dataset, opts, storage_url)
+        plan = make_plan(cfg, dataset, opts, storage_url)
         write_table(plan.splits, results_dir / "splits.parquet")
 
         tracker = None

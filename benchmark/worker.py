@@ -57,7 +57,7 @@ from benchmark.results import FoldOutcome, PairKey, write_table
 from benchmark.runner import (
     RunOptions,
     RunResult,
-    _plan,
+    make_plan,
     provenance,
     tracker_tags,
     write_outcome_files,
@@ -330,7 +330,7 @@ def _work(cfg, opts, me, url, results_dir, storage, board, on_joined, on_outcome
             storage_url=url,
             fail_fast=opts.fail_fast,
         )
-        plan = _plan(cfg, dataset, run_opts, url)
+        plan = make_plan(cfg, dataset, run_opts, url)
         if record is None:
             record, created = board.register_benchmark(
                 cfg.name, mine, _manifest(cfg, plan, prov, url)
