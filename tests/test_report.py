@@ -424,3 +424,18 @@ def test_the_report_needs_no_optuna_storage(bench: Path, page: str, tmp_path: Pa
     assert text_of(again).count("no optimisation history") == text_of(first).count(
         "no optimisation history"
     )
+
+
+def test_report_with_an_unreachable_storage_is_one_error_line(bench: Path, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from benchmark.cli import main
+
+    copy = tmp_path / "copy"
+    shutil.copytree(bench, copy)
+    url = "postgresql+psycopg://u:secret@127.0.0.1:1/x"
+    res = CliRunner().invoke(main, ["report", str(copy), "--storage", url])
+    assert res.exit_code == 2, res.output
+    lines = [ln for ln in res.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: cannot open the Optuna storage")
+    assert "secret" not in res.output and "u:***@" in res.output
