@@ -560,8 +560,7 @@ def predict(
     paths = audio_files_in(files)
     if not as_json:
         console.print(f"model: {model.describe()}", highlight=False, soft_wrap=True)
-    records: list[dict[str, Any]] = []
-    rows: list[tuple[str, Any]] = []
+    rows: list[tuple[str, Any]] = []  # (file, FilePrediction or the error)
     failed = 0
     bar = Progress(
         TextColumn("predict"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -574,13 +573,11 @@ def predict(
                 pred = predict_file(model, f, windows=windows, extractor=extractor)
             except GenrebenchError as exc:
                 failed += 1
-                records.append({"file": f, "error": str(exc)})
                 rows.append((f, exc))
                 if not as_json:
                     console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
                 bar.advance(task)
                 continue
-            records.append(pred.to_dict(top_k))
             rows.append((f, pred))
             bar.advance(task)
             if not as_json:
@@ -598,7 +595,10 @@ def predict(
             "model": str(model.path),
             "feature_set": model.feature_set,
             "pair": model.meta.get("pair"),
-            "predictions": records,
+            "predictions": [
+                {"file": f, "error": str(r)} if isinstance(r, Exception) else r.to_dict(top_k)
+                for f, r in rows
+            ],
         }
         click.echo(json.dumps(doc, indent=2))
     if failed:

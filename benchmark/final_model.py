@@ -26,7 +26,7 @@ from benchmark.ensembles import (
     EnsembleMember,
     EnsembleModel,
     EnsembleSettings,
-    build_pool,
+    training_pool,
 )
 from benchmark.errors import GenrebenchError
 from benchmark.features import all_feature_sets
@@ -264,28 +264,20 @@ def _fit_final_ensemble(
         jobs.append((key, job, params))
         assert oof is not None
         inner.append(oof.assign(feature_set=key.feature_set, family=key.family))
-    table = pd.concat(inner, ignore_index=True).assign(protocol=choice.protocol, fold=0)
-    listing = pd.DataFrame(
-        {
-            "feature_set": [k.feature_set for k in candidates],
-            "family": [k.family for k in candidates],
-            "n_test": 1,
-            "coverage": 1.0,
-        }
-    )
-    # the pool builder wants test predictions: the members' own OOF rows stand in (unused)
-    pool = build_pool(choice.protocol, 0, listing, table, table, settings.min_coverage)
+    table = pd.concat(inner, ignore_index=True)
+    pool = training_pool(choice.protocol, 0, candidates, table, settings.min_coverage)
     if isinstance(pool, str):
         raise GenrebenchError(f"cannot build the final {choice.family} ensemble: {pool}")
     left_out.update(pool.left_out)
     method = settings.method(choice.family).fit(pool.P_train, pool.y_train, pool.groups)
     weights = method.weights()
     by_key = {key: (job, params) for key, job, params in jobs}
-    members = []
-    for key, w in zip(pool.members, weights, strict=True):
-        if w <= 0 and choice.family != "stacking":
-            continue
+    members, keep = [], []
+    for i, (key, w) in enumerate(zip(pool.members, weights, strict=True)):
+        if w <= 0 and not method.needs_every_member:
+            continue  # never asked: not refit
         job, params = by_key[key]
+        keep.append(i)
         members.append(
             EnsembleMember(
                 feature_set=key.feature_set,
@@ -297,8 +289,6 @@ def _fit_final_ensemble(
                 estimator=refit(job, params),
             )
         )
-    kept = {m.label for m in members}
-    keep = [i for i, k in enumerate(pool.members) if f"{k.feature_set} · {k.family}" in kept]
     model = EnsembleModel(
         method=method, members=members, member_index=keep, n_members=len(pool.members)
     )

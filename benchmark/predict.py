@@ -256,12 +256,6 @@ def model_inputs(model: SavedModel) -> list[ModelInput]:
     ]
 
 
-def extraction_set(model: SavedModel) -> tuple[AudioFeatureSet, str]:
-    """The audio feature set (and view) that computes a single pair's inputs from a file."""
-    first = model_inputs(model)[0]
-    return first.fset, first.view
-
-
 @dataclass
 class FilePrediction:
     """The prediction for one file: class probabilities (mean over segments and windows)."""

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from mlflow.pyfunc import PythonModel
 
 from benchmark.errors import GenrebenchError
 
@@ -31,18 +32,13 @@ log = logging.getLogger(__name__)
 #: the artifact key of the final_model/ folder inside the MLflow model
 ARTIFACT = "final_model"
 
-try:  # the base class only when MLflow is importable (it is a dependency; keep imports lazy)
-    from mlflow.pyfunc import PythonModel
-except ImportError:  # pragma: no cover
-    PythonModel = object  # type: ignore[misc,assignment]
-
 
 def registered_name(benchmark: str) -> str:
     """The Model Registry name of a benchmark's final model."""
     return f"genrebench-{benchmark}"
 
 
-class AudioGenreModel(PythonModel):  # type: ignore[misc]
+class AudioGenreModel(PythonModel):
     """A pyfunc around a saved genrebench model: audio paths in, class probabilities out."""
 
     def load_context(self, context: Any) -> None:

@@ -170,12 +170,6 @@ def _fit_predict(
     return model, proba, t1 - t0, t2 - t1
 
 
-def _track_accuracy(job: FoldJob, proba: np.ndarray, rows: np.ndarray) -> float:
-    pred = aggregate_tracks(proba, job.row_track[rows])
-    y_track = _track_labels(job, pred.track_ids)
-    return float(np.mean(pred.pred == y_track))
-
-
 def _track_labels(job: FoldJob, track_ids: np.ndarray) -> np.ndarray:
     index = {c: i for i, c in enumerate(job.classes)}
     return np.array([index[str(t).split(".")[0]] for t in track_ids], dtype=np.int64)
@@ -245,9 +239,8 @@ def _objective(
                 # kept with the trial: the fold's error row can say why its trials failed
                 trial.set_user_attr("error", f"{type(exc).__name__}: {exc}"[:300])
                 raise
-            scores.append(_track_accuracy(job, proba, valid))
-            if inner_oof is not None:
-                frames.append(_inner_fold_frame(job, proba, valid, step))
+            frames.append(_inner_fold_frame(job, proba, valid, step))
+            scores.append(float(np.mean(frames[-1]["correct"].to_numpy(dtype=bool))))
             trial.report(float(np.mean(scores)), FOLD_STEP0 + step if epochs else step)
             if trial.should_prune():
                 raise optuna.TrialPruned()
@@ -256,6 +249,15 @@ def _objective(
         return float(np.mean(scores))
 
     return objective
+
+
+def _best_inner(
+    job: FoldJob, params: Mapping[str, Any], number: int | None, kept: dict[int, pd.DataFrame]
+) -> pd.DataFrame:
+    """The best trial's inner OOF predictions: kept from its run in this process, else
+    (it ran in an earlier process or another worker, or nothing was tuned) refit."""
+    inner = kept.get(number) if number is not None else None
+    return inner if inner is not None else inner_predictions(job, params)
 
 
 def inner_predictions(job: FoldJob, params: Mapping[str, Any]) -> pd.DataFrame:
@@ -604,11 +606,7 @@ def tune_final(
     study, space, storage = _prepare(job)
     oof: dict[int, pd.DataFrame] = {}
     params, inner_accuracy, number = _tune(job, study, space, storage, None, oof)
-    inner = None
-    if with_inner:
-        inner = oof.get(number) if number is not None else None
-        if inner is None:
-            inner = inner_predictions(job, params)
+    inner = _best_inner(job, params, number, oof) if with_inner else None
     return params, inner_accuracy, inner
 
 
@@ -683,11 +681,7 @@ def _run_fold(
     pred = aggregate_tracks(proba, job.row_track[test])
     y_true = _track_labels(job, pred.track_ids)
     metrics = score_tracks(y_true, pred, len(job.classes))
-    # the best trial's inner OOF predictions, kept from its run here; refit when it ran in an
-    # earlier process or another worker (or nothing was tuned)
-    inner = inner_oof.get(best_number) if best_number is not None else None
-    if inner is None:
-        inner = inner_predictions(job, best_params)
+    inner = _best_inner(job, best_params, best_number, inner_oof)
     trials = study.get_trials(deepcopy=False)
     outcome = FoldOutcome(
         pair=job.pair,

@@ -108,24 +108,32 @@ def _genrebench(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _run_folder(collection: Path, tmp_path: Path, name: str, config: str) -> Path:
+    """``genrebench run`` of a config extending ``folder`` on the collection; its results."""
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(f"name: {name}\nextends: folder\n{config}")
+    results = tmp_path / "results"
+    run = _genrebench(
+        "run", "--config", str(path), "--data-dir", str(collection),
+        "--results-dir", str(results), "--no-tracking",
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
+    return results
+
+
 def test_run_export_and_predict_on_a_collection_with_any_classes(
     collection: Path, tmp_path: Path
 ) -> None:
     """The whole path a user with their own music takes: audio features, tuning, results,
     the exported model and `genrebench predict`, with three classes of uneven size."""
-    config = tmp_path / "mine.yaml"
-    config.write_text(
-        "name: mine\nextends: folder\nfeature_sets: [librosa_30s]\n"
-        "families: [lda, logreg]\nprotocols:\n  stratified_kfold: {n_folds: 3}\n"
-        "inner_folds: 2\nn_trials: 2\nn_jobs: 1\n"
-        "baseline: {feature_set: librosa_30s, family: lda}\n"
+    results = _run_folder(
+        collection,
+        tmp_path,
+        "mine",
+        "feature_sets: [librosa_30s]\nfamilies: [lda, logreg]\n"
+        "protocols:\n  stratified_kfold: {n_folds: 3}\ninner_folds: 2\nn_trials: 2\nn_jobs: 1\n"
+        "baseline: {feature_set: librosa_30s, family: lda}\n",
     )
-    results = tmp_path / "results"
-    run = _genrebench(
-        "run", "--config", str(config), "--data-dir", str(collection),
-        "--results-dir", str(results), "--no-tracking",
-    )  # fmt: skip
-    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
     res = pd.read_parquet(results / "mine" / "results.parquet")
     res = res[res["feature_set"] != "ensemble"]
     assert set(res["status"]) == {"done"} and len(res) == 2 * 3
@@ -150,20 +158,15 @@ def test_spectrogram_pairs_run_on_a_folder_without_images(collection: Path, tmp_
     """No images_original/: spectrogram_img is drawn from the audio as Kaggle drew its PNGs,
     its pairs run, and the exported spectrogram model classifies a new song."""
     assert not (collection / "images_original").exists()
-    config = tmp_path / "img.yaml"
-    config.write_text(
-        "name: img\nextends: folder\nfeature_sets: [spectrogram_img]\n"
-        "feature_params: {spectrogram_img: {seconds: 3}}\n"
+    results = _run_folder(
+        collection,
+        tmp_path,
+        "img",
+        "feature_sets: [spectrogram_img]\nfeature_params: {spectrogram_img: {seconds: 3}}\n"
         "families: [lda, logreg]\nprotocols:\n  stratified_kfold: {n_folds: 3}\n"
         "inner_folds: 2\nn_trials: 1\nn_jobs: 1\nensembles: false\n"
-        "baseline: {feature_set: spectrogram_img, family: lda}\n"
+        "baseline: {feature_set: spectrogram_img, family: lda}\n",
     )
-    results = tmp_path / "results"
-    run = _genrebench(
-        "run", "--config", str(config), "--data-dir", str(collection),
-        "--results-dir", str(results), "--no-tracking",
-    )  # fmt: skip
-    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
     res = pd.read_parquet(results / "img" / "results.parquet")
     assert set(res["feature_set"]) == {"spectrogram_img"} and set(res["status"]) == {"done"}
     assert (res["n_test"].groupby(res["family"]).sum() == 17).all()

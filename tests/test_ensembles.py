@@ -57,19 +57,22 @@ def test_inner_predictions_cover_exactly_the_outer_training_part(run) -> None:
     splits = _read(result, "splits.parquet")
     pairs = result.results[result.results["feature_set"] != ENSEMBLE_FEATURE_SET]
     assert len(pairs) == 2 * 3 * 4 and set(pairs["status"]) == {"done"}
+    preds = result.predictions
     for (fs, fam, proto, fold), g in inner.groupby(["feature_set", "family", "protocol", "fold"]):
         part = splits[(splits["protocol"] == proto) & (splits["fold"] == fold)]
         train = set(part.loc[part["part"] == "train", "track_id"])
-        test = set(part.loc[part["part"] == "test", "track_id"])
+        # the tracks the feature set has: those its pair scored over the k folds
+        own = preds[
+            (preds["feature_set"] == fs)
+            & (preds["family"] == fam)
+            & (preds["protocol"] == "artist_kfold")
+        ]
         tracks = list(g["track_id"])
         assert len(tracks) == len(set(tracks)), "a training track predicted twice"
-        assert set(tracks) <= train and not set(tracks) & test
-        # the feature set's tracks of the training part, every one of them
-        own = result.predictions
-        assert len(set(tracks)) >= 0.95 * len(train), (fs, fam, proto, fold)
+        # every training track the feature set has, and nothing else (no outer test track)
+        assert set(tracks) == train & set(own["track_id"]), (fs, fam, proto, fold)
         assert g["inner_fold"].nunique() == 2
         assert np.allclose(g.filter(like="proba_").sum(axis=1), 1.0)
-        assert own is not None
     # one set of inner predictions per done pair and fold
     assert inner.groupby(["feature_set", "family", "protocol", "fold"]).ngroups == len(pairs)
 

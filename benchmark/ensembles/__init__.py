@@ -13,11 +13,13 @@ from benchmark.ensembles._stage import (
     ENSEMBLE_FEATURE_SET,
     EnsembleSettings,
     FoldPool,
+    TrainingPool,
     build_pool,
     ensemble_outcomes,
     fit_fold,
     members_of,
     run_ensemble_stage,
+    training_pool,
 )
 
 __all__ = [
@@ -31,9 +33,11 @@ __all__ = [
     "GreedySelection",
     "Stacking",
     "TopKVote",
+    "TrainingPool",
     "build_pool",
     "ensemble_outcomes",
     "fit_fold",
     "members_of",
     "run_ensemble_stage",
+    "training_pool",
 ]

@@ -35,6 +35,8 @@ class EnsembleMethod(ABC):
     description: ClassVar[str]
     #: each member's share of the combination, set by ``fit``
     weights_: np.ndarray
+    #: whether ``predict_proba`` reads every member (a meta-model), or only weighted ones
+    needs_every_member: ClassVar[bool] = False
 
     def __init__(self, **params: Any) -> None:
         self.params = params
@@ -118,6 +120,7 @@ class Stacking(EnsembleMethod):
     name = "stacking"
     description = "regularised multinomial logistic regression on the members' probabilities"
     GRID: ClassVar[tuple[float, ...]] = (0.01, 0.1, 1.0)
+    needs_every_member = True
 
     def _features(self, P: np.ndarray) -> np.ndarray:
         P = np.where(np.isnan(P), 1.0 / P.shape[2], P)

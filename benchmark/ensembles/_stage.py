@@ -40,11 +40,13 @@ __all__ = [
     "ENSEMBLE_FEATURE_SET",
     "EnsembleSettings",
     "FoldPool",
+    "TrainingPool",
     "build_pool",
     "ensemble_outcomes",
     "fit_fold",
     "members_of",
     "run_ensemble_stage",
+    "training_pool",
 ]
 
 log = logging.getLogger(__name__)
@@ -125,8 +127,9 @@ class EnsembleSettings:
 
 
 @dataclass
-class FoldPool:
-    """The members of one (protocol, outer fold) and their probability stacks."""
+class TrainingPool:
+    """The members of one (protocol, outer fold) and their inner OOF probability stacks:
+    everything a method learns from."""
 
     protocol: str
     fold: int
@@ -136,15 +139,25 @@ class FoldPool:
     P_train: np.ndarray  # members × train tracks × classes
     y_train: np.ndarray
     groups: np.ndarray  # inner fold of each train track
-    test_tracks: np.ndarray
-    P_test: np.ndarray  # members × test tracks × classes (NaN: member lacks the track)
-    y_test: np.ndarray
-    n_test_part: int  # tracks of the protocol's test part (for coverage)
     left_out: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class FoldPool(TrainingPool):
+    """A training pool and the members' predictions of the outer test part."""
+
+    test_tracks: np.ndarray = field(default_factory=lambda: np.array([], dtype=object))
+    P_test: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0)))  # NaN: lacks it
+    y_test: np.ndarray = field(default_factory=lambda: np.array([], dtype=int))
+    n_test_part: int = 0  # tracks of the protocol's test part (for coverage)
 
 
 def _classes(table: pd.DataFrame) -> list[str]:
     return [c.removeprefix("proba_") for c in table.columns if c.startswith("proba_")]
+
+
+def _label(key: PairKey) -> str:
+    return f"{key.feature_set} · {key.family}"
 
 
 def _stack(frames: list[pd.DataFrame], tracks: np.ndarray, cols: list[str]) -> np.ndarray:
@@ -152,6 +165,55 @@ def _stack(frames: list[pd.DataFrame], tracks: np.ndarray, cols: list[str]) -> n
     for i, f in enumerate(frames):
         out[i] = f.set_index("track_id").reindex(tracks)[cols].to_numpy(dtype=float)
     return out
+
+
+def training_pool(
+    protocol: str,
+    fold: int,
+    keys: list[PairKey],
+    inner: pd.DataFrame,
+    min_coverage: float,
+    left_out: dict[str, str] | None = None,
+) -> TrainingPool | str:
+    """The members among ``keys`` whose inner predictions cover enough training tracks,
+    stacked on the tracks they all predicted; or why there is none."""
+    left_out = dict(left_out or {})
+    classes = _classes(inner)
+    by_pair = dict(tuple(inner.groupby(["feature_set", "family"], sort=False)))
+    present = []
+    for k in keys:
+        if (k.feature_set, k.family) in by_pair:
+            present.append(k)
+        else:
+            left_out[_label(k)] = "no inner predictions"
+    if not present:
+        return "no pair has inner out-of-fold predictions on this fold"
+    sizes = {k: len(by_pair[(k.feature_set, k.family)]) for k in present}
+    most = max(sizes.values())
+    members = []
+    for k in present:
+        if sizes[k] < min_coverage * most:
+            left_out[_label(k)] = f"inner predictions for {sizes[k]} of {most} training tracks"
+        else:
+            members.append(k)
+    if len(members) < 2:
+        return f"fewer than 2 pairs to combine ({len(members)})"
+    frames = [by_pair[(k.feature_set, k.family)] for k in members]
+    common = set(frames[0]["track_id"]).intersection(*(set(f["track_id"]) for f in frames[1:]))
+    first = frames[0].set_index("track_id")
+    train_tracks = np.array(sorted(common), dtype=object)
+    index = {c: i for i, c in enumerate(classes)}
+    return TrainingPool(
+        protocol=protocol,
+        fold=int(fold),
+        classes=classes,
+        members=members,
+        train_tracks=train_tracks,
+        P_train=_stack(frames, train_tracks, [f"proba_{c}" for c in classes]),
+        y_train=first.loc[train_tracks, "y_true"].map(index).to_numpy(dtype=int),
+        groups=first.loc[train_tracks, "inner_fold"].to_numpy(dtype=int),
+        left_out=left_out,
+    )
 
 
 def build_pool(
@@ -162,60 +224,30 @@ def build_pool(
     test: pd.DataFrame,
     min_coverage: float,
 ) -> FoldPool | str:
-    """The pool of one outer fold, or why there is none."""
-    classes = _classes(inner)
-    cols = [f"proba_{c}" for c in classes]
-    keys = [PairKey(r.feature_set, r.family, protocol) for r in rows.itertuples()]
-    by_pair_inner = dict(tuple(inner.groupby(["feature_set", "family"], sort=False)))
+    """The pool of one outer fold (``rows``: its done result rows), or why there is none."""
     by_pair_test = dict(tuple(test.groupby(["feature_set", "family"], sort=False)))
-    left_out: dict[str, str] = {}
-    present = []
-    for k in keys:
-        if (k.feature_set, k.family) not in by_pair_inner:
-            left_out[f"{k.feature_set} · {k.family}"] = "no inner predictions"
-        elif (k.feature_set, k.family) not in by_pair_test:
-            left_out[f"{k.feature_set} · {k.family}"] = "no test predictions"
+    keys, missing = [], {}
+    for r in rows.itertuples():
+        key = PairKey(r.feature_set, r.family, protocol)
+        if (key.feature_set, key.family) in by_pair_test:
+            keys.append(key)
         else:
-            present.append(k)
-    if not present:
-        return "no pair has inner out-of-fold predictions on this fold"
-    sizes = {k: len(by_pair_inner[(k.feature_set, k.family)]) for k in present}
-    most = max(sizes.values())
-    members = []
-    for k in present:
-        if sizes[k] < min_coverage * most:
-            left_out[f"{k.feature_set} · {k.family}"] = (
-                f"inner predictions for {sizes[k]} of {most} training tracks"
-            )
-        else:
-            members.append(k)
-    if len(members) < 2:
-        return f"fewer than 2 pairs to combine ({len(members)})"
-    inner_frames = [by_pair_inner[(k.feature_set, k.family)] for k in members]
-    common = set(inner_frames[0]["track_id"])
-    for f in inner_frames[1:]:
-        common &= set(f["track_id"])
-    first = inner_frames[0].set_index("track_id")
-    train_tracks = np.array(sorted(common), dtype=object)
-    test_frames = [by_pair_test[(k.feature_set, k.family)] for k in members]
+            missing[_label(key)] = "no test predictions"
+    pool = training_pool(protocol, fold, keys, inner, min_coverage, missing)
+    if isinstance(pool, str):
+        return pool
+    test_frames = [by_pair_test[(k.feature_set, k.family)] for k in pool.members]
     truth = pd.concat([f[["track_id", "y_true"]] for f in test_frames]).drop_duplicates("track_id")
     truth = truth.sort_values("track_id", kind="stable")
-    index = {c: i for i, c in enumerate(classes)}
+    tracks = truth["track_id"].to_numpy(dtype=object)
+    index = {c: i for i, c in enumerate(pool.classes)}
     n_part = rows["n_test"] / rows["coverage"].replace(0, np.nan)
     return FoldPool(
-        protocol=protocol,
-        fold=int(fold),
-        classes=classes,
-        members=members,
-        train_tracks=train_tracks,
-        P_train=_stack(inner_frames, train_tracks, cols),
-        y_train=first.loc[train_tracks, "y_true"].map(index).to_numpy(dtype=int),
-        groups=first.loc[train_tracks, "inner_fold"].to_numpy(dtype=int),
-        test_tracks=truth["track_id"].to_numpy(dtype=object),
-        P_test=_stack(test_frames, truth["track_id"].to_numpy(dtype=object), cols),
+        **vars(pool),
+        test_tracks=tracks,
+        P_test=_stack(test_frames, tracks, [f"proba_{c}" for c in pool.classes]),
         y_test=truth["y_true"].map(index).to_numpy(dtype=int),
         n_test_part=int(round(float(np.nanmax(n_part)))) if n_part.notna().any() else len(truth),
-        left_out=left_out,
     )
 
 
@@ -239,9 +271,7 @@ def fit_fold(pool: FoldPool, name: str, settings: EnsembleSettings) -> FoldOutco
     predict_s = time.perf_counter() - t1
     inner_fit = method.predict_proba(pool.P_train)
     members = {
-        f"{k.feature_set} · {k.family}": round(float(w), 6)
-        for k, w in zip(pool.members, weights, strict=True)
-        if w > 0
+        _label(k): round(float(w), 6) for k, w in zip(pool.members, weights, strict=True) if w > 0
     }
     params: dict[str, Any] = {k: v for k, v in method.params.items() if k != "grid"}
     if hasattr(method, "C_"):
