@@ -158,6 +158,22 @@ _data_dir = click.option(
     show_default=True,
     help="Refit the best pair on every track as the model `genrebench predict` uses.",
 )
+@click.option(
+    "--budget",
+    help="Wall-clock budget for the whole run (2h, 45m, 1h30m; config key budget): trials are "
+    "planned to fit it and no work starts after it.",
+)
+@click.option(
+    "--racing/--no-racing",
+    default=None,
+    help="Race pairs on the k-fold protocols: a pair shown worse than the leader gets no more "
+    "folds (config key racing).",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print the plan (studies, trials, estimated core-hours and wall time) and stop.",
+)
 @_handle_errors
 def run(
     config_name: str,
@@ -176,12 +192,25 @@ def run(
     no_tracking: bool,
     fail_fast: bool,
     export: bool,
+    budget: str | None,
+    racing: bool | None,
+    dry_run: bool,
 ) -> None:
     """Tune and evaluate every (feature set × family) pair under the config's protocols."""
     from benchmark.runner import RunOptions, plan_and_run
 
     cfg = _overridden_config(
-        config_name, features, models, protocols, trials, timeout, seed, no_ensemble, n_jobs=n_jobs
+        config_name,
+        features,
+        models,
+        protocols,
+        trials,
+        timeout,
+        seed,
+        no_ensemble,
+        n_jobs=n_jobs,
+        budget=budget,
+        racing=racing,
     )
     opts = RunOptions(
         data_dir=data_dir,
@@ -195,8 +224,13 @@ def run(
         f"benchmark [bold]{cfg.name}[/]: {', '.join(cfg.feature_sets)} × "
         f"{len(cfg.family_names())} families × {', '.join(cfg.protocols)}; "
         f"{cfg.n_trials} trials/study, inner {cfg.inner_folds}-fold, seed {cfg.seed}, "
-        f"{cfg.n_jobs} job(s)"
+        f"{cfg.n_jobs} job(s)" + (f", budget {cfg.budget}" if cfg.budget else "")
     )
+    if dry_run:
+        from benchmark.runner import dry_run as plan_only
+
+        print_plan(*plan_only(cfg, opts), cfg)
+        return
     progress = Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
@@ -247,6 +281,59 @@ def run(
 
         uri = None if no_tracking else tracking_uri or default_tracking_uri(result.results_dir)
         _export_final(result.results_dir, data_dir, storage, uri)
+
+
+def print_plan(plan: Any, schedule: Any, cfg: Any) -> None:
+    """``run --dry-run``: what the run would do and how long the cost model says it takes."""
+    from benchmark.budget import format_duration
+
+    b = schedule.budget
+    jobs = schedule.scheduler.jobs
+    table = Table(title="plan (cost measured on the data)", title_justify="left")
+    for col in ("feature set", "family", "studies", "trials/study", "s/trial", "core-h"):
+        table.add_column(col, justify="left" if col in ("feature set", "family") else "right")
+    cost = schedule.scheduler.cost
+    by_pair: dict[tuple[str, str], list[Any]] = {}
+    for job in jobs:
+        by_pair.setdefault((job.pair.feature_set, job.pair.family), []).append(job)
+    for (fs, fam), group in sorted(by_pair.items()):
+        core = sum(cost.job_seconds(j) for j in group) / 3600
+        table.add_row(
+            fs,
+            fam,
+            str(len(group)),
+            str(group[0].n_trials),
+            f"{cost.trial_seconds(group[0]):.2f}",
+            f"{core:.3f}",
+        )
+    console.print(table)
+    n_trials = sum(cost.trials_of(j) for j in jobs)
+    console.print(
+        f"{len(jobs)} studies ({b.n_left} not done yet), {n_trials} trials, "
+        f"{len(plan.skipped)} skipped; cost measured in {schedule.measure_s:.0f} s",
+        highlight=False,
+    )
+    console.print(
+        f"without a budget: {b.full_core_s / 3600:.2f} core-hours, about "
+        f"{format_duration(b.full_wall_s + b.after_s)} on {cfg.n_jobs} process(es) "
+        f"(of which {format_duration(b.after_s)} ensembles and export)",
+        highlight=False,
+    )
+    if b.budget_s is not None:
+        share = f"{b.scale:.0%} of every study's trials" if b.scale < 1 else "every trial"
+        fits = "fits" if b.fits else "does not fit even with one trial per study: later folds "
+        console.print(
+            f"with the budget {format_duration(b.budget_s)}: {share}, "
+            f"{b.core_s / 3600:.2f} core-hours, about {format_duration(b.wall_s + b.after_s)}; "
+            f"{fits}{'' if b.fits else 'will be skipped'}",
+            highlight=False,
+        )
+    if schedule.scheduler.race is not None:
+        console.print(
+            "racing is on: pairs shown worse than the leader stop early, so the run may end "
+            "sooner than this",
+            highlight=False,
+        )
 
 
 class FoldLog:

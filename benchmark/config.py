@@ -63,7 +63,25 @@ DEFAULTS: dict[str, Any] = {
     # the best-covered pair's training tracks). Not part of the digest: ensembles change no
     # pair's result and are recomputed from the results files.
     "ensembles": {"methods": ["greedy", "stacking", "top_k"], "size": 25, "top_k": 5},
+    # a wall-clock budget for the whole run: "2h", "45m", "1h30m" or seconds (null: none). The
+    # run plans every study's trials to fit it (benchmark/budget.py) and starts no work after
+    # it. Not part of the digest: a rerun with a larger budget continues the same studies
+    "budget": None,
+    # trials per tuned parameter of a family's search space, capped by n_trials (null: every
+    # family gets n_trials): LDA's 2 parameters need far fewer trials than LightGBM's 7
+    "trials_per_param": None,
+    # racing across pairs on the k-fold protocols (benchmark/racing.py): {alpha, min_folds}
+    # or true for {alpha: 0.05, min_folds: 3}; false: every pair gets every fold. A pair a
+    # test shows worse than the leader keeps its rows and gets no more folds. Not part of the
+    # digest: it changes no fold's result, only which folds run
+    "racing": False,
+    # how hopeless trials stop early: median | successive_halving | hyperband | none
+    "pruner": "median",
 }
+
+#: keys added after digests were first stored: left out of the digest while at these values,
+#: so a config that does not use them keeps its digest (and its studies)
+_DIGEST_SINCE = {"trials_per_param": None, "pruner": "median"}
 
 
 @dataclass(frozen=True)
@@ -84,6 +102,31 @@ class BenchmarkConfig:
     n_jobs: int = 1
     baseline: dict[str, str] = field(default_factory=dict)
     ensembles: dict[str, Any] | bool | None = None
+    budget: str | float | None = None
+    trials_per_param: int | None = None
+    racing: dict[str, Any] | bool | None = False
+    pruner: str = "median"
+
+    def budget_seconds(self) -> float | None:
+        from benchmark.budget import parse_duration
+
+        return parse_duration(self.budget)
+
+    def racing_settings(self) -> Any:
+        """The racing settings (:class:`benchmark.racing.RacingSettings`), None when off."""
+        from benchmark.racing import RacingSettings
+
+        return RacingSettings.from_config(self.racing, source=f"config {self.name!r}")
+
+    def trials_for(self, family: str) -> int:
+        """The trials of each study of ``family``: ``n_trials``, or ``trials_per_param`` per
+        tuned parameter of its search space when that is fewer."""
+        if self.trials_per_param is None or self.n_trials == 0:
+            return self.n_trials
+        from benchmark.search_space import load_search_space
+
+        n_params = len(load_search_space(family).params)
+        return min(self.n_trials, max(1, self.trials_per_param * n_params))
 
     def ensemble_settings(self) -> EnsembleSettings | None:
         """The ensemble stage's settings (None: no ensembles)."""
@@ -105,6 +148,11 @@ class BenchmarkConfig:
         d.pop("n_jobs")
         d.pop("description")
         d.pop("ensembles")
+        d.pop("budget")
+        d.pop("racing")
+        for key, since in _DIGEST_SINCE.items():
+            if d[key] == since:
+                d.pop(key)
         # how many processes extract features changes no value either
         d["feature_params"] = {
             fs: {k: v for k, v in params.items() if k != "n_jobs"}
@@ -192,6 +240,28 @@ def _validate(cfg: BenchmarkConfig, source: str) -> None:
         and cfg.timeout_s > 0
     ):
         raise ConfigError(f"{source}: timeout_s must be a positive number, got {cfg.timeout_s!r}")
+    if cfg.budget is not None:
+        from benchmark.budget import parse_duration
+
+        try:
+            parse_duration(cfg.budget)
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
+    if cfg.trials_per_param is not None and (
+        not isinstance(cfg.trials_per_param, int)
+        or isinstance(cfg.trials_per_param, bool)
+        or cfg.trials_per_param < 1
+    ):
+        raise ConfigError(
+            f"{source}: trials_per_param must be an integer >= 1 or null, "
+            f"got {cfg.trials_per_param!r}"
+        )
+    from benchmark.racing import RacingSettings
+    from benchmark.tuning import PRUNERS
+
+    RacingSettings.from_config(cfg.racing, source=source)
+    if cfg.pruner not in PRUNERS:
+        raise ConfigError(f"{source}: unknown pruner {cfg.pruner!r}; known: {', '.join(PRUNERS)}")
     if cfg.ensembles not in (None, False):
         from benchmark.ensembles import EnsembleSettings
 

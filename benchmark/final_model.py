@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from benchmark.budget import scaled_trials
 from benchmark.config import BenchmarkConfig
 from benchmark.data import Dataset
 from benchmark.ensembles import (
@@ -117,6 +118,7 @@ def _final_job(
     pair: PairKey,
     storage_url: str,
     cache_dir: Path | None,
+    trial_scale: float = 1.0,
 ) -> tuple[FoldJob, int]:
     """The final study of ``pair`` over every track: inner folds made over all the dataset's
     tracks like ``pair.protocol``'s (so every member of a final ensemble shares them).
@@ -147,7 +149,7 @@ def _final_job(
         space=load_search_space(pair.family).to_dict(),
         storage_url=storage_url,
         study_name=study_name(cfg.name, final_pair, 0, cfg.digest()),
-        n_trials=cfg.n_trials,
+        n_trials=scaled_trials(cfg.trials_for(pair.family), trial_scale),
         timeout_s=cfg.timeout_s,
         seed=cfg.seed,
         fail_fast=True,
@@ -182,10 +184,12 @@ def export_final_model(
     family: str | None = None,
     feature_set: str | None = None,
     cache_dir: Path | None = None,
+    trial_scale: float = 1.0,
 ) -> Path:
     """Tune and refit the chosen pair (or ensemble) on every track; save it to
     ``results_dir/final_model``. Only a model that can classify an audio file is exported:
-    better candidates that cannot are passed over, and ``model.json`` says so."""
+    better candidates that cannot are passed over, and ``model.json`` says so. Final studies
+    get the trials the run's folds got (``trial_scale``: the share a budget kept)."""
     choice = choose_best_pair(
         results, cfg.baseline, family=family, feature_set=feature_set, predictable=True
     )
@@ -212,9 +216,11 @@ def export_final_model(
         "protocol_scores": _scores(results, cfg, pair),
     }
     if pair.feature_set == ENSEMBLE_FEATURE_SET:
-        estimator, meta = _fit_final_ensemble(cfg, dataset, results, pair, storage_url, cache_dir)
+        estimator, meta = _fit_final_ensemble(
+            cfg, dataset, results, pair, storage_url, cache_dir, trial_scale
+        )
     else:
-        job, n_tracks = _final_job(cfg, dataset, pair, storage_url, cache_dir)
+        job, n_tracks = _final_job(cfg, dataset, pair, storage_url, cache_dir, trial_scale)
         estimator, params, inner_accuracy = fit_final(job)
         meta = {
             "feature_set": pair.feature_set,
@@ -239,6 +245,7 @@ def _fit_final_ensemble(
     choice: PairKey,
     storage_url: str,
     cache_dir: Path | None,
+    trial_scale: float = 1.0,
 ) -> tuple[EnsembleModel, dict[str, Any]]:
     """The chosen ensemble method, learnt again as in every outer fold but over all tracks:
     each candidate pair (done on every fold of the selection protocol, computable from audio)
@@ -259,7 +266,7 @@ def _fit_final_ensemble(
             candidates.append(PairKey(str(fs), str(fam), choice.protocol))
     jobs, inner = [], []
     for key in candidates:
-        job, _ = _final_job(cfg, dataset, key, storage_url, cache_dir)
+        job, _ = _final_job(cfg, dataset, key, storage_url, cache_dir, trial_scale)
         params, _, oof = tune_final(job, with_inner=True)
         jobs.append((key, job, params))
         assert oof is not None
@@ -353,4 +360,5 @@ def export_from_results(
         family=family,
         feature_set=feature_set,
         cache_dir=results_dir.parent / "cache",
+        trial_scale=float(prov.get("schedule", {}).get("trial_scale", 1.0)),
     )

@@ -60,7 +60,9 @@ __all__ = [
 ]
 
 #: closed status vocabulary of a result row
-STATUSES = ("done", "skip", "error", "timeout")
+#: ``eliminated``: a raced pair a paired test showed worse than the leader stopped receiving
+#: folds (:mod:`benchmark.racing`); its row says after how many folds and with which p
+STATUSES = ("done", "skip", "error", "timeout", "eliminated")
 
 #: metric -> higher is better; the harness computes them, families never do
 METRICS: dict[str, bool] = {
@@ -82,6 +84,7 @@ RESULT_COLUMNS = (
     *METRICS,
     "inner_accuracy",  # best trial's inner-CV accuracy on the outer training part
     "n_trials",  # completed trials of the study
+    "trial_budget",  # trials the study was planned for (fewer when a run's budget ended it)
     "n_pruned",
     "n_train",  # tracks in the outer training part
     "n_test",  # tracks scored
@@ -127,6 +130,10 @@ class FoldOutcome:
     inner_accuracy: float = math.nan
     n_trials: int = 0
     n_pruned: int = 0
+    #: the trial budget this outcome satisfies: the study's planned trials, or the finished
+    #: count when a run's wall-clock budget ended the study early (a rerun with more budget
+    #: continues it); None: stored before budgets existed (reused as it is)
+    trial_budget: int | None = None
     n_train: int = 0
     n_test: int = 0
     coverage: float = math.nan
@@ -161,6 +168,7 @@ class FoldOutcome:
             inner_accuracy=self.inner_accuracy,
             n_trials=self.n_trials,
             n_pruned=self.n_pruned,
+            trial_budget=self.trial_budget,
             n_train=self.n_train,
             n_test=self.n_test,
             coverage=self.coverage,
@@ -192,6 +200,7 @@ class FoldOutcome:
             "inner_accuracy": self.inner_accuracy,
             "n_trials": self.n_trials,
             "n_pruned": self.n_pruned,
+            "trial_budget": self.trial_budget,
             "n_train": self.n_train,
             "n_test": self.n_test,
             "coverage": self.coverage,
@@ -339,7 +348,9 @@ def summarize_pairs(results: pd.DataFrame, baseline: Mapping[str, str]) -> pd.Da
         status = (
             "done"
             if statuses == {"done"}
-            else next(s for s in ("error", "timeout", "skip", "done") if s in statuses)
+            else next(
+                s for s in ("error", "timeout", "eliminated", "skip", "done") if s in statuses
+            )
         )
         row: dict[str, Any] = {
             "protocol": protocol,

@@ -36,13 +36,16 @@ import optuna
 import pandas as pd
 
 import benchmark
+from benchmark.budget import BudgetPlan, format_duration, plan_budget
 from benchmark.config import BenchmarkConfig
+from benchmark.cost import CostModel
 from benchmark.data import Dataset
 from benchmark.errors import GenrebenchError
 from benchmark.features import FeatureMatrix, FeatureSet, all_feature_sets, get_feature_set
 from benchmark.models import get_family
 from benchmark.paths import project_root
 from benchmark.protocols import OuterSplit, Protocol, get_protocol, splits_table
+from benchmark.racing import Race
 from benchmark.results import (
     FoldOutcome,
     PairKey,
@@ -52,15 +55,10 @@ from benchmark.results import (
     trials_frame,
     write_table,
 )
+from benchmark.scheduling import Scheduler, dispatch_order
 from benchmark.search_space import load_search_space
 from benchmark.storage import default_storage_url, journal_path, mask_url, open_storage
-from benchmark.tuning import (
-    FoldJob,
-    counted_trials,
-    derive_seed,
-    run_fold,
-    study_name,
-)
+from benchmark.tuning import FoldJob, counted_trials, derive_seed, study_name
 
 __all__ = [
     "Plan",
@@ -70,6 +68,8 @@ __all__ = [
     "feature_set_of",
     "tracker_tags",
     "make_plan",
+    "make_schedule",
+    "dry_run",
     "plan_and_run",
     "provenance",
     "write_outcome_files",
@@ -317,10 +317,11 @@ def make_plan(
                         space=space,
                         storage_url=storage_url,
                         study_name=study_name(cfg.name, pair, s.fold, digest),
-                        n_trials=cfg.n_trials,
+                        n_trials=cfg.trials_for(fam),
                         timeout_s=cfg.timeout_s,
                         seed=cfg.seed,
                         fail_fast=opts.fail_fast,
+                        pruner=cfg.pruner,
                     )
                 )
     splits = pd.concat(split_frames, ignore_index=True) if split_frames else pd.DataFrame()
@@ -338,48 +339,6 @@ def feature_set_of(cfg: BenchmarkConfig, name: str) -> FeatureSet:
     return get_feature_set(name, **params)
 
 
-def _execute(jobs: list[FoldJob], n_jobs: int) -> Iterator[FoldOutcome]:
-    """Outcomes as they finish; worker processes when ``n_jobs > 1``."""
-    if n_jobs <= 1:
-        for job in jobs:
-            yield run_fold(job)
-        return
-    from joblib import Parallel, delayed
-
-    # largest studies first would be better balanced; the plan order keeps pairs together
-    parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered", max_nbytes="1M")
-    parent = os.getpid()
-    yield from parallel(delayed(_run_fold_in_pool)(job, parent) for job in jobs)
-
-
-_watched_parent: int | None = None
-
-
-def _exit_with_parent(parent: int, interval_s: float = 2.0) -> None:
-    """Make this pool process exit once ``parent`` is gone. A SIGKILLed ``genrebench run``
-    cannot stop its joblib workers, which would otherwise finish (and waste) a long fold each,
-    holding the cores a restarted run needs. Its fold's trials are failed and redone on resume."""
-    global _watched_parent
-    if _watched_parent == parent or os.getpid() == parent:
-        return
-    _watched_parent = parent
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(interval_s)
-        log.warning("the benchmark process %d is gone: this worker stops too", parent)
-        os._exit(3)
-
-    import threading
-
-    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
-
-
-def _run_fold_in_pool(job: FoldJob, parent: int) -> FoldOutcome:
-    _exit_with_parent(parent)
-    return run_fold(job)
-
-
 def plan_and_run(
     cfg: BenchmarkConfig,
     opts: RunOptions,
@@ -389,6 +348,7 @@ def plan_and_run(
 ) -> RunResult:
     """Run (or resume) the benchmark ``cfg``; returns the results tables."""
     t0 = time.perf_counter()
+    started_at = time.time()
     results_dir = Path(opts.results_root) / cfg.name
     with benchmark_lock(results_dir):
         dataset = Dataset.open(opts.data_dir, cfg.dataset)
@@ -416,14 +376,15 @@ def plan_and_run(
             "data_checksum": prov["data_checksum"],
         }
         outcomes: list[FoldOutcome] = list(plan.skipped)
+        schedule = make_schedule(cfg, plan, results_dir, started_at=started_at)
         if on_start:
             on_start(len(plan.jobs))
         spaces = {
             fam: load_search_space(fam).to_dict() for fam in {j.pair.family for j in plan.jobs}
         }
-        for outcome in _execute(plan.jobs, cfg.n_jobs):
+        for outcome, ran in schedule.scheduler.run():
             outcomes.append(outcome)
-            if tracker is not None:
+            if tracker is not None and ran:
                 proto = plan.protocols[outcome.pair.protocol]
                 fold_split = plan.splits[
                     (plan.splits["protocol"] == outcome.pair.protocol)
@@ -459,10 +420,126 @@ def plan_and_run(
             protocols={
                 n: p.to_dict() | {"description": p.description} for n, p in plan.protocols.items()
             },
+            schedule=schedule.describe(),
         )
         (results_dir / "run.json").write_text(json.dumps(prov, indent=2, default=str))
         counts = results["status"].value_counts().to_dict()
         return RunResult(results_dir, results, predictions, wall, counts)
+
+
+@dataclass
+class Schedule:
+    """How a run spends its time: the budget's plan (trials per job, estimates), the deadline
+    and the scheduler that runs the jobs."""
+
+    budget: BudgetPlan | None
+    deadline: float | None
+    scheduler: Scheduler
+    measure_s: float = 0.0
+
+    def describe(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"measure_s": round(self.measure_s, 1)}
+        if self.budget is not None:
+            b = self.budget
+            out.update(
+                budget_s=b.budget_s,
+                trial_scale=round(b.scale, 4),
+                estimated_wall_s=round(b.wall_s + b.after_s, 1),
+                estimated_core_s=round(b.core_s, 1),
+                unbudgeted_wall_s=round(b.full_wall_s + b.after_s, 1),
+            )
+        race = self.scheduler.race
+        if race is not None:
+            out["eliminated"] = {k.label: e.message for k, e in sorted(race.eliminated.items())}
+        return out
+
+
+def answered_trials(results_dir: Path, cfg: BenchmarkConfig) -> Callable[[FoldJob], int | None]:
+    """``job -> trial budget its stored outcome satisfies`` (None: not done), from the last
+    ``results.parquet`` of this config (a killed run's newer outcomes are simply re-read)."""
+    path = Path(results_dir) / "results.parquet"
+    done: dict[tuple[str, str, str, int], int] = {}
+    if path.is_file():
+        rows = read_table(path)
+        rows = rows[(rows["status"] == "done") & (rows["config_digest"] == cfg.digest())]
+        budgets = pd.to_numeric(rows.get("trial_budget"), errors="coerce")
+        for r, b in zip(rows.itertuples(), budgets, strict=True):
+            key = (str(r.feature_set), str(r.family), str(r.protocol), int(r.fold))
+            done[key] = int(b) if pd.notna(b) else 1 << 30
+
+    def lookup(job: FoldJob) -> int | None:
+        p = job.pair
+        return done.get((p.feature_set, p.family, p.protocol, job.fold))
+
+    return lookup
+
+
+def make_schedule(
+    cfg: BenchmarkConfig,
+    plan: Plan,
+    results_dir: Path,
+    *,
+    started_at: float,
+    measure: bool | None = None,
+) -> Schedule:
+    """The run's schedule: with a budget (or ``measure``, or more than one process) the cost of
+    every pair is measured first, so jobs go longest first within each round and the budget's
+    trials are planned; with ``racing``, k-fold protocols are raced."""
+    budget_s = cfg.budget_seconds()
+    if measure is None:
+        measure = budget_s is not None or cfg.n_jobs > 1
+    cost, t0 = None, time.perf_counter()
+    if measure and plan.jobs:
+        trials_path = Path(results_dir) / "trials.parquet"
+        trials = read_table(trials_path) if trials_path.is_file() else None
+        cost = CostModel.measure(plan.jobs, trials, seed=cfg.seed)
+    measure_s = time.perf_counter() - t0
+    jobs = list(plan.jobs)
+    bplan = deadline = None
+    answered = answered_trials(results_dir, cfg)
+    if cost is not None:
+        settings = cfg.ensemble_settings()
+        n_folds = (
+            len(plan.splits[["protocol", "fold"]].drop_duplicates()) if len(plan.splits) else 0
+        )
+        bplan = plan_budget(
+            jobs,
+            cost,
+            cfg.n_jobs,
+            budget_s,
+            done=answered,
+            order=dispatch_order,
+            ensemble_folds=n_folds if settings is not None else 0,
+        )
+        if budget_s is not None:
+            deadline = started_at + budget_s - bplan.after_s
+            jobs = bplan.apply(jobs, deadline)
+    race = None
+    racing = cfg.racing_settings()
+    if racing is not None:
+        raced = [n for n, p in plan.protocols.items() if p.kind == "k-fold"]
+        base = (cfg.baseline["feature_set"], cfg.baseline["family"])
+        race = Race.of(racing, {j.pair for j in jobs}, raced, exempt=[base])
+    scheduler = Scheduler(
+        jobs,
+        dispatch_order(jobs, cost),
+        n_jobs=cfg.n_jobs,
+        deadline=deadline,
+        race=race,
+        cost=cost,
+        budget_label=format_duration(budget_s) if budget_s else "",
+        answered=answered,
+    )
+    return Schedule(bplan, deadline, scheduler, measure_s)
+
+
+def dry_run(cfg: BenchmarkConfig, opts: RunOptions) -> tuple[Plan, Schedule]:
+    """What ``run`` would do, without doing it: the plan, and its schedule with the measured
+    cost of every pair (``genrebench run --dry-run`` prints them). Opens no storage."""
+    results_dir = Path(opts.results_root) / cfg.name
+    dataset = Dataset.open(opts.data_dir, cfg.dataset)
+    plan = make_plan(cfg, dataset, opts, opts.storage_url or default_storage_url(results_dir))
+    return plan, make_schedule(cfg, plan, results_dir, started_at=time.time(), measure=True)
 
 
 def write_outcome_files(

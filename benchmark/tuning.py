@@ -126,6 +126,11 @@ class FoldJob:
     timeout_s: float | None
     seed: int
     fail_fast: bool = False
+    #: the run's wall-clock budget ends at this ``time.time()``: no trial starts after it (the
+    #: study keeps what finished and is refit); None: no budget
+    deadline: float | None = None
+    #: how hopeless trials are stopped early: median | successive_halving | hyperband | none
+    pruner: str = "median"
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -195,12 +200,28 @@ def _pruning_callback(trial: optuna.Trial) -> Callable[[int, Mapping[str, float]
     return on_epoch
 
 
-def _pruner(family_trains_in_epochs: bool) -> optuna.pruners.BasePruner:
-    """Prune a trial whose running inner-CV mean falls below the median of earlier trials at
-    the same inner fold, once a few trials have completed; a network also per epoch, after a
-    few epochs of warm-up (early epochs say little about where a network ends)."""
+#: the pruners a config may name (``pruner:``); each stops a trial at an inner fold (or, for a
+#: network, an epoch of its first inner fit) where it trails the trials before it
+PRUNERS = ("median", "successive_halving", "hyperband", "none")
+
+
+def _pruner(name: str, family_trains_in_epochs: bool) -> optuna.pruners.BasePruner:
+    """``median`` (the default): prune a trial whose running inner-CV mean falls below the
+    median of earlier trials at the same inner fold, once a few trials have completed; a
+    network also per epoch, after a few epochs of warm-up (early epochs say little about where
+    a network ends). ``successive_halving`` / ``hyperband``: Optuna's asynchronous successive
+    halving (and its brackets), with inner folds (or epochs) as the resource, keeping the best
+    third at each rung."""
     warmup = 3 if family_trains_in_epochs else 0
-    return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=warmup)
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=warmup)
+    if name == "successive_halving":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1 + warmup, reduction_factor=3)
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1 + warmup, reduction_factor=3)
+    if name == "none":
+        return optuna.pruners.NopPruner()
+    raise GenrebenchError(f"unknown pruner {name!r}; known: {', '.join(PRUNERS)}")
 
 
 def _inner_rows(job: FoldJob) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -282,7 +303,7 @@ def _load_study(
     # (or helped) gets a salted seed, else its random start-up trials would repeat the params
     # of the first ones
     pair = job.pair
-    pruner = _pruner(get_family(pair.family).trains_in_epochs)
+    pruner = _pruner(job.pruner, get_family(pair.family).trains_in_epochs)
     study = optuna.create_study(
         study_name=job.study_name,
         storage=storage,
@@ -491,6 +512,29 @@ def check_no_leak(job: FoldJob) -> None:
             )
 
 
+def past_deadline(job: FoldJob) -> bool:
+    """Whether the run's wall-clock budget (if any) is spent."""
+    return job.deadline is not None and time.time() >= job.deadline
+
+
+def satisfies(outcome: FoldOutcome, job: FoldJob) -> bool:
+    """Whether a stored outcome answers ``job``: always, unless it was tuned with fewer trials
+    than the job now plans (a study a run's budget ended early, or a rerun with a larger
+    budget), in which case the study continues and the fold is refit."""
+    if outcome.status != "done" or outcome.trial_budget is None:
+        return True
+    return outcome.trial_budget >= job.n_trials
+
+
+def trial_budget_reached(job: FoldJob, trials: Sequence[optuna.trial.FrozenTrial]) -> int:
+    """The trial budget a finished study satisfies: its plan, or what finished before the
+    run's budget ended it."""
+    budget = budget_of(trials, job.n_trials)
+    if job.n_trials and not budget.done and past_deadline(job):
+        return budget.finished
+    return job.n_trials
+
+
 class _TimedOut(GenrebenchError):
     """No trial finished within the study's time budget."""
 
@@ -549,6 +593,8 @@ def _tune(
         budget = replace(budget, attempts=budget.attempts - earlier_failures)
         if budget.done or (deadline is not None and time.monotonic() >= deadline):
             break
+        if job.deadline is not None and time.time() >= job.deadline:
+            break
         if budget.waiting == 0 and (budget.open_slots <= 0 or budget.out_of_attempts):
             if budget.running == 0 or shared is None:
                 break
@@ -563,6 +609,8 @@ def _tune(
         failed = [
             t for t in trials if t.state == TrialState.FAIL and not t.system_attrs.get(SURPLUS_ATTR)
         ]
+        if past_deadline(job) and not failed:
+            raise _TimedOut("the run's budget ended before a trial of this study finished")
         if job.timeout_s is not None and not failed:
             raise _TimedOut(f"no trial finished within timeout_s={job.timeout_s}")
         reason = failed[-1].user_attrs.get("error", "") if failed else ""
@@ -652,7 +700,7 @@ def _run_fold(
 ) -> tuple[FoldOutcome, bool]:
     study, space, storage = _prepare(job, shared.storage if shared else None, shared)
     stored = study.user_attrs.get(OUTCOME_ATTR)
-    if stored is not None:
+    if stored is not None and satisfies(FoldOutcome.from_json(stored), job):
         outcome = FoldOutcome.from_json(stored)
         if outcome.status == "done" and outcome.inner_predictions is None and shared is None:
             # stored by a genrebench from before inner predictions were kept: add them once
@@ -692,6 +740,7 @@ def _run_fold(
         inner_accuracy=inner_accuracy,
         n_trials=sum(t.state == TrialState.COMPLETE for t in trials),
         n_pruned=sum(t.state == TrialState.PRUNED for t in trials),
+        trial_budget=trial_budget_reached(job, trials),
         n_train=len(np.unique(job.row_track[train])),
         n_test=len(pred.track_ids),
         coverage=len(pred.track_ids) / max(1, len(job.test_tracks)),

@@ -1,0 +1,163 @@
+"""A wall-clock budget for a whole run: how many trials fit, and when to stop starting work.
+
+``--budget 1h`` (``budget:`` in a config) is planned before anything runs, with the cost model
+(:mod:`benchmark.cost`): every study keeps the same share of its planned trials (the largest
+share whose estimated wall time on ``n_jobs`` processes, plus the stages after the folds, fits
+the budget), so families keep their relative budgets. At run time the budget's end is a
+deadline: no study starts a trial after it, and a fold that could not start before it is a
+``skip`` row saying so. Nothing of the budget enters the config digest: a rerun with a larger
+budget finds the same studies, keeps every finished trial and continues the studies the first
+budget ended early.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+from benchmark.cost import ENSEMBLE_FOLD_S, CostModel, makespan
+from benchmark.errors import ConfigError
+from benchmark.tuning import FoldJob
+
+__all__ = ["BudgetPlan", "format_duration", "parse_duration", "plan_budget"]
+
+_UNITS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
+_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([dhms])")
+
+#: the plan keeps this share of the budget for what it cannot foresee (load, stragglers)
+SAFETY = 0.9
+
+
+def parse_duration(value: str | float | int | None) -> float | None:
+    """Seconds of ``2h``, ``45m``, ``1h30m``, ``90s``, or a number of seconds; None stays None."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ConfigError(f"budget must be a duration like 2h or 45m, got {value!r}")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        text = str(value).strip().lower().replace(" ", "")
+        if re.fullmatch(r"\d+(\.\d+)?", text):
+            seconds = float(text)
+        elif text and _PART.sub("", text) == "":
+            seconds = sum(float(n) * _UNITS[u] for n, u in _PART.findall(text))
+        else:
+            raise ConfigError(
+                f"budget must be a duration like 2h, 45m, 1h30m or 90s, got {value!r}"
+            )
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ConfigError(f"budget must be a positive duration, got {value!r}")
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    if seconds >= 60:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds:.0f} s"
+
+
+@dataclass(frozen=True)
+class BudgetPlan:
+    """What a run will do: per job its trials, and the estimated time with and without the
+    budget."""
+
+    budget_s: float | None
+    n_jobs: int
+    scale: float  # share of every study's planned trials that fits (1: all)
+    trials: tuple[int, ...]  # per job, in the order given
+    core_s: float  # estimated core-seconds of the folds left to do, with ``trials``
+    wall_s: float  # estimated wall seconds of those folds on ``n_jobs`` processes
+    after_s: float  # estimated ensemble stage + final model export
+    full_core_s: float  # the same without the budget
+    full_wall_s: float
+    n_left: int  # jobs not answered by a stored outcome
+
+    @property
+    def fits(self) -> bool:
+        """Whether the plan (with its reduced trials) is expected to end within the budget."""
+        return self.budget_s is None or self.wall_s + self.after_s <= self.budget_s
+
+    def apply(self, jobs: Sequence[FoldJob], deadline: float | None) -> list[FoldJob]:
+        """The jobs with their planned trials and the run's deadline."""
+        return [
+            replace(j, n_trials=n, deadline=deadline)
+            for j, n in zip(jobs, self.trials, strict=True)
+        ]
+
+
+def scaled_trials(n_trials: int, scale: float) -> int:
+    """A study's trials under a budget: its share, and at least one (the defaults)."""
+    if n_trials <= 0:
+        return n_trials
+    return max(1, int(math.floor(n_trials * scale + 1e-9)))
+
+
+def plan_budget(
+    jobs: Sequence[FoldJob],
+    cost: CostModel,
+    n_jobs: int,
+    budget_s: float | None,
+    *,
+    done: Callable[[FoldJob], int | None] = lambda job: None,
+    order: Callable[[Sequence[FoldJob], CostModel], list[int]] | None = None,
+    ensemble_folds: int = 0,
+) -> BudgetPlan:
+    """Plan ``jobs`` within ``budget_s`` (None: no budget). ``done(job)`` is the trial budget
+    a stored outcome of the job already satisfies (None: not done), so a rerun plans only what
+    is left; ``order`` is the dispatch order (default: as given); ``ensemble_folds`` the
+    (protocol, outer fold) count of the ensemble stage."""
+    index = list(order(jobs, cost)) if order else list(range(len(jobs)))
+
+    def estimate(scale: float) -> tuple[list[int], float, float]:
+        trials = [scaled_trials(j.n_trials, scale) for j in jobs]
+        seconds = []
+        for i in index:
+            have = done(jobs[i])
+            if have is not None and have >= trials[i]:
+                seconds.append(0.0)
+                continue
+            left = trials[i] - (have or 0) if cost.trials_of(jobs[i], trials[i]) else 0
+            seconds.append(cost.job_seconds(jobs[i], left))
+        return trials, sum(seconds), makespan([s for s in seconds if s > 0], n_jobs)
+
+    def after(scale: float) -> float:
+        # the export tunes a final study per candidate pair (an ensemble's members) with the
+        # same trials: one fold's cost per pair, on every track, one after another
+        per_pair: dict[tuple[str, str], float] = {}
+        for j in jobs:
+            key = (j.pair.feature_set, j.pair.family)
+            seconds = cost.job_seconds(j, scaled_trials(j.n_trials, scale))
+            per_pair[key] = max(per_pair.get(key, 0.0), seconds)
+        return ensemble_folds * ENSEMBLE_FOLD_S + sum(per_pair.values()) * 1.1
+
+    full_trials, full_core, full_wall = estimate(1.0)
+    n_left = sum(1 for j, n in zip(jobs, full_trials, strict=True) if (done(j) or -1) < max(n, 0))
+    if budget_s is None or full_wall + after(1.0) <= budget_s * SAFETY:
+        return BudgetPlan(
+            budget_s,
+            n_jobs,
+            1.0,
+            tuple(full_trials),
+            full_core,
+            full_wall,
+            after(1.0),
+            full_core,
+            full_wall,
+            n_left,
+        )
+    lo, hi = 0.0, 1.0  # largest share whose estimate fits (bisection: cost grows with it)
+    for _ in range(30):
+        mid = (lo + hi) / 2
+        if estimate(mid)[2] + after(mid) <= budget_s * SAFETY:
+            lo = mid
+        else:
+            hi = mid
+    trials, core, wall = estimate(lo)
+    return BudgetPlan(
+        budget_s, n_jobs, lo, tuple(trials), core, wall, after(lo), full_core, full_wall, n_left
+    )

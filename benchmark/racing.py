@@ -1,0 +1,185 @@
+"""Racing across pairs on the k-fold protocols: stop giving folds to pairs shown worse.
+
+After each round of outer folds (fold ``r`` of every pair still racing), a pair whose per-fold
+accuracies over folds ``0..r`` are worse than the current leader's by the corrected resampled
+t-test (one-sided, Holm-adjusted over the pairs tested in that round) at ``alpha`` stops
+receiving folds; its remaining folds become ``eliminated`` rows that say after how many folds,
+against which leader and with which p. Decisions are made only at round boundaries, on the same
+folds for every pair, so a run is as deterministic as its folds. The fault-filtered test is a
+single split: single-split protocols are never raced, and nothing here ever reads them. The
+baseline pair is never eliminated (every pair is compared with it on every fold).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from benchmark.errors import ConfigError
+from benchmark.results import FoldOutcome, PairKey
+from benchmark.stats import corrected_resampled_ttest, holm
+
+__all__ = ["Elimination", "Race", "RacingSettings"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RacingSettings:
+    """``racing:`` in a config: ``{alpha: 0.05, min_folds: 3}``; false or absent: no racing."""
+
+    alpha: float = 0.05
+    min_folds: int = 3
+
+    @classmethod
+    def from_config(cls, raw: Any, source: str) -> RacingSettings | None:
+        if raw in (None, False):
+            return None
+        if raw is True:
+            return cls()
+        if not isinstance(raw, Mapping):
+            raise ConfigError(f"{source}: racing must be false, true or {{alpha, min_folds}}")
+        unknown = sorted(set(raw) - {"alpha", "min_folds"})
+        if unknown:
+            raise ConfigError(
+                f"{source}: racing: unknown key(s) {', '.join(unknown)}; known: alpha, min_folds"
+            )
+        out = cls(**dict(raw))
+        if not (isinstance(out.alpha, float | int) and 0 < out.alpha < 1):
+            raise ConfigError(f"{source}: racing.alpha must lie in (0, 1), got {out.alpha!r}")
+        if not (isinstance(out.min_folds, int) and out.min_folds >= 2):
+            raise ConfigError(
+                f"{source}: racing.min_folds must be an integer >= 2, got {out.min_folds!r}"
+            )
+        return out
+
+
+@dataclass(frozen=True)
+class Elimination:
+    pair: PairKey
+    after_folds: int
+    leader: PairKey
+    p_holm: float
+
+    @property
+    def message(self) -> str:
+        return (
+            f"eliminated after {self.after_folds} folds: worse than "
+            f"{self.leader.feature_set} · {self.leader.family} "
+            f"(corrected t-test, one-sided, Holm p = {self.p_holm:.3g})"
+        )
+
+    def outcome(self, fold: int) -> FoldOutcome:
+        return FoldOutcome(self.pair, fold, "eliminated", self.message)
+
+
+@dataclass
+class Race:
+    """The racing state of one run: per k-fold protocol, the pairs and their fold results."""
+
+    settings: RacingSettings
+    #: raced protocol -> pairs racing in it
+    pairs: dict[str, set[PairKey]]
+    exempt: frozenset[tuple[str, str]] = frozenset()
+    _scores: dict[PairKey, dict[int, tuple[float, int, int]]] = field(
+        default_factory=lambda: defaultdict(dict)
+    )
+    _finished: dict[PairKey, set[int]] = field(default_factory=lambda: defaultdict(set))
+    _decided: dict[str, int] = field(default_factory=dict)  # protocol -> last decided round
+    eliminated: dict[PairKey, Elimination] = field(default_factory=dict)
+
+    @classmethod
+    def of(
+        cls,
+        settings: RacingSettings,
+        keys: Iterable[PairKey],
+        raced_protocols: Iterable[str],
+        exempt: Iterable[tuple[str, str]] = (),
+    ) -> Race:
+        raced = set(raced_protocols)
+        pairs: dict[str, set[PairKey]] = defaultdict(set)
+        for key in keys:
+            if key.protocol in raced:
+                pairs[key.protocol].add(key)
+        return cls(settings, dict(pairs), frozenset(exempt))
+
+    def raced(self, protocol: str) -> bool:
+        return protocol in self.pairs
+
+    def record(self, outcome: FoldOutcome) -> None:
+        """A finished fold (any status: an error row finishes the fold for the round too)."""
+        key = outcome.pair
+        if not self.raced(key.protocol):
+            return
+        self._finished[key].add(outcome.fold)
+        if outcome.status == "done":
+            acc = float(outcome.metrics.get("accuracy", math.nan))
+            self._scores[key][outcome.fold] = (acc, outcome.n_train, outcome.n_test)
+
+    def alive(self, protocol: str) -> list[PairKey]:
+        return sorted(k for k in self.pairs.get(protocol, ()) if k not in self.eliminated)
+
+    def may_start(self, key: PairKey, fold: int) -> bool:
+        """Fold ``fold`` of a raced pair starts once every earlier round is decided."""
+        return (
+            not self.raced(key.protocol)
+            or fold == 0
+            or self._decided.get(key.protocol, -1) >= fold - 1
+        )
+
+    def settle(self) -> list[Elimination]:
+        """Decide every round that all racing pairs have finished; returns new eliminations."""
+        new: list[Elimination] = []
+        for protocol in sorted(self.pairs):
+            while True:
+                r = self._decided.get(protocol, -1) + 1
+                alive = self.alive(protocol)
+                if not alive or not all(r in self._finished[k] for k in alive):
+                    break
+                new.extend(self._decide(protocol, r, alive))
+                self._decided[protocol] = r
+        return new
+
+    def _decide(self, protocol: str, r: int, alive: list[PairKey]) -> list[Elimination]:
+        folds = range(r + 1)
+        if r + 1 < self.settings.min_folds:
+            return []
+        complete = {
+            k: np.array([self._scores[k][f][0] for f in folds])
+            for k in alive
+            if all(f in self._scores[k] for f in folds)
+        }
+        if len(complete) < 2:
+            return []
+        # ties on the mean go to the first pair in name order: a deterministic leader
+        leader = min(complete, key=lambda k: (-complete[k].mean(), k))
+        tested = [
+            k for k in complete if k != leader and (k.feature_set, k.family) not in self.exempt
+        ]
+        if not tested:
+            return []
+        pvalues = []
+        for k in tested:
+            n_train = float(np.mean([self._scores[k][f][1] for f in folds]))
+            n_test = float(np.mean([self._scores[k][f][2] for f in folds]))
+            t = corrected_resampled_ttest(complete[k], complete[leader], n_train, n_test)
+            if not math.isfinite(t.p):
+                pvalues.append(1.0)
+                continue
+            # one-sided: is the pair worse than the leader?
+            pvalues.append(t.p / 2 if t.t < 0 else 1 - t.p / 2)
+        adjusted = holm(np.array(pvalues))
+        out = []
+        for k, p in zip(tested, adjusted, strict=True):
+            if p < self.settings.alpha:
+                e = Elimination(k, r + 1, leader, float(p))
+                self.eliminated[k] = e
+                log.info("racing: %s %s", k.label, e.message)
+                out.append(e)
+        return out

@@ -1,0 +1,177 @@
+"""Which fold job runs next, on which process, and when to stop starting them.
+
+Jobs go round by round (fold ``r`` of every pair and protocol; a single split is round 0) and,
+within a round, longest first by the cost model (:mod:`benchmark.cost`), so that the cores are
+not left with one long study at the end and a budget that runs out leaves every pair with the
+same folds. A raced pair (:mod:`benchmark.racing`) starts its fold ``r`` only once round
+``r - 1`` of its protocol is decided; an eliminated pair's folds become ``eliminated`` rows
+without running. Once the run's deadline is near, a fold that cannot finish a trial before it
+is not started: it becomes a ``skip`` row that says so (a rerun with a larger budget runs it).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import dataclass
+from typing import Any
+
+from benchmark.cost import CostModel
+from benchmark.racing import Race
+from benchmark.results import FoldOutcome
+from benchmark.tuning import FoldJob, run_fold
+
+__all__ = ["Scheduler", "dispatch_order"]
+
+log = logging.getLogger(__name__)
+
+
+def dispatch_order(jobs: Sequence[FoldJob], cost: CostModel | None) -> list[int]:
+    """Indices of ``jobs`` round by round, longest first within a round (plan order without a
+    cost model)."""
+
+    def key(i: int) -> tuple[int, float, int]:
+        seconds = cost.job_seconds(jobs[i]) if cost is not None else 0.0
+        return (jobs[i].fold, -seconds, i)
+
+    return sorted(range(len(jobs)), key=key)
+
+
+class _InProcess:
+    """An executor for ``n_jobs = 1``: the job runs at submit, in this process."""
+
+    def submit(self, fn: Callable[..., FoldOutcome], *args: Any) -> Future[FoldOutcome]:
+        future: Future[FoldOutcome] = Future()
+        try:
+            future.set_result(fn(*args))
+        except BaseException as exc:  # re-raised by result(), e.g. fail_fast
+            future.set_exception(exc)
+        return future
+
+    def shutdown(self, **_: Any) -> None:
+        pass
+
+
+_watched_parent: int | None = None
+
+
+def _exit_with_parent(parent: int, interval_s: float = 2.0) -> None:
+    """Make this pool process exit once ``parent`` is gone. A SIGKILLed ``genrebench run``
+    cannot stop its worker processes, which would otherwise finish (and waste) a long fold each,
+    holding the cores a restarted run needs. Its fold's trials are failed and redone on resume."""
+    global _watched_parent
+    if _watched_parent == parent or os.getpid() == parent:
+        return
+    _watched_parent = parent
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval_s)
+        log.warning("the benchmark process %d is gone: this worker stops too", parent)
+        os._exit(3)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+def _run_fold_in_pool(job: FoldJob, parent: int) -> FoldOutcome:
+    _exit_with_parent(parent)
+    return run_fold(job)
+
+
+@dataclass
+class Scheduler:
+    """Runs ``jobs`` on ``n_jobs`` processes in ``order``; see the module docstring."""
+
+    jobs: Sequence[FoldJob]
+    order: Sequence[int]
+    n_jobs: int = 1
+    deadline: float | None = None
+    race: Race | None = None
+    cost: CostModel | None = None
+    budget_label: str = ""
+    #: the trial budget a stored outcome of a job satisfies (None: not done): such a job is
+    #: read back even after the deadline, it costs nothing
+    answered: Callable[[FoldJob], int | None] | None = None
+
+    def run(self) -> Iterator[tuple[FoldOutcome, bool]]:
+        """Outcomes as they finish, each with whether it ran (False: an ``eliminated`` or
+        not-reached row made here)."""
+        if self.n_jobs <= 1:
+            executor: Any = _InProcess()
+        else:
+            from joblib.externals.loky import get_reusable_executor
+
+            executor = get_reusable_executor(max_workers=self.n_jobs, reuse=False)
+        try:
+            yield from self._loop(executor)
+        except BaseException:
+            executor.shutdown(wait=False, kill_workers=True)
+            raise
+        executor.shutdown(wait=True)
+
+    def _loop(self, executor: Any) -> Iterator[tuple[FoldOutcome, bool]]:
+        pending = list(self.order)
+        running: dict[Future[FoldOutcome], int] = {}
+        parent = os.getpid()
+        while pending or running:
+            while len(running) < max(1, self.n_jobs) and pending:
+                i = self._next(pending)
+                if i is None:
+                    break
+                pending.remove(i)
+                job = self.jobs[i]
+                made = self._without_running(job)
+                if made is not None:
+                    yield made, False
+                    continue
+                running[executor.submit(_run_fold_in_pool, job, parent)] = i
+            if not running:
+                if pending and self._next(pending) is None:
+                    raise RuntimeError(
+                        "scheduler: every pending fold waits on a round no fold is running"
+                    )
+                continue
+            finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            for future in sorted(finished, key=lambda f: running[f]):
+                i = running.pop(future)
+                outcome = future.result()
+                if self.cost is not None:
+                    self.cost.observe(outcome, outcome.n_trials + outcome.n_pruned)
+                if self.race is not None:
+                    self.race.record(outcome)
+                yield outcome, True
+            if self.race is not None:
+                self.race.settle()
+
+    def _next(self, pending: list[int]) -> int | None:
+        """The first pending job that may start now (a raced one waits for its round)."""
+        for i in pending:
+            job = self.jobs[i]
+            race = self.race
+            if race is None or job.pair in race.eliminated or race.may_start(job.pair, job.fold):
+                return i
+        return None
+
+    def _without_running(self, job: FoldJob) -> FoldOutcome | None:
+        """The row of a job that is not run: its pair was eliminated, or the budget is spent."""
+        if self.race is not None and job.pair in self.race.eliminated:
+            return self.race.eliminated[job.pair].outcome(job.fold)
+        have = self.answered(job) if self.answered is not None else None
+        if self.deadline is not None and (have is None or have < job.n_trials):
+            least = 0.0
+            if self.cost is not None:
+                least = self.cost.trial_seconds(job) + self.cost.fixed_seconds(job)
+            if time.time() + least > self.deadline:
+                return FoldOutcome(
+                    job.pair,
+                    job.fold,
+                    "skip",
+                    f"not reached: the run's budget ({self.budget_label}) was spent before "
+                    "this fold could start; a rerun with a larger --budget runs it",
+                    study_name=job.study_name,
+                )
+        return None

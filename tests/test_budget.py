@@ -1,0 +1,156 @@
+"""The run's wall-clock budget and cost model: durations, planning, deadlines, continuation."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_tuning import _job, _trials
+
+from benchmark.budget import parse_duration, plan_budget, scaled_trials
+from benchmark.config import config_from_dict
+from benchmark.cost import CostModel, FitCost, makespan, measure_fit
+from benchmark.errors import ConfigError
+from benchmark.results import PairKey
+from benchmark.scheduling import Scheduler, dispatch_order
+from benchmark.search_space import load_search_space
+from benchmark.testing import make_tabular_problem
+from benchmark.tuning import run_fold
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("2h", 7200), ("45m", 2700), ("1h30m", 5400), ("90s", 90), ("600", 600), (30, 30)],
+)
+def test_durations_parse(text: str | int, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("bad", ["", "2x", "h", "-5m", "0", "1h 30 parsecs", True])
+def test_bad_durations_are_one_clear_error(bad: object) -> None:
+    with pytest.raises(ConfigError, match="budget must be"):
+        parse_duration(bad)  # type: ignore[arg-type]
+
+
+def test_budget_and_racing_are_config_keys_outside_the_digest() -> None:
+    base = {"name": "b", "protocols": {"artist_kfold": {"n_folds": 3}}}
+    cfg = config_from_dict(base, source="t")
+    budgeted = config_from_dict({**base, "budget": "1h", "racing": True}, source="t")
+    assert budgeted.budget_seconds() == 3600 and budgeted.racing_settings().alpha == 0.05
+    assert budgeted.digest() == cfg.digest()
+    # keys that change results do change it
+    assert config_from_dict({**base, "trials_per_param": 5}, source="t").digest() != cfg.digest()
+    assert config_from_dict({**base, "pruner": "hyperband"}, source="t").digest() != cfg.digest()
+    for key, value, words in (
+        ("budget", "soon", "budget must be"),
+        ("racing", {"alpha": 2}, "racing.alpha"),
+        ("racing", {"speed": 1}, "unknown key"),
+        ("pruner", "random", "unknown pruner"),
+        ("trials_per_param", 0, "trials_per_param"),
+    ):
+        with pytest.raises(ConfigError, match=words):
+            config_from_dict({**base, key: value}, source="t")
+
+
+def test_trials_per_param_gives_small_spaces_fewer_trials() -> None:
+    cfg = config_from_dict(
+        {"name": "b", "n_trials": 50, "trials_per_param": 5, "protocols": ["artist_kfold"]},
+        source="t",
+    )
+    assert len(load_search_space("lda").params) == 2
+    assert cfg.trials_for("lda") == 10
+    assert cfg.trials_for("lightgbm") == min(50, 5 * len(load_search_space("lightgbm").params))
+    assert cfg.with_overrides(trials_per_param=100).trials_for("lda") == 50
+
+
+def test_fit_cost_is_measured_on_the_data_and_scales_with_rows() -> None:
+    X, y = make_tabular_problem(n_samples=400, n_features=8, n_classes=4, seed=0)
+    cost = measure_fit("logreg", load_search_space("logreg"), X, y, rows=300)
+    assert cost.seconds > 0 and cost.rows == 300 and 0.5 <= cost.exponent <= 2
+    assert cost.at(600) > cost.at(300) > cost.at(150) > 0
+    assert FitCost(2.0, 100, 2.0).at(200) == pytest.approx(8.0)
+
+
+def test_makespan_packs_jobs_onto_the_first_free_process() -> None:
+    assert makespan([4, 3, 2, 1], 2) == 5
+    assert makespan([1, 2, 3, 4], 2) == 6  # shortest first leaves one long job at the end
+    assert makespan([5, 1], 1) == 6
+
+
+def _model(jobs, seconds_per_trial: float) -> CostModel:
+    model = CostModel()
+    for j in jobs:
+        model.per_trial[(j.pair.feature_set, j.pair.family)] = seconds_per_trial
+        model.fits[(j.pair.feature_set, j.pair.family)] = FitCost(0.0, 1)
+    return model
+
+
+def test_a_budget_keeps_the_same_share_of_every_study(tmp_path: Path) -> None:
+    jobs = [replace(_job(tmp_path), fold=f, n_trials=n) for f, n in enumerate((40, 40, 10, 10))]
+    model = _model(jobs, 1.0)
+    free = plan_budget(jobs, model, 2, None)
+    assert free.scale == 1 and free.trials == (40, 40, 10, 10)
+    tight = plan_budget(jobs, model, 2, 60.0)
+    assert tight.scale < 1 and tight.fits
+    assert tight.wall_s + tight.after_s <= 60
+    assert tight.trials == tuple(scaled_trials(n, tight.scale) for n in (40, 40, 10, 10))
+    assert tight.trials[0] > tight.trials[2] >= 1  # relative budgets kept
+    # folds a stored outcome already answers cost nothing: more trials fit for the rest
+    done = plan_budget(jobs, model, 2, 60.0, done=lambda j: 40 if j.fold < 2 else None)
+    assert done.n_left == 2 and done.scale > tight.scale
+    impossible = plan_budget(jobs, model, 2, 1.0)
+    assert not impossible.fits and impossible.trials == (1, 1, 1, 1)
+
+
+def test_dispatch_goes_round_by_round_longest_first(tmp_path: Path) -> None:
+    base = _job(tmp_path)
+    jobs = [
+        replace(base, pair=PairKey("s", fam, "p"), fold=fold, n_trials=n)
+        for fold in (1, 0)
+        for fam, n in (("a", 1), ("b", 9))
+    ]
+    model = _model(jobs, 1.0)
+    order = [(jobs[i].fold, jobs[i].pair.family) for i in dispatch_order(jobs, model)]
+    assert order == [(0, "b"), (0, "a"), (1, "b"), (1, "a")]
+
+
+def test_a_study_ended_by_the_deadline_is_continued_by_a_larger_budget(tmp_path: Path) -> None:
+    job = _job(tmp_path, n_trials=2)
+    first = run_fold(job)
+    assert first.status == "done" and first.trial_budget == 2
+    before = [t.params for t in _trials(job)]
+    # the same study, planned for 5 trials, but the run's budget is already spent: it keeps
+    # its 2 trials, is refit, and says it satisfies only 2
+    cut = run_fold(replace(job, n_trials=5, deadline=time.time() - 1))
+    assert cut.status == "done" and cut.trial_budget == 2 and cut.n_trials == 2
+    assert cut.params == first.params
+    # a rerun with time continues the same study to 5 trials (the first 2 are kept)
+    more = run_fold(replace(job, n_trials=5))
+    trials = _trials(job)
+    assert more.trial_budget == 5 and more.n_trials + more.n_pruned == 5 == len(trials)
+    assert [t.params for t in trials[:2]] == before
+    # and a stored outcome that satisfies the plan is read back without any new trial
+    again = run_fold(replace(job, n_trials=5))
+    assert len(_trials(job)) == 5 and again.params == more.params
+
+
+def test_no_fold_starts_after_the_deadline(tmp_path: Path) -> None:
+    jobs = [replace(_job(tmp_path), fold=f, study_name=f"s{f}") for f in range(3)]
+    past = Scheduler(jobs, range(3), deadline=time.time() - 1, budget_label="1 s")
+    rows = list(past.run())
+    assert [(o.status, ran) for o, ran in rows] == [("skip", False)] * 3
+    assert all("not reached: the run's budget (1 s)" in o.message for o, _ in rows)
+    # a fold whose stored outcome answers the job is read back even then
+    run_fold(jobs[0])
+    answered = Scheduler(
+        jobs,
+        range(3),
+        deadline=time.time() - 1,
+        answered=lambda j: j.n_trials if j.fold == 0 else None,
+    )
+    statuses = {o.fold: o.status for o, _ in answered.run()}
+    assert statuses == {0: "done", 1: "skip", 2: "skip"}
+    assert np.isfinite(next(o for o, _ in answered.run() if o.fold == 0).metrics["accuracy"])

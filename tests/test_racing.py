@@ -1,0 +1,107 @@
+"""Racing across pairs: who is eliminated, when, and what never takes part."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from test_runner import _config, _run
+
+from benchmark.racing import Race, RacingSettings
+from benchmark.results import FoldOutcome, PairKey
+
+GOOD, CLOSE, BAD, BASE = (PairKey("s", f, "kfold") for f in ("good", "close", "bad", "base"))
+ACC = {
+    GOOD: [0.80, 0.82, 0.79, 0.81, 0.80],
+    CLOSE: [0.79, 0.83, 0.78, 0.80, 0.81],
+    BAD: [0.30, 0.31, 0.29, 0.33, 0.30],
+    BASE: [0.20, 0.22, 0.19, 0.21, 0.20],
+}
+
+
+def _done(key: PairKey, fold: int) -> FoldOutcome:
+    return FoldOutcome(
+        key, fold, "done", metrics={"accuracy": ACC[key][fold]}, n_train=90, n_test=10
+    )
+
+
+def test_a_clearly_worse_pair_is_eliminated_once_min_folds_are_in() -> None:
+    keys = [*ACC, PairKey("s", "bad", "test_split")]
+    race = Race.of(RacingSettings(alpha=0.05, min_folds=3), keys, ["kfold"], exempt=[("s", "base")])
+    assert "test_split" not in race.pairs  # a single split is never raced
+    for fold in range(2):
+        assert all(race.may_start(k, fold) for k in ACC)
+        for key in ACC:
+            race.record(_done(key, fold))
+        assert race.settle() == []  # fewer folds than min_folds: nobody is tested
+    assert not race.may_start(GOOD, 3)  # round 2 is not decided yet
+    for key in (GOOD, CLOSE, BAD):
+        race.record(_done(key, 2))
+    assert race.settle() == [] and not race.may_start(GOOD, 3)  # waits for the baseline's fold
+    race.record(_done(BASE, 2))
+    (out,) = race.settle()
+    assert out.pair == BAD and out.after_folds == 3 and out.leader == GOOD
+    assert out.p_holm < 0.05
+    assert "eliminated after 3 folds: worse than s · good" in out.message
+    assert race.may_start(GOOD, 3)
+    # the baseline is worse still, but every pair is compared with it: never eliminated
+    assert BASE not in race.eliminated and CLOSE not in race.eliminated
+    row = race.eliminated[BAD].outcome(4)
+    assert (row.status, row.fold, row.message) == ("eliminated", 4, out.message)
+
+
+def test_racing_settings_validate() -> None:
+    assert RacingSettings.from_config(False, "t") is None
+    assert RacingSettings.from_config({"min_folds": 4}, "t") == RacingSettings(0.05, 4)
+
+
+RACED = """\
+name: raced
+seed: 1
+feature_sets: [csv_30s]
+families: [dummy, logreg, lda]
+protocols:
+  artist_kfold: {n_folds: 5}
+  fault_filtered: {}
+inner_folds: 2
+n_trials: 2
+n_jobs: 2
+baseline: {feature_set: csv_30s, family: lda}
+ensembles: false
+racing: {alpha: 0.2, min_folds: 3}
+"""
+
+
+@pytest.fixture(scope="module")
+def raced(fake_gtzan: Path, tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
+    tmp = tmp_path_factory.mktemp("raced")
+    return _run(_config(tmp, RACED), fake_gtzan, tmp / "results").results
+
+
+def test_an_eliminated_pair_keeps_its_rows_and_says_why(raced: pd.DataFrame) -> None:
+    dummy = raced[(raced["family"] == "dummy") & (raced["protocol"] == "artist_kfold")]
+    assert sorted(dummy["fold"]) == [0, 1, 2, 3, 4]  # a row for every fold, never missing
+    assert list(dummy.sort_values("fold")["status"]) == ["done"] * 3 + ["eliminated"] * 2
+    message = dummy[dummy["status"] == "eliminated"]["message"].iloc[0]
+    assert message.startswith("eliminated after 3 folds: worse than csv_30s · ")
+    assert "Holm p = " in message
+    # the fault-filtered split is never raced: the eliminated pair is scored on it
+    ff = raced[(raced["family"] == "dummy") & (raced["protocol"] == "fault_filtered")]
+    assert list(ff["status"]) == ["done"]
+
+
+def test_racing_never_reads_the_fault_filtered_test(
+    raced: pd.DataFrame, fake_gtzan: Path, tmp_path: Path
+) -> None:
+    """Without the fault-filtered protocol, the race eliminates the same pairs after the same
+    folds: nothing of that split enters a racing decision."""
+    alone = _run(
+        _config(tmp_path, RACED.replace("  fault_filtered: {}\n", "")),
+        fake_gtzan,
+        tmp_path / "results",
+    ).results
+    cols = ["feature_set", "family", "fold", "status", "message"]
+    kfold = raced[raced["protocol"] == "artist_kfold"][cols].reset_index(drop=True)
+    assert "fault_filtered" not in set(alone["protocol"])
+    pd.testing.assert_frame_equal(alone[cols].reset_index(drop=True), kfold)
