@@ -19,9 +19,10 @@ from dataclasses import dataclass, replace
 
 from benchmark.cost import ENSEMBLE_FOLD_S, CostModel, makespan
 from benchmark.errors import ConfigError
+from benchmark.results import FoldOutcome
 from benchmark.tuning import FoldJob
 
-__all__ = ["BudgetPlan", "format_duration", "parse_duration", "plan_budget"]
+__all__ = ["BudgetPlan", "format_duration", "not_reached", "parse_duration", "plan_budget"]
 
 _UNITS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)\s*([dhms])")
@@ -59,6 +60,19 @@ def format_duration(seconds: float) -> str:
     if seconds >= 60:
         return f"{seconds / 60:.1f} min"
     return f"{seconds:.0f} s"
+
+
+def not_reached(job: FoldJob, budget_label: str = "") -> FoldOutcome:
+    """The row of a fold the budget ended before it could start (a rerun with more runs it)."""
+    budget = f" ({budget_label})" if budget_label else ""
+    return FoldOutcome(
+        job.pair,
+        job.fold,
+        "skip",
+        f"not reached: the run's budget{budget} was spent before this fold could start; "
+        "a rerun with a larger --budget runs it",
+        study_name=job.study_name,
+    )
 
 
 @dataclass(frozen=True)

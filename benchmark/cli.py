@@ -700,7 +700,9 @@ def _export_final(
     from benchmark.final_model import export_from_results
 
     try:
-        path = export_from_results(results_dir, data_dir=data_dir, storage_url=storage)
+        path = export_from_results(
+            results_dir, data_dir=data_dir, storage_url=storage, within_budget=True
+        )
     except GenrebenchError as exc:
         console.print(
             f"[yellow]final model not exported[/]: {exc}", highlight=False, soft_wrap=True

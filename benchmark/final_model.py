@@ -119,6 +119,7 @@ def _final_job(
     storage_url: str,
     cache_dir: Path | None,
     trial_scale: float = 1.0,
+    deadline: float | None = None,
 ) -> tuple[FoldJob, int]:
     """The final study of ``pair`` over every track: inner folds made over all the dataset's
     tracks like ``pair.protocol``'s (so every member of a final ensemble shares them).
@@ -153,6 +154,7 @@ def _final_job(
         timeout_s=cfg.timeout_s,
         seed=cfg.seed,
         fail_fast=True,
+        deadline=deadline,
     )
     return job, len(fm.tracks)
 
@@ -185,11 +187,13 @@ def export_final_model(
     feature_set: str | None = None,
     cache_dir: Path | None = None,
     trial_scale: float = 1.0,
+    deadline: float | None = None,
 ) -> Path:
     """Tune and refit the chosen pair (or ensemble) on every track; save it to
     ``results_dir/final_model``. Only a model that can classify an audio file is exported:
     better candidates that cannot are passed over, and ``model.json`` says so. Final studies
-    get the trials the run's folds got (``trial_scale``: the share a budget kept)."""
+    get the trials the run's folds got (``trial_scale``: the share a budget kept) and start no
+    trial after ``deadline`` but their first."""
     choice = choose_best_pair(
         results, cfg.baseline, family=family, feature_set=feature_set, predictable=True
     )
@@ -217,10 +221,12 @@ def export_final_model(
     }
     if pair.feature_set == ENSEMBLE_FEATURE_SET:
         estimator, meta = _fit_final_ensemble(
-            cfg, dataset, results, pair, storage_url, cache_dir, trial_scale
+            cfg, dataset, results, pair, storage_url, cache_dir, trial_scale, deadline
         )
     else:
-        job, n_tracks = _final_job(cfg, dataset, pair, storage_url, cache_dir, trial_scale)
+        job, n_tracks = _final_job(
+            cfg, dataset, pair, storage_url, cache_dir, trial_scale, deadline
+        )
         estimator, params, inner_accuracy = fit_final(job)
         meta = {
             "feature_set": pair.feature_set,
@@ -246,6 +252,7 @@ def _fit_final_ensemble(
     storage_url: str,
     cache_dir: Path | None,
     trial_scale: float = 1.0,
+    deadline: float | None = None,
 ) -> tuple[EnsembleModel, dict[str, Any]]:
     """The chosen ensemble method, learnt again as in every outer fold but over all tracks:
     each candidate pair (done on every fold of the selection protocol, computable from audio)
@@ -264,9 +271,14 @@ def _fit_final_ensemble(
             left_out[label] = "feature set not computable from audio"
         else:
             candidates.append(PairKey(str(fs), str(fam), choice.protocol))
+    if not candidates:
+        raise GenrebenchError(
+            f"cannot build the final {choice.family} ensemble: no pair is done on every fold "
+            f"of {choice.protocol} and computable from audio"
+        )
     jobs, inner = [], []
     for key in candidates:
-        job, _ = _final_job(cfg, dataset, key, storage_url, cache_dir, trial_scale)
+        job, _ = _final_job(cfg, dataset, key, storage_url, cache_dir, trial_scale, deadline)
         params, _, oof = tune_final(job, with_inner=True)
         jobs.append((key, job, params))
         assert oof is not None
@@ -338,8 +350,10 @@ def export_from_results(
     storage_url: str | None = None,
     family: str | None = None,
     feature_set: str | None = None,
+    within_budget: bool = False,
 ) -> Path:
-    """Export the final model of the finished benchmark in ``results_dir``."""
+    """Export the final model of the finished benchmark in ``results_dir``; ``within_budget``
+    (the end of ``run``): its final studies stop at the end of the run's budget."""
     results_dir = Path(results_dir)
     cfg, prov = config_from_run(results_dir)
     dataset = Dataset.open(data_dir or prov.get("data_dir"), cfg.dataset)
@@ -361,4 +375,5 @@ def export_from_results(
         feature_set=feature_set,
         cache_dir=results_dir.parent / "cache",
         trial_scale=float(prov.get("schedule", {}).get("trial_scale", 1.0)),
+        deadline=prov.get("schedule", {}).get("ends_at") if within_budget else None,
     )

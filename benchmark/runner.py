@@ -436,6 +436,7 @@ class Schedule:
     deadline: float | None
     scheduler: Scheduler
     measure_s: float = 0.0
+    ends_at: float | None = None  # the budget's end (the export's deadline)
 
     def describe(self) -> dict[str, Any]:
         out: dict[str, Any] = {"measure_s": round(self.measure_s, 1)}
@@ -447,6 +448,7 @@ class Schedule:
                 estimated_wall_s=round(b.wall_s + b.after_s, 1),
                 estimated_core_s=round(b.core_s, 1),
                 unbudgeted_wall_s=round(b.full_wall_s + b.after_s, 1),
+                ends_at=self.ends_at,
             )
         race = self.scheduler.race
         if race is not None:
@@ -512,7 +514,8 @@ def make_schedule(
             ensemble_folds=n_folds if settings is not None else 0,
         )
         if budget_s is not None:
-            deadline = started_at + budget_s - bplan.after_s
+            # the export has its own deadline (the budget's end): the folds keep most of it
+            deadline = started_at + budget_s - min(bplan.after_s, 0.25 * budget_s)
             jobs = bplan.apply(jobs, deadline)
     race = None
     racing = cfg.racing_settings()
@@ -530,7 +533,8 @@ def make_schedule(
         budget_label=format_duration(budget_s) if budget_s else "",
         answered=answered,
     )
-    return Schedule(bplan, deadline, scheduler, measure_s)
+    ends_at = started_at + budget_s if budget_s is not None else None
+    return Schedule(bplan, deadline, scheduler, measure_s, ends_at)
 
 
 def dry_run(cfg: BenchmarkConfig, opts: RunOptions) -> tuple[Plan, Schedule]:

@@ -20,6 +20,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
 from typing import Any
 
+from benchmark.budget import not_reached
 from benchmark.cost import CostModel
 from benchmark.racing import Race
 from benchmark.results import FoldOutcome
@@ -166,12 +167,5 @@ class Scheduler:
             if self.cost is not None:
                 least = self.cost.trial_seconds(job) + self.cost.fixed_seconds(job)
             if time.time() + least > self.deadline:
-                return FoldOutcome(
-                    job.pair,
-                    job.fold,
-                    "skip",
-                    f"not reached: the run's budget ({self.budget_label}) was spent before "
-                    "this fold could start; a rerun with a larger --budget runs it",
-                    study_name=job.study_name,
-                )
+                return not_reached(job, self.budget_label)
         return None

@@ -593,8 +593,8 @@ def _tune(
         budget = replace(budget, attempts=budget.attempts - earlier_failures)
         if budget.done or (deadline is not None and time.monotonic() >= deadline):
             break
-        if job.deadline is not None and time.time() >= job.deadline:
-            break
+        if past_deadline(job) and budget.finished > 0:
+            break  # a study that started gets its first trial (the defaults) at least
         if budget.waiting == 0 and (budget.open_slots <= 0 or budget.out_of_attempts):
             if budget.running == 0 or shared is None:
                 break

@@ -38,7 +38,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -47,6 +47,7 @@ import optuna
 import pandas as pd
 
 import benchmark
+from benchmark.budget import not_reached
 from benchmark.claims import BenchmarkRecord, Board, open_board
 from benchmark.config import BenchmarkConfig
 from benchmark.data import Dataset
@@ -78,6 +79,7 @@ from benchmark.tuning import (
     Shared,
     counted_trials,
     help_study,
+    past_deadline,
     reap_trials,
     run_fold_shared,
 )
@@ -197,6 +199,8 @@ def _manifest(cfg: BenchmarkConfig, plan: Any, prov: dict[str, Any], url: str) -
         "provenance": prov,
         "storage": mask_url(url),
         "n_trials": cfg.n_trials,
+        # the benchmark's wall-clock budget (the first worker's): every worker stops there
+        "budget_s": cfg.budget_seconds(),
         "jobs": [
             {"study": j.study_name, "pair": list(_pair_tuple(j.pair)), "fold": j.fold}
             for j in plan.jobs
@@ -340,7 +344,9 @@ def _work(cfg, opts, me, url, results_dir, storage, board, on_joined, on_outcome
             else:
                 _check_identity(record, mine, where)
         summary = WorkerSummary(worker=me, benchmark=cfg.name, storage=where)
-        jobs = {j.study_name: j for j in plan.jobs}
+        budget_s = record.manifest.get("budget_s")
+        deadline = record.created_at + float(budget_s) if budget_s else None
+        jobs = {j.study_name: replace(j, deadline=deadline) for j in plan.jobs}
         absent = [j["study"] for j in record.manifest["jobs"] if j["study"] not in jobs]
         if absent:
             log.warning(
@@ -506,6 +512,10 @@ def _own(ctx: _Context, study: str) -> None:
     job = ctx.jobs[study]
     key = _fold_key(study)
     ctx.beat.set(f"tuning {job.pair.label} fold {job.fold}")
+    if past_deadline(job):  # the benchmark's budget is spent: the fold is not started
+        outcome = not_reached(job)
+        ctx.board.finish(ctx.bench, key, ctx.me, "skip", json.dumps(outcome.to_json()))
+        return
     try:
         outcome, fresh = run_fold_shared(
             job, ctx.shared, owns=lambda: ctx.board.holds(ctx.bench, key, ctx.me)

@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from test_tuning import _job, _trials
 
@@ -154,3 +155,37 @@ def test_no_fold_starts_after_the_deadline(tmp_path: Path) -> None:
     statuses = {o.fold: o.status for o, _ in answered.run()}
     assert statuses == {0: "done", 1: "skip", 2: "skip"}
     assert np.isfinite(next(o for o, _ in answered.run() if o.fold == 0).metrics["accuracy"])
+
+
+SMALL = """\
+name: b
+seed: 2
+feature_sets: [csv_30s]
+families: [logreg, lda]
+protocols:
+  artist_kfold: {n_folds: 3}
+inner_folds: 2
+n_trials: 2
+n_jobs: 2
+baseline: {feature_set: csv_30s, family: lda}
+"""
+
+
+def test_a_spent_budget_leaves_complete_tables_and_a_rerun_continues(
+    fake_gtzan: Path, tmp_path: Path
+) -> None:
+    from test_runner import _config, _run
+
+    spent = _run(_config(tmp_path, SMALL + "budget: 0.001\n"), fake_gtzan, tmp_path / "r")
+    res = spent.results
+    pairs, ens = res[res["feature_set"] != "ensemble"], res[res["feature_set"] == "ensemble"]
+    # a row for every pair and fold, never a missing one; ensembles as incomplete as the pairs
+    assert len(pairs) == 2 * 3 and set(pairs["status"]) == {"skip"}
+    assert pairs["message"].str.startswith("not reached: the run's budget").all()
+    assert len(ens) == 3 * 3 and set(ens["status"]) == {"skip"}
+    # the same results folder with time to spare: every fold runs now, as an unbudgeted run
+    resumed = _run(_config(tmp_path, SMALL), fake_gtzan, tmp_path / "r").results
+    fresh = _run(_config(tmp_path, SMALL), fake_gtzan, tmp_path / "fresh").results
+    cols = ["feature_set", "family", "fold", "status", "accuracy", "params", "n_trials"]
+    assert set(resumed["status"]) == {"done"}
+    pd.testing.assert_frame_equal(resumed[cols], fresh[cols])

@@ -252,3 +252,24 @@ def test_docker_compose_runs_commands_genrebench_and_mlflow_accept() -> None:
     assert {"benchmark", "configs", "search_spaces", "datasets"} <= copied
     for folder in ("configs", "search_spaces", "datasets"):
         assert (root / folder).is_dir()
+
+
+def test_workers_stop_at_the_benchmarks_budget(fake_gtzan, tmp_path) -> None:
+    """The budget is the benchmark's (stored with it by the first worker, counted from the
+    benchmark's creation): no fold starts after it ends, and each says so in its row."""
+    config = JOURNAL_CONFIG.replace("name: j", "name: jb") + "budget: 0.001\n"
+    (tmp_path / "jb.yaml").write_text(config)
+    cfg = load_config(str(tmp_path / "jb.yaml"))
+    opts = WorkerOptions(
+        data_dir=str(fake_gtzan),
+        results_root=tmp_path / "r",
+        storage_url=f"journal:///{tmp_path / 'shared' / 'jb.log'}",
+        track=False,
+        heartbeat_s=1,
+        grace_s=5,
+        poll_s=0.1,
+    )
+    summary = run_worker(cfg, opts)
+    res = summary.finalized.results
+    assert res["status"].tolist() == ["skip"]
+    assert res["message"].iloc[0].startswith("not reached: the run's budget")

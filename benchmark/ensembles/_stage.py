@@ -309,16 +309,22 @@ def ensemble_outcomes(
     pairs = results[(results["feature_set"] != ENSEMBLE_FEATURE_SET)]
     if pairs.groupby(["feature_set", "family"]).ngroups < 2:
         return []  # one pair: nothing to combine, anywhere
-    done = pairs[pairs["status"] == "done"]
     outcomes: list[FoldOutcome] = []
-    for (protocol, fold), rows in done.groupby(["protocol", "fold"], sort=True):
+    # every fold gets its rows, also one no pair finished (a run's budget spent before it):
+    # an ensemble is then as incomplete as the pairs, never silently done on fewer folds
+    for (protocol, fold), fold_rows in pairs[pairs["fold"] >= 0].groupby(
+        ["protocol", "fold"], sort=True
+    ):
+        rows = fold_rows[fold_rows["status"] == "done"]
         sel_inner = inner[(inner["protocol"] == protocol) & (inner["fold"] == fold)]
         sel_test = predictions[
             (predictions["protocol"] == protocol) & (predictions["fold"] == fold)
         ]
-        pool = build_pool(
-            str(protocol), int(fold), rows, sel_inner, sel_test, settings.min_coverage
-        )
+        pool: Any = "no pair is done on this fold"
+        if len(rows):
+            pool = build_pool(
+                str(protocol), int(fold), rows, sel_inner, sel_test, settings.min_coverage
+            )
         for name in settings.methods:
             if isinstance(pool, str):
                 key = PairKey(ENSEMBLE_FEATURE_SET, name, str(protocol))
