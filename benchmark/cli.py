@@ -415,10 +415,12 @@ def summary_table(results: pd.DataFrame, baseline: dict[str, str]) -> None:
             table.add_column(col, justify=justify)
         for _, r in rows.iterrows():
             if r["status"] != "done":
+                # a raced-out pair shows its mean over the folds it got (folds says how many)
+                reached = r["status"] == "eliminated" and math.isfinite(r["accuracy"])
                 table.add_row(
                     r["feature_set"],
                     r["family"],
-                    r["status"],
+                    f"{r['accuracy']:.3f} (eliminated)" if reached else r["status"],
                     "",
                     "",
                     "",

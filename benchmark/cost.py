@@ -89,9 +89,9 @@ def measure_fit(
     params = {} if space.fixed else space.defaults_for_trial()
     valid = order[rows : rows + max(1, rows // 4)]
 
-    def timed(n: int) -> float:
+    def timed(n: int, with_params: Mapping[str, Any] = params) -> float:
         try:
-            return _time_fit(family_name, params, X, y, order[:n], valid, seed)
+            return _time_fit(family_name, with_params, X, y, order[:n], valid, seed)
         except Exception as exc:  # e.g. too few rows of a class for this family
             log.debug("cost of %s at %d rows not measured (%s)", family_name, n, exc)
             return math.nan
@@ -101,13 +101,26 @@ def measure_fit(
     t1 = min(timed(n1), timed(n1))
     if math.isfinite(t1) and (n1 >= rows or t1 * rows / n1 > EXPENSIVE_FIT_S):
         return FitCost(t1, n1, 1.0)
+    # the defaults are one trial of a study; the others are sampled: a random draw from the
+    # search space stands for them (a default can be far from typical, e.g. a slow solver)
     t2 = timed(rows)
+    if not space.fixed:
+        t_random = timed(rows, _random_params(space, seed))
+        t2 = float(np.nanmean([t2, t_random])) if math.isfinite(t_random) else t2
     if not math.isfinite(t2):
         return FitCost(t1 if math.isfinite(t1) else 1.0, n1, 1.0)
     exponent = 1.0
     if math.isfinite(t1) and t2 > t1 > 0:
         exponent = float(np.clip(math.log(t2 / t1) / math.log(rows / n1), 0.5, 2.0))
     return FitCost(t2, rows, exponent)
+
+
+def _random_params(space: SearchSpace, seed: int) -> dict[str, Any]:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    return space.suggest(study.ask())
 
 
 def makespan(costs: Sequence[float], n_jobs: int) -> float:
