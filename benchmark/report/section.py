@@ -145,7 +145,8 @@ def _protocol_info(name: str, run: Mapping[str, Any], splits: pd.DataFrame) -> d
 
 
 def _split_sizes(name: str, splits: pd.DataFrame) -> str:
-    """ "3 outer folds; train 600 / test 300 tracks per fold (mean)", or "" if unknown."""
+    """The split sizes as one line (``3 outer folds; train 600 / test 300 tracks per fold
+    (mean)``), or ``""`` when splits.parquet does not say."""
     if splits.empty or not {"protocol", "fold", "part"} <= set(splits.columns):
         return ""
     s = splits[splits["protocol"] == name]
