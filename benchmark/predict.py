@@ -33,8 +33,9 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.audio import AudioFeatureSet, load_clip, song_windows
+from benchmark.audio import load_clip, song_windows
 from benchmark.errors import ConfigError, GenrebenchError
+from benchmark.features.audio_base import AudioFeatureSet
 
 __all__ = [
     "FilePrediction",

@@ -331,7 +331,7 @@ def make_plan(
 def feature_set_of(cfg: BenchmarkConfig, name: str) -> FeatureSet:
     """Feature set ``name`` with the config's parameters; audio extraction runs on the run's
     ``n_jobs`` processes unless the config says otherwise."""
-    from benchmark.audio import AudioFeatureSet
+    from benchmark.features.audio_base import AudioFeatureSet
 
     params = dict(cfg.feature_params.get(name, {}))
     if issubclass(all_feature_sets().get(name, object), AudioFeatureSet):

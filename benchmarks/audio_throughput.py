@@ -24,8 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.audio import imap_progress, load_clip
+from benchmark.audio import load_clip
 from benchmark.data import Dataset
+from benchmark.features.audio_base import imap_progress
 from benchmark.features.audio_tensors import log_mel
 from benchmark.features.librosa_features import FEATURE_NAMES, clip_features, reference_features
 

@@ -15,7 +15,7 @@
    to the last fold, and the steady rate between the first trial's start and the last trial's
    end (worker start-up excluded).
 
-Needs PostgreSQL's binaries (``benchmark.devcluster``); part 3 needs the GTZAN folder
+Needs PostgreSQL's binaries (``tests/devcluster.py``); part 3 needs the GTZAN folder
 (``--data-dir`` or ``$GENREBENCH_DATA``).
 """
 
@@ -36,10 +36,12 @@ from types import SimpleNamespace
 import optuna
 from optuna.trial import TrialState
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+REPO = Path(__file__).resolve().parent.parent
+# the sibling benchmark, and the throwaway cluster the tests use (not part of the package)
+sys.path[:0] = [str(REPO / "benchmarks"), str(REPO / "tests")]
+from devcluster import LocalPostgres, free_port, start_mlflow_server  # noqa: E402
 from tracking_overhead import time_log_fold  # noqa: E402
 
-from benchmark.devcluster import LocalPostgres, free_port, start_mlflow_server  # noqa: E402
 from benchmark.storage import open_storage  # noqa: E402
 from benchmark.tracking import Tracker  # noqa: E402
 from benchmark.tuning import Shared, _run_trial, reap_trials  # noqa: E402

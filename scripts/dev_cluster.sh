@@ -10,4 +10,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -x .venv/bin/python ]; then PY=.venv/bin/python; else PY=python3; fi
-exec "$PY" -m benchmark.devcluster "$@"
+exec "$PY" tests/devcluster.py "$@"

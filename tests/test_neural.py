@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 
-from benchmark import crops, testing
+from benchmark import testing
 from benchmark.errors import ConfigError
+from benchmark.models import _crops as crops
 
 needs_keras = pytest.mark.skipif(
     importlib.util.find_spec("keras") is None or importlib.util.find_spec("jax") is None,

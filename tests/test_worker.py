@@ -2,7 +2,7 @@
 the trial budget is global, every (pair, fold) is scored once, a worker killed with SIGKILL
 mid-trial loses nothing, and a worker with other data, or a bad URL, gets one clear line.
 
-The PostgreSQL tests start their own cluster (``benchmark.devcluster``) and skip when the
+The PostgreSQL tests start their own cluster (``tests/devcluster.py``) and skip when the
 PostgreSQL binaries are absent (CI installs them).
 """
 
@@ -23,11 +23,11 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
+from devcluster import LocalPostgres, free_port, pg_bin_dir
 from optuna.trial import TrialState
 
 from benchmark.cli import main
 from benchmark.config import load_config
-from benchmark.devcluster import LocalPostgres, free_port, pg_bin_dir
 from benchmark.runner import RunOptions, plan_and_run
 from benchmark.tuning import SURPLUS_ATTR, WORKER_ATTR
 

@@ -180,9 +180,9 @@ def test_run_refuses_a_storage_that_live_workers_share(fake_gtzan, tmp_path) -> 
 
 def test_an_unreachable_tracking_server_is_one_clear_line(fake_gtzan, tmp_path) -> None:
     from click.testing import CliRunner
+    from devcluster import free_port
 
     from benchmark.cli import main
-    from benchmark.devcluster import free_port
 
     (tmp_path / "j.yaml").write_text(JOURNAL_CONFIG)
     res = CliRunner().invoke(

@@ -18,7 +18,7 @@ Views:
 The tensor views are cached as one raw array file per (set, parameters, data) plus a JSON
 sidecar, and read back memory-mapped (1000 clips: ~660 MB of log-mel, ~2.6 GB of float32
 waveform at 22 050 Hz). Random crops and crop voting live with the neural families
-(:mod:`benchmark.crops`).
+(:mod:`benchmark.models._crops`).
 """
 
 from __future__ import annotations
@@ -32,8 +32,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from benchmark.audio import AudioFeatureSet, Clip
+from benchmark.audio import Clip
 from benchmark.errors import ConfigError, DataError
+from benchmark.features.audio_base import AudioFeatureSet
 from benchmark.features.base import FeatureMatrix
 from benchmark.features.spectrogram import band_statistics
 

@@ -33,8 +33,9 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.audio import AudioFeatureSet, Clip
+from benchmark.audio import Clip
 from benchmark.errors import ConfigError
+from benchmark.features.audio_base import AudioFeatureSet
 
 __all__ = [
     "FEATURE_NAMES",

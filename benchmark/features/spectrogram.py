@@ -47,14 +47,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
-from benchmark.audio import (
-    Clip,
-    ClipParameters,
-    audio_missing_reason,
-    imap_progress,
-    load_clip,
-)
+from benchmark.audio import Clip, load_clip
 from benchmark.errors import ConfigError, DataError
+from benchmark.features.audio_base import ClipParameters, audio_missing_reason, imap_progress
 from benchmark.features.base import FeatureMatrix, FeatureSet
 
 if TYPE_CHECKING:
@@ -333,7 +328,8 @@ class SpectrogramImages(ClipParameters, FeatureSet):
         workers (PNG reading threads), n_jobs (audio drawing processes): not in the cache key.
 
     :meth:`clip_rows` and :meth:`file_rows` compute the rows of one decoded clip or audio file
-    (the interface of :class:`~benchmark.audio.AudioFeatureSet`), for ``genrebench predict``.
+    (the interface of :class:`~benchmark.features.audio_base.AudioFeatureSet`), for
+    ``genrebench predict``.
     """
 
     name = "spectrogram_img"

@@ -41,7 +41,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
-from benchmark import crops
+from benchmark.models import _crops as crops
 
 __all__ = [
     "BACKEND",

@@ -218,7 +218,7 @@ class CNN2DClassifier(CropClassifier):
 
     def _augment(self, batch: Any, rng: Any) -> None:
         super()._augment(batch, rng)
-        from benchmark import crops
+        from benchmark.models import _crops as crops
 
         height = int(round(self.freq_mask * batch.shape[1]))
         crops.mask_frequency(batch, self.freq_masks, height, rng)

@@ -1,9 +1,11 @@
 """A throwaway PostgreSQL (and an MLflow tracking server on it) on 127.0.0.1, for development,
 tests and the scale-out benchmarks. Never for production data: the cluster trusts every local
-connection and, unless ``durable``, runs without fsync.
+connection and, unless ``durable``, runs without fsync. It lives with the tests, not in the
+installed package: nothing genrebench runs needs it (pytest puts ``tests/`` on ``sys.path``;
+``benchmarks/scaleout.py`` adds it).
 
-    python -m benchmark.devcluster start [--dir DIR] [--port 5433] [--mlflow-port 5001]
-    python -m benchmark.devcluster stop  [--dir DIR]          (DIR: /tmp/genrebench-dev)
+    python tests/devcluster.py start [--dir DIR] [--port 5433] [--mlflow-port 5001]
+    python tests/devcluster.py stop  [--dir DIR]          (DIR: /tmp/genrebench-dev)
 
 ``start`` prints the ``export GENREBENCH_STORAGE=... MLFLOW_TRACKING_URI=...`` lines to use;
 ``scripts/dev_cluster.sh`` wraps both commands.
@@ -299,7 +301,7 @@ def _cmd_stop(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m benchmark.devcluster",
+        prog="python tests/devcluster.py",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -1,0 +1,292 @@
+"""The base of every feature set computed from the audio files (``genres_original/``).
+
+:class:`AudioFeatureSet` extracts each clip in parallel (joblib, ``n_jobs``) with a progress bar,
+records the clips that cannot be used in :attr:`FeatureMatrix.missing` (so the benchmark reports
+the coverage) instead of failing, and computes the same rows for a single file, which is what
+``genrebench predict`` needs. :class:`ClipParameters` is the decoding parameters every such set
+shares (``spectrogram_img`` too, when it renders from audio); :func:`imap_progress` is the
+parallel map with progress they all extract with. Decoding itself is :mod:`benchmark.audio`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from abc import abstractmethod
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+import numpy as np
+
+from benchmark.audio import (
+    CLIP_SECONDS,
+    DEFAULT_SAMPLE_RATE,
+    MIN_SECONDS,
+    AudioError,
+    Clip,
+    audio_extra_missing,
+    load_clip,
+    require_audio,
+)
+from benchmark.errors import ConfigError, DataError
+from benchmark.features.base import FeatureMatrix, FeatureSet
+
+if TYPE_CHECKING:
+    from benchmark.data import Dataset
+
+__all__ = ["AudioFeatureSet", "ClipParameters", "audio_missing_reason", "imap_progress"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+# --- parallel extraction with progress ------------------------------------------------------
+def imap_progress(
+    fn: Callable[[T], R],
+    items: Sequence[T],
+    *,
+    n_jobs: int = 1,
+    description: str = "clips",
+) -> Iterator[R]:
+    """``fn(item)`` for each item, yielded in order as they finish, over ``n_jobs`` worker
+    processes (joblib; in this process for 1), with a progress bar on a terminal and a log line
+    every ~10 % otherwise. BLAS stays single-threaded in this process (the arrays are small;
+    joblib's workers do the same)."""
+    from threadpoolctl import threadpool_limits
+
+    total = len(items)
+    t0 = time.perf_counter()
+    progress = _progress(description, total)
+    step = max(1, total // 10)
+    done = 0
+    try:
+        with threadpool_limits(limits=1):
+            if n_jobs == 1 or total <= 1:
+                stream: Iterable[R] = (fn(item) for item in items)
+            else:
+                from joblib import Parallel, delayed
+
+                stream = Parallel(n_jobs=n_jobs, return_as="generator")(
+                    delayed(fn)(i) for i in items
+                )
+            for r in stream:
+                done += 1
+                if progress is not None:
+                    progress[0].update(progress[1], completed=done)
+                elif done % step == 0 or done == total:
+                    rate = done / max(time.perf_counter() - t0, 1e-9)
+                    log.info("%s: %d/%d (%.1f clips/s)", description, done, total, rate)
+                yield r
+    finally:
+        if progress is not None:
+            progress[0].stop()
+
+
+def _progress(description: str, total: int) -> tuple[Any, Any] | None:
+    if total < 2 or not sys.stderr.isatty():
+        return None
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    task = progress.add_task(description, total=total)
+    progress.start()
+    return progress, task
+
+
+# --- the feature-set base ---------------------------------------------------------------------
+def audio_missing_reason(dataset: Dataset) -> str | None:
+    """Why ``dataset`` offers no audio to extract from, or ``None``."""
+    folder = dataset.path("audio")
+    if not folder.is_dir():
+        return f"{folder.name}/ is not in {dataset.root}"
+    if dataset.tracks["audio_path"].notna().sum() == 0:
+        return f"{folder} holds no <genre>/<clip>.(wav|au|flac|ogg|mp3) audio files"
+    return audio_extra_missing()
+
+
+def _extract_one(job: tuple[AudioFeatureSet, str, str]) -> tuple[np.ndarray | None, str | None]:
+    """Worker: the rows of one clip, or why there are none (never raises)."""
+    fset, path, view = job
+    try:
+        return fset.file_rows(path, view), None
+    except AudioError as exc:
+        reason = str(exc).split(": ", 1)[-1] if str(exc).startswith(str(path)) else str(exc)
+        return None, reason
+    except Exception as exc:  # a clip that breaks a feature must not stop the benchmark
+        log.debug("extraction of %s failed", path, exc_info=True)
+        return None, f"extraction failed: {type(exc).__name__}: {exc}"
+
+
+class ClipParameters:
+    """The decoding parameters every set computed from audio shares (its ``params``)."""
+
+    params: dict[str, Any]
+    name: ClassVar[str]
+    #: extraction processes (popped from the parameters: not part of the cache key)
+    n_jobs: int | None
+
+    def take_clip_params(self, params: dict[str, Any]) -> None:
+        """Check ``sample_rate`` and ``seconds``; move ``n_jobs`` out of ``params``."""
+        n_jobs = params.pop("n_jobs", None)
+        if n_jobs is not None and (not isinstance(n_jobs, int) or n_jobs == 0 or n_jobs < -1):
+            raise ConfigError(f"feature set {self.name!r}: n_jobs must be a positive int or -1")
+        self.n_jobs = n_jobs
+        sr = params.get("sample_rate", DEFAULT_SAMPLE_RATE)
+        if not isinstance(sr, int) or not 1000 <= sr <= 192000:
+            raise ConfigError(f"feature set {self.name!r}: sample_rate must be an int in Hz")
+        seconds = params.get("seconds", CLIP_SECONDS)
+        if not isinstance(seconds, int | float) or not MIN_SECONDS <= seconds <= 600:
+            raise ConfigError(f"feature set {self.name!r}: seconds must be in [1, 600]")
+
+    @property
+    def sample_rate(self) -> int:
+        return int(self.params.get("sample_rate", DEFAULT_SAMPLE_RATE))
+
+    @property
+    def seconds(self) -> float:
+        return float(self.params.get("seconds", CLIP_SECONDS))
+
+
+class AudioFeatureSet(ClipParameters, FeatureSet):
+    """A feature set computed from the audio files of the dataset.
+
+    Subclasses implement :meth:`clip_rows` (the rows of one decoded clip for a view) and
+    :meth:`feature_names`. Common parameters (part of the cache key unless said otherwise):
+
+    * ``sample_rate`` (22050): decoding rate;
+    * ``seconds`` (30): the clip length read from the start of each file (shorter clips are
+      padded with silence);
+    * ``n_jobs``: extraction processes (not in the cache key; default: all cores for 16 clips
+      or more, else 1).
+    """
+
+    #: the parameters a subclass accepts besides the common ones
+    params_allowed: ClassVar[frozenset[str]] = frozenset()
+    _COMMON: ClassVar[frozenset[str]] = frozenset({"sample_rate", "seconds", "n_jobs"})
+
+    @classmethod
+    def audio_counterpart(cls) -> str | None:
+        return cls.name
+
+    def __init__(self, **params: Any) -> None:
+        unknown = sorted(set(params) - self._COMMON - self.params_allowed)
+        if unknown:
+            known = sorted(self._COMMON | self.params_allowed)
+            raise ConfigError(
+                f"feature set {self.name!r}: unknown parameter(s) {', '.join(unknown)}; "
+                f"known: {', '.join(known)}"
+            )
+        self.take_clip_params(params)
+        super().__init__(**params)
+
+    # --- per clip ---------------------------------------------------------------------------
+    @abstractmethod
+    def clip_rows(self, clip: Clip, view: str) -> np.ndarray:
+        """The rows of one clip for ``view``: ``(n_rows, ...)``."""
+
+    @abstractmethod
+    def feature_names(self, view: str) -> list[str] | None:
+        """Column names of a tabular view, ``None`` for tensor views."""
+
+    def file_rows(self, path: str | os.PathLike[str], view: str) -> np.ndarray:
+        """Decode the first ``seconds`` of ``path`` and compute its rows for ``view``."""
+        clip = load_clip(path, self.sample_rate, self.seconds)
+        return self.clip_rows(clip, view)
+
+    # --- the dataset --------------------------------------------------------------------------
+    def unavailable(self, dataset: Dataset) -> str | None:
+        return audio_missing_reason(dataset)
+
+    def input_files(self, dataset: Dataset) -> list[Path]:
+        return [Path(p) for p in dataset.tracks["audio_path"].dropna()]
+
+    def _jobs_for(self, n_clips: int) -> int:
+        if self.n_jobs is not None:
+            return self.n_jobs if self.n_jobs > 0 else (os.cpu_count() or 1)
+        return (os.cpu_count() or 1) if n_clips >= 16 else 1
+
+    def extract(
+        self, dataset: Dataset, view: str
+    ) -> Iterator[tuple[str, np.ndarray | None, str | None]]:
+        """``(track_id, rows or None, reason or None)`` for every track of the dataset, in
+        track order; tracks without an audio file come with the reason ``no audio file``."""
+        require_audio()
+        reason = audio_missing_reason(dataset)
+        if reason:
+            raise DataError(f"{self.name}: {reason}")
+        tracks = dataset.tracks
+        have = tracks[tracks["audio_path"].notna()]
+        jobs = [(self, str(p), view) for p in have["audio_path"]]
+        t0 = time.perf_counter()
+        stream = imap_progress(
+            _extract_one,
+            jobs,
+            n_jobs=self._jobs_for(len(jobs)),
+            description=f"{self.name} ({view}): {len(jobs)} clips",
+        )
+        with_audio = set(have["track_id"])
+        for tid in tracks["track_id"]:
+            if tid not in with_audio:
+                yield str(tid), None, "no audio file"
+                continue
+            rows, why = next(stream)
+            if why is not None:
+                log.warning("%s: skipping %s: %s", self.name, tid, why)
+            yield str(tid), rows, why
+        for _ in stream:  # nothing left: lets the stream close its progress bar and workers
+            pass
+        wall = time.perf_counter() - t0
+        log.info(
+            "%s (%s): %d clips in %.1f s (%.1f clips/s)",
+            self.name,
+            view,
+            len(jobs),
+            wall,
+            len(jobs) / max(wall, 1e-9),
+        )
+
+    def build(self, dataset: Dataset, view: str) -> FeatureMatrix:
+        if view not in self.views:
+            raise ValueError(f"feature set {self.name!r} has no {view!r} view (has {self.views})")
+        parts: list[np.ndarray] = []
+        row_track: list[str] = []
+        missing: dict[str, str] = {}
+        for tid, rows, why in self.extract(dataset, view):
+            if rows is None:
+                missing[tid] = str(why)
+                continue
+            parts.append(rows)
+            row_track += [tid] * len(rows)
+        if not parts:
+            first = next(iter(missing.items()), ("", "no tracks"))
+            raise DataError(
+                f"{self.name}: no clip could be used ({len(missing)} skipped; "
+                f"e.g. {first[0]}: {first[1]})"
+            )
+        return FeatureMatrix(
+            X=np.concatenate(parts),
+            row_track=np.asarray(row_track, dtype=str),
+            feature_names=self.feature_names(view),
+            missing=missing or None,
+        )
