@@ -46,6 +46,9 @@ class Protocol(ABC):
     #: whether the final model may be chosen by this protocol's scores, and in which order
     #: (lower first: the most honest k-fold); None: never (a test split chooses nothing)
     selection_rank: ClassVar[int | None] = None
+    #: what the protocol's numbers mean for their size, for the leaderboard: ("honest" or
+    #: "optimistic", why); empty for a protocol that does not say
+    estimate: ClassVar[tuple[str, str]] = ("", "")
     #: the parameters a config may give (``protocols: {name: {...}}``) and their types
     params: ClassVar[dict[str, type]] = {"n_folds": int}
 

@@ -16,6 +16,11 @@ __all__ = ["FaultFilteredProtocol"]
 
 class FaultFilteredProtocol(Protocol):
     name = "fault_filtered"
+    estimate = (
+        "honest",
+        "the fault-filtered split (Kereliuk, Sturm & Larsen 2015): one fixed test part, "
+        "artists and repeated clips kept apart",
+    )
     group_by = "artist"
     kind = "test split"
     params: ClassVar[dict[str, type]] = {}

@@ -16,6 +16,11 @@ __all__ = ["ArtistKFoldProtocol", "StratifiedKFoldProtocol"]
 
 class StratifiedKFoldProtocol(Protocol):
     name = "stratified_kfold"
+    estimate = (
+        "optimistic",
+        "random split: the same artists appear in training and test folds, which inflates "
+        "accuracy on GTZAN",
+    )
     group_by = "track"
     selection_rank = 1  # optimistic (artists repeat), so only when no artist-grouped run
     description = (
@@ -30,6 +35,7 @@ class StratifiedKFoldProtocol(Protocol):
 
 class ArtistKFoldProtocol(Protocol):
     name = "artist_kfold"
+    estimate = ("honest", "artist-grouped: every artist on one side of each split")
     group_by = "artist"
     selection_rank = 0
     description = (

@@ -15,6 +15,7 @@ import pandas as pd
 
 from benchmark import stats
 from benchmark.ensembles import ENSEMBLE_FEATURE_SET, members_of
+from benchmark.protocols import all_protocols
 from benchmark.report.formatting import exact, fmt_param, num, pct, pp, pval, secs
 from benchmark.report.inputs import Inputs, Trials
 from benchmark.report.settings import ALPHA, N_BOOT
@@ -25,21 +26,6 @@ __all__ = ["protocol_order", "protocol_section"]
 N_HISTORIES = 3
 #: members listed per ensemble on the page (the rest are counted)
 N_MEMBERS_SHOWN = 8
-
-#: what each known protocol means for the size of the numbers
-PROTOCOL_KIND = {
-    "stratified_kfold": (
-        "optimistic",
-        "random split: the same artists appear in training and test folds, which inflates "
-        "accuracy on GTZAN",
-    ),
-    "artist_kfold": ("honest", "artist-grouped: every artist on one side of each split"),
-    "fault_filtered": (
-        "honest",
-        "the fault-filtered split (Kereliuk, Sturm & Larsen 2015): one fixed test part, "
-        "artists and repeated clips kept apart",
-    ),
-}
 
 VERDICT_MARK = {
     "better": ("▲", "better", "significantly better than the baseline (Holm-adjusted p < α)"),
@@ -133,7 +119,8 @@ def protocol_section(
 # --- the protocol ---------------------------------------------------------------------------
 def _protocol_info(name: str, run: Mapping[str, Any], splits: pd.DataFrame) -> dict[str, Any]:
     info = (run.get("protocols") or {}).get(name) or {}
-    kind, kind_text = PROTOCOL_KIND.get(name, ("", ""))
+    known = all_protocols().get(name)
+    kind, kind_text = known.estimate if known is not None else ("", "")
     return {
         "name": name,
         "description": str(info.get("description", "")),
