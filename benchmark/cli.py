@@ -560,8 +560,9 @@ def predict(
     paths = audio_files_in(files)
     if not as_json:
         console.print(f"model: {model.describe()}", highlight=False, soft_wrap=True)
+        console.print(model.training_band.describe(), highlight=False, soft_wrap=True)
     rows: list[tuple[str, Any]] = []  # (file, FilePrediction or the error)
-    failed = 0
+    failed = warned = 0
     bar = Progress(
         TextColumn("predict"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=console, transient=True, disable=len(paths) < 2 or not console.is_terminal,
@@ -579,22 +580,31 @@ def predict(
                 bar.advance(task)
                 continue
             rows.append((f, pred))
+            warned += pred.warning is not None
             bar.advance(task)
             if not as_json:
                 where = f" ({pred.windows} windows)" if windows else ""
                 ranked = " · ".join(f"{g} {p:.2f}" for g, p in pred.top(top_k))
                 out.print(f"{f}{where}: {ranked}", highlight=False, soft_wrap=True)
+                if pred.warning:
+                    out.print(f"  warning: {pred.warning}", highlight=False, soft_wrap=True)
     if output:
         write_predictions(Path(output), rows, model.classes)
         if not as_json:
             console.print(
                 f"{len(rows)} row(s), {failed} failed: {output}", highlight=False, soft_wrap=True
             )
+    if warned and not as_json:
+        console.print(
+            f"{warned} file(s) band-limited below the training audio: see the warnings",
+            highlight=False,
+        )
     if as_json:
         doc = {
             "model": str(model.path),
             "feature_set": model.feature_set,
             "pair": model.meta.get("pair"),
+            "training_audio": model.training_band.to_dict(),
             "predictions": [
                 {"file": f, "error": str(r)} if isinstance(r, Exception) else r.to_dict(top_k)
                 for f, r in rows
