@@ -910,6 +910,12 @@ def status(
             raise GenrebenchError(f"no storage at {db}: pass --storage URL")
         storage = default_storage_url(db.parent)
     prog = progress(storage, name, grace_s=grace)
+    by_run = prog.written_by_run
+    if write and by_run:
+        raise GenrebenchError(
+            f"benchmark {prog.name!r} was written by `genrebench run`, which writes its results "
+            f"tables itself (in {Path(results_dir) / prog.name}); --write is for workers' storages"
+        )
     table = Table(
         title=f"benchmark {prog.name} on {prog.storage}", title_justify="left", highlight=False
     )
@@ -940,7 +946,7 @@ def status(
         folds = f"{finished}/{r.folds}"
         if r.error or r.timeout:
             folds += f" ({r.error} error, {r.timeout} timeout)"
-        trials = f"{r.trials}/{r.budget}" if r.budget else "-"
+        trials = f"{r.trials}/{r.budget}" if r.budget else str(r.trials) if by_run else "-"
         table.add_row(
             r.protocol,
             r.feature_set,
@@ -963,6 +969,12 @@ def status(
         f"{prog.folds_done}/{prog.folds_total} folds finished, "
         f"{prog.trials_finished}/{prog.trials_budget} trials, {len(live)} worker(s) running"
     )
+    if by_run:
+        line = (
+            f"{prog.folds_done}/{prog.folds_total} started folds finished, "
+            f"{prog.trials_finished} trials (written by `genrebench run`: read from its Optuna "
+            "studies; folds not yet started are not listed)"
+        )
     if prog.finalized:
         line += "; results assembled"
     out.print(line, highlight=False)
