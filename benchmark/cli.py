@@ -649,8 +649,9 @@ def predict(
     paths = audio_files_in(files)
     if not as_json:
         console.print(f"model: {model.describe()}", highlight=False, soft_wrap=True)
+        console.print(model.training_band.describe(), highlight=False, soft_wrap=True)
     rows: list[tuple[str, Any]] = []  # (file, FilePrediction or the error)
-    failed = 0
+    failed = warned = 0
     bar = Progress(
         TextColumn("predict"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=console, transient=True, disable=len(paths) < 2 or not console.is_terminal,
@@ -668,22 +669,31 @@ def predict(
                 bar.advance(task)
                 continue
             rows.append((f, pred))
+            warned += pred.warning is not None
             bar.advance(task)
             if not as_json:
                 where = f" ({pred.windows} windows)" if windows else ""
                 ranked = " · ".join(f"{g} {p:.2f}" for g, p in pred.top(top_k))
                 out.print(f"{f}{where}: {ranked}", highlight=False, soft_wrap=True)
+                if pred.warning:
+                    out.print(f"  warning: {pred.warning}", highlight=False, soft_wrap=True)
     if output:
         write_predictions(Path(output), rows, model.classes)
         if not as_json:
             console.print(
                 f"{len(rows)} row(s), {failed} failed: {output}", highlight=False, soft_wrap=True
             )
+    if warned and not as_json:
+        console.print(
+            f"{warned} file(s) band-limited below the training audio: see the warnings",
+            highlight=False,
+        )
     if as_json:
         doc = {
             "model": str(model.path),
             "feature_set": model.feature_set,
             "pair": model.meta.get("pair"),
+            "training_audio": model.training_band.to_dict(),
             "predictions": [
                 {"file": f, "error": str(r)} if isinstance(r, Exception) else r.to_dict(top_k)
                 for f, r in rows
@@ -991,6 +1001,12 @@ def status(
             raise GenrebenchError(f"no storage at {db}: pass --storage URL")
         storage = default_storage_url(db.parent)
     prog = progress(storage, name, grace_s=grace)
+    by_run = prog.written_by_run
+    if write and by_run:
+        raise GenrebenchError(
+            f"benchmark {prog.name!r} was written by `genrebench run`, which writes its results "
+            f"tables itself (in {Path(results_dir) / prog.name}); --write is for workers' storages"
+        )
     table = Table(
         title=f"benchmark {prog.name} on {prog.storage}", title_justify="left", highlight=False
     )
@@ -1021,7 +1037,7 @@ def status(
         folds = f"{finished}/{r.folds}"
         if r.error or r.timeout:
             folds += f" ({r.error} error, {r.timeout} timeout)"
-        trials = f"{r.trials}/{r.budget}" if r.budget else "-"
+        trials = f"{r.trials}/{r.budget}" if r.budget else str(r.trials) if by_run else "-"
         table.add_row(
             r.protocol,
             r.feature_set,
@@ -1044,6 +1060,12 @@ def status(
         f"{prog.folds_done}/{prog.folds_total} folds finished, "
         f"{prog.trials_finished}/{prog.trials_budget} trials, {len(live)} worker(s) running"
     )
+    if by_run:
+        line = (
+            f"{prog.folds_done}/{prog.folds_total} started folds finished, "
+            f"{prog.trials_finished} trials (written by `genrebench run`: read from its Optuna "
+            "studies; folds not yet started are not listed)"
+        )
     if prog.finalized:
         line += "; results assembled"
     out.print(line, highlight=False)

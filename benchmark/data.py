@@ -60,6 +60,9 @@ class Manifest:
     fault_filtered_counts: dict[str, int] = field(default_factory=dict)
     download: dict[str, Any] = field(default_factory=dict)
     known_faults: list[str] = field(default_factory=list)
+    #: the sample rate the dataset's audio was recorded at, where declared (a model trained on
+    #: its feature files alone knows no more of its audio: ``genrebench predict`` compares it)
+    sample_rate: int | None = None
 
     @property
     def download_hint(self) -> str:

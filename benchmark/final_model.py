@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from benchmark.bandwidth import TrainingBand, measure_training
 from benchmark.budget import scaled_trials
 from benchmark.config import BenchmarkConfig
 from benchmark.data import Dataset
@@ -32,7 +33,7 @@ from benchmark.ensembles import (
 from benchmark.errors import GenrebenchError
 from benchmark.features import all_feature_sets
 from benchmark.models import get_family
-from benchmark.predict import save_model
+from benchmark.predict import SavedModel, model_inputs, save_model
 from benchmark.protocols import get_protocol, selection_protocols
 from benchmark.results import PairKey, summarize_pairs
 from benchmark.runner import feature_set_of
@@ -46,6 +47,7 @@ __all__ = [
     "config_from_run",
     "export_final_model",
     "export_from_results",
+    "training_band",
 ]
 
 log = logging.getLogger(__name__)
@@ -239,9 +241,25 @@ def export_final_model(
             "study_name": job.study_name,
         }
     meta = {**common, **meta, "fit_s": round(time.perf_counter() - t0, 2)}
+    meta["training_audio"] = training_band(dataset, estimator, meta).to_dict()
     out = results_dir / "final_model"
     save_model(out, estimator, meta)
     return out
+
+
+def training_band(dataset: Dataset, estimator: Any, meta: dict[str, Any]) -> TrainingBand:
+    """The band of the audio the model was trained on, decoded as its inputs decode a file (so
+    ``predict`` compares like with like); the dataset's declared sample rate, or unknown, when
+    the dataset has no audio (a model on Kaggle's CSVs alone)."""
+    inputs = model_inputs(SavedModel(Path(), estimator, meta))
+    band = measure_training(
+        dataset.tracks["audio_path"].dropna().astype(str).tolist(),
+        max(i.fset.sample_rate for i in inputs),
+        seconds=max(i.fset.seconds for i in inputs),
+        declared_rate=dataset.manifest.sample_rate,
+    )
+    log.info("final model: %s", band.describe())
+    return band
 
 
 def _fit_final_ensemble(

@@ -7,8 +7,10 @@ A saved model is a folder holding
   ``0 … n_classes - 1``);
 * ``model.json``: what is needed to use it on audio: ``{"feature_set": name,
   "feature_params": {...}, "view": "tabular", "classes": [...], "pair": {...},
-  "params": {...}, "benchmark": ..., "protocol_scores": {...}}`` (plus the versions it was
-  saved with). An exported ensemble (``"kind": "ensemble"``) holds an
+  "params": {...}, "benchmark": ..., "protocol_scores": {...}, "training_audio": {...}}``
+  (plus the versions it was saved with); ``training_audio`` is the
+  :class:`~benchmark.bandwidth.TrainingBand` of the training clips (sample rate, bandwidth).
+  An exported ensemble (``"kind": "ensemble"``) holds an
   :class:`~benchmark.ensembles.EnsembleModel` instead, and ``model.json`` lists its
   ``members`` (feature set, params, view and weight of each).
 
@@ -16,7 +18,9 @@ A saved model is a folder holding
 ``results/*/final_model/``. Prediction decodes the audio (first 30 s, or every 30 s window of
 the song with ``windows=True``), computes the model's feature set on it — a model trained on
 Kaggle's CSVs (``csv_30s``/``csv_3s``) gets the same 57 features computed by ``librosa_30s`` /
-``librosa_3s`` — and averages the class probabilities over segments and windows.
+``librosa_3s`` — and averages the class probabilities over segments and windows. Each file's
+sample rate and effective bandwidth are measured and compared with the training audio's
+(:mod:`benchmark.bandwidth`): a band-limited file (16 kHz, a low-passed MP3) gets a warning.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from benchmark.audio import load_clip, song_windows
+from benchmark.bandwidth import FileBand, TrainingBand, band_warning, measure_file
 from benchmark.errors import ConfigError, GenrebenchError
 from benchmark.features.audio_base import AudioFeatureSet
 
@@ -85,6 +90,11 @@ class SavedModel:
     @property
     def is_ensemble(self) -> bool:
         return self.meta.get("kind") == "ensemble"
+
+    @property
+    def training_band(self) -> TrainingBand:
+        """What the model knows of its training audio (``unknown`` for older models)."""
+        return TrainingBand.from_meta(self.meta)
 
     def describe(self) -> str:
         pair = self.meta.get("pair") or {}
@@ -267,6 +277,9 @@ class FilePrediction:
     windows: int
     seconds: float
     window_top: list[str] = field(default_factory=list)
+    #: the file's sample rate and bandwidth, and why it is narrower than the training audio
+    band: FileBand | None = None
+    warning: str | None = None
 
     def top(self, k: int = 3) -> list[tuple[str, float]]:
         order = np.argsort(-self.proba, kind="stable")[:k]
@@ -281,7 +294,17 @@ class FilePrediction:
         }
         if self.window_top:
             out["window_genres"] = self.window_top
+        out.update(self.band_fields())
         return out
+
+    def band_fields(self) -> dict[str, Any]:
+        """``sample_rate_hz``, ``bandwidth_hz`` and ``warning`` (None when there is none)."""
+        band = self.band
+        return {
+            "sample_rate_hz": band.sample_rate if band else None,
+            "bandwidth_hz": round(band.bandwidth_hz) if band else None,
+            "warning": self.warning,
+        }
 
 
 def _proba(estimator: Any, rows: np.ndarray, n_classes: int) -> np.ndarray:
@@ -332,6 +355,10 @@ def predict_file(
             probas.append(per_input[0])
     proba = np.mean(probas, axis=0)
     clips = next(iter(decoded.values()))[:n_clips]
+    widest = max(decoded)  # the highest decoding rate: the widest band any input sees
+    audio = np.concatenate([c.audio for c in decoded[widest][:n_clips]])
+    band = measure_file(path, audio, widest[0])
+    limits = [i.fset.band_limit_hz for i in inputs]
     return FilePrediction(
         file=str(path),
         proba=proba,
@@ -339,6 +366,8 @@ def predict_file(
         windows=n_clips,
         seconds=float(sum(c.seconds for c in clips)),
         window_top=[model.classes[int(np.argmax(p))] for p in probas] if windows else [],
+        band=band,
+        warning=band_warning(band, model.training_band, limits),
     )
 
 
@@ -369,16 +398,17 @@ def audio_files_in(paths: Sequence[str]) -> list[str]:
 def write_predictions(
     path: Path, rows: Sequence[tuple[str, FilePrediction | Exception]], classes: Sequence[str]
 ) -> None:
-    """One row per file: ``file, genre, probability, error, proba_<class>…`` (CSV) or the same
-    records as a JSON list; written atomically."""
+    """One row per file: ``file, genre, probability, error, sample_rate_hz, bandwidth_hz,
+    warning, proba_<class>…`` (CSV) or the same records as a JSON list; written atomically."""
     import pandas as pd
 
     records = []
     for file, result in rows:
         rec: dict[str, Any] = {"file": file, "genre": None, "probability": None, "error": None}
+        rec.update(dict.fromkeys(("sample_rate_hz", "bandwidth_hz", "warning")))
         if isinstance(result, FilePrediction):
             genre, prob = result.top(1)[0]
-            rec.update(genre=genre, probability=round(prob, 6))
+            rec.update(genre=genre, probability=round(prob, 6), **result.band_fields())
             rec.update(
                 {
                     f"proba_{c}": round(float(v), 6)

@@ -3,8 +3,9 @@
 ``genrebench run`` (and ``genrebench export``) logs the exported ``final_model/`` folder as an
 MLflow model whose input is a table with one column, ``path`` (audio files the serving process
 can read), and whose output is one row per file: ``genre`` (the top class), ``error`` (empty
-unless the file could not be used) and one ``proba_<class>`` column per class. It is registered
-under ``genrebench-<benchmark>`` with the protocol scores as version tags, so
+unless the file could not be used), ``warning`` (empty unless the file is band-limited below
+the training audio, :mod:`benchmark.bandwidth`) and one ``proba_<class>`` column per class. It is
+registered under ``genrebench-<benchmark>`` with the protocol scores as version tags, so
 
     mlflow models serve -m models:/genrebench-quick/1 --env-manager local
 
@@ -54,7 +55,7 @@ class AudioGenreModel(PythonModel):
         columns = [f"proba_{c}" for c in classes]
         rows = []
         for path in model_input["path"].astype(str):
-            row: dict[str, Any] = {"path": path, "genre": "", "error": ""}
+            row: dict[str, Any] = {"path": path, "genre": "", "error": "", "warning": ""}
             try:
                 pred = predict_file(self.model, path, extractor=self.inputs)
             except GenrebenchError as exc:
@@ -62,9 +63,10 @@ class AudioGenreModel(PythonModel):
                 row.update(dict.fromkeys(columns, math.nan))
             else:
                 row["genre"] = pred.top(1)[0][0]
+                row["warning"] = pred.warning or ""
                 row.update(zip(columns, map(float, pred.proba), strict=True))
             rows.append(row)
-        return pd.DataFrame(rows, columns=["path", "genre", "error", *columns])
+        return pd.DataFrame(rows, columns=["path", "genre", "error", "warning", *columns])
 
 
 def log_final_model(final_dir: Path, tracking_uri: str, results_dir: Path) -> str:
@@ -89,6 +91,7 @@ def log_final_model(final_dir: Path, tracking_uri: str, results_dir: Path) -> st
                 "path": "song.mp3",
                 "genre": classes[0],
                 "error": "",
+                "warning": "",
                 **{f"proba_{c}": 0.1 for c in classes},
             }
         ]

@@ -741,6 +741,8 @@ class Progress:
     trials_budget: int
     finalized: bool
     grace_s: float
+    #: from the studies of a ``genrebench run`` (no workers' record: no budget, no claims)
+    written_by_run: bool = False
 
 
 def _trial_counts(storage: Any, url: str) -> dict[str, dict[str, int]]:
@@ -767,6 +769,80 @@ def _trial_counts(storage: Any, url: str) -> dict[str, dict[str, int]]:
     return counts
 
 
+def _parse_study_name(study: str) -> tuple[str, tuple[str, str, str], int, str] | None:
+    """``(benchmark, pair, fold, config digest)`` of a name :func:`benchmark.tuning.study_name`
+    made, or None for any other study."""
+    parts = study.rsplit(":", 5)
+    if len(parts) != 6 or not parts[4].startswith("fold") or not parts[4][4:].isdigit():
+        return None
+    bench, fs, fam, proto, fold, digest = parts
+    return bench, (fs, fam, proto), int(fold[4:]), digest
+
+
+def _run_benchmarks(storage: Any) -> dict[str, list[Any]]:
+    """The studies of each benchmark ``genrebench run`` wrote to ``storage``, by benchmark
+    name: those of its newest config (a changed config starts new studies; the old ones stay)."""
+    found: dict[str, dict[str, list[Any]]] = {}
+    newest: dict[str, tuple[int, str]] = {}
+    for s in storage.get_all_studies():
+        parsed = _parse_study_name(s.study_name)
+        if parsed is None:
+            continue
+        bench, _, _, digest = parsed
+        found.setdefault(bench, {}).setdefault(digest, []).append(s)
+        newest[bench] = max(newest.get(bench, (-1, "")), (s._study_id, digest))
+    return {bench: found[bench][newest[bench][1]] for bench in sorted(found)}
+
+
+def _run_progress(
+    storage: Any, url: str, name: str | None, by_run: dict[str, list[Any]], grace_s: float
+) -> Progress:
+    """:class:`Progress` of a benchmark written by ``genrebench run``, from its studies: one
+    per (pair, fold) started so far, finished when its outcome is stored. The trial budget is
+    not kept in the storage (``n_trials`` 0: unknown), and folds not started are not counted."""
+    if name is None:
+        if len(by_run) != 1:
+            raise GenrebenchError(
+                f"{mask_url(url)} holds {len(by_run)} benchmarks ({', '.join(by_run)}): "
+                "pass --config NAME"
+            )
+        name = next(iter(by_run))
+    counts = _trial_counts(storage, url)
+    rows: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for s in by_run[name]:
+        parsed = _parse_study_name(s.study_name)
+        assert parsed is not None
+        pair = parsed[1]
+        row = rows.setdefault(pair, _progress_row(pair))
+        row["folds"] += 1
+        state = counts.get(s.study_name, {})
+        row["trials"] += state.get("COMPLETE", 0) + state.get("PRUNED", 0)
+        row["running_trials"] += state.get("RUNNING", 0)
+        outcome = s.user_attrs.get(OUTCOME_ATTR)
+        if outcome is not None:
+            status = outcome.get("status", "done")
+            row[status if status in ("done", "error", "timeout") else "done"] += 1
+    pairs = pd.DataFrame(list(rows.values()))
+    pairs["workers"] = ""
+    pairs["skipped"] = None
+    pairs = pairs.sort_values(["protocol", "feature_set", "family"]).reset_index(drop=True)
+    done = int(pairs[["done", "error", "timeout"]].to_numpy().sum())
+    return Progress(
+        name=name,
+        storage=mask_url(url),
+        n_trials=0,
+        pairs=pairs,
+        workers=[],
+        folds_total=len(by_run[name]),
+        folds_done=done,
+        trials_finished=int(pairs["trials"].sum()),
+        trials_budget=0,
+        finalized=False,
+        grace_s=grace_s,
+        written_by_run=True,
+    )
+
+
 def _progress_row(pair: tuple[str, ...]) -> dict[str, Any]:
     """A pair's row of :func:`progress` before any fold is counted."""
     counters = ("folds", "done", "error", "timeout", "active", "trials", "budget")
@@ -781,10 +857,16 @@ def _progress_row(pair: tuple[str, ...]) -> dict[str, Any]:
 
 
 def progress(url: str, name: str | None = None, grace_s: float = 60) -> Progress:
-    """Where the benchmark stands, per pair, from the storage alone."""
+    """Where the benchmark stands, per pair, from the storage alone: from the workers' record,
+    or for a benchmark written by ``genrebench run`` (which keeps none) from its studies."""
     storage = open_storage(url)
     board = _open_board(url)
     try:
+        names = board.benchmarks()
+        if name not in names and (name is not None or not names):
+            by_run = _run_benchmarks(storage)
+            if (name is None and by_run) or name in by_run:
+                return _run_progress(storage, url, name, by_run, grace_s)
         record = _record(board, name, url)
         claims = board.claims(record.name)
         workers = board.workers(record.name)

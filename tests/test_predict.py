@@ -14,7 +14,7 @@ import pytest
 pytest.importorskip("librosa")
 import soundfile as sf  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
-from fake_gtzan import make_fake_gtzan  # noqa: E402
+from fake_gtzan import genre_tone, make_fake_gtzan  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
@@ -36,12 +36,7 @@ GENRES = ("blues", "country", "jazz", "rock")
 
 
 def fake_tone(genre: str, seconds: float, seed: int) -> np.ndarray:
-    """A clip like tests/fake_gtzan.py writes for ``genre`` (its pitch depends on the genre)."""
-    g = GENRES.index(genre)
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(SR * seconds)) / SR
-    y = 0.5 * np.sin(2 * np.pi * 110.0 * 2 ** (g / 2) * t) + 0.05 * rng.normal(size=t.size)
-    return np.clip(y, -1, 1).astype(np.float32)
+    return genre_tone(GENRES, genre, seconds, seed)
 
 
 @pytest.fixture(scope="module")

@@ -41,6 +41,9 @@ __all__ = ["AudioFeatureSet", "ClipParameters", "audio_missing_reason", "imap_pr
 
 log = logging.getLogger(__name__)
 
+#: the lowest ``band_limit_hz`` accepted: below it no genre feature is left worth computing
+MIN_BAND_LIMIT_HZ = 1000
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -158,6 +161,17 @@ class ClipParameters:
         seconds = params.get("seconds", CLIP_SECONDS)
         if not isinstance(seconds, int | float) or not MIN_SECONDS <= seconds <= 600:
             raise ConfigError(f"feature set {self.name!r}: seconds must be in [1, 600]")
+        limit = params.get("band_limit_hz")
+        if limit is not None and (
+            isinstance(limit, bool)
+            or not isinstance(limit, int | float)
+            or not MIN_BAND_LIMIT_HZ <= limit < sr / 2
+        ):
+            raise ConfigError(
+                f"feature set {self.name!r}: band_limit_hz must be a frequency in Hz from "
+                f"{MIN_BAND_LIMIT_HZ} up to below the Nyquist frequency sample_rate / 2 = "
+                f"{sr / 2:g} (above it there is nothing to remove), got {limit!r}"
+            )
 
     @property
     def sample_rate(self) -> int:
@@ -167,23 +181,34 @@ class ClipParameters:
     def seconds(self) -> float:
         return float(self.params.get("seconds", CLIP_SECONDS))
 
+    @property
+    def band_limit_hz(self) -> float | None:
+        limit = self.params.get("band_limit_hz")
+        return None if limit is None else float(limit)
+
 
 class AudioFeatureSet(ClipParameters, FeatureSet):
     """A feature set computed from the audio files of the dataset.
 
-    Subclasses implement :meth:`clip_rows` (the rows of one decoded clip for a view) and
+    Subclasses implement :meth:`_clip_rows` (the rows of one decoded clip for a view) and
     :meth:`feature_names`. Common parameters (part of the cache key unless said otherwise):
 
     * ``sample_rate`` (22050): decoding rate;
     * ``seconds`` (30): the clip length read from the start of each file (shorter clips are
       padded with silence);
+    * ``band_limit_hz`` (none): cut every clip at this frequency before its features
+      (:func:`benchmark.bandwidth.low_pass`), in training and in ``predict`` alike, so a file
+      whose content stops above it gives the features of a full-band one (7500 covers audio
+      resampled to 16 kHz, whose resampler keeps a transition band below 8 kHz);
     * ``n_jobs``: extraction processes (not in the cache key; default: all cores for 16 clips
       or more, else 1).
     """
 
     #: the parameters a subclass accepts besides the common ones
     params_allowed: ClassVar[frozenset[str]] = frozenset()
-    _COMMON: ClassVar[frozenset[str]] = frozenset({"sample_rate", "seconds", "n_jobs"})
+    _COMMON: ClassVar[frozenset[str]] = frozenset(
+        {"sample_rate", "seconds", "band_limit_hz", "n_jobs"}
+    )
 
     @classmethod
     def audio_counterpart(cls) -> str | None:
@@ -201,9 +226,21 @@ class AudioFeatureSet(ClipParameters, FeatureSet):
         super().__init__(**params)
 
     # --- per clip ---------------------------------------------------------------------------
-    @abstractmethod
     def clip_rows(self, clip: Clip, view: str) -> np.ndarray:
-        """The rows of one clip for ``view``: ``(n_rows, ...)``."""
+        """The rows of one clip for ``view``: ``(n_rows, ...)``, band-limited first when the
+        set has ``band_limit_hz``."""
+        limit = self.band_limit_hz
+        if limit is not None:
+            from benchmark.bandwidth import low_pass
+
+            samples = low_pass(clip.samples, clip.sample_rate, limit)
+            samples[clip.n_audio :] = 0.0  # the padding stays silence
+            clip = Clip(samples, clip.sample_rate, clip.n_audio, clip.path)
+        return self._clip_rows(clip, view)
+
+    @abstractmethod
+    def _clip_rows(self, clip: Clip, view: str) -> np.ndarray:
+        """The rows of one (already band-limited) clip for ``view``."""
 
     @abstractmethod
     def feature_names(self, view: str) -> list[str] | None:

@@ -105,7 +105,7 @@ class _TensorSet(AudioFeatureSet):
         _, names = band_statistics(np.zeros((1, max(self.bands, 1), 2), np.float32), self.bands)
         return names
 
-    def clip_rows(self, clip: Clip, view: str) -> np.ndarray:
+    def _clip_rows(self, clip: Clip, view: str) -> np.ndarray:
         tensor = self.clip_tensor(clip)
         if view == self.tensor_view:
             return tensor[None]
@@ -223,7 +223,7 @@ class LogMel(_TensorSet):
 
     Parameters: ``n_mels`` (128), ``n_fft`` (2048), ``hop_length`` (512), ``fmin`` (0),
     ``fmax`` (sample_rate / 2), ``top_db`` (80), ``bands`` (tabular, 32), plus ``sample_rate``,
-    ``seconds`` and ``n_jobs``.
+    ``seconds``, ``band_limit_hz`` and ``n_jobs``.
     """
 
     name = "logmel"
@@ -263,7 +263,7 @@ class Waveform(_TensorSet):
 
     Parameters: ``sample_rate`` (22050; lower it to downsample), ``seconds`` (30), ``dtype``
     (``float32`` or ``float16``), ``n_fft`` (tabular STFT size, 512), ``bands`` (tabular, 32),
-    ``n_jobs``.
+    ``band_limit_hz``, ``n_jobs``.
     """
 
     name = "waveform"

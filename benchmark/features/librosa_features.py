@@ -246,7 +246,7 @@ class Librosa30s(AudioFeatureSet):
     def feature_names(self, view: str) -> list[str] | None:
         return list(FEATURE_NAMES)
 
-    def clip_rows(self, clip: Clip, view: str) -> np.ndarray:
+    def _clip_rows(self, clip: Clip, view: str) -> np.ndarray:
         return clip_features(clip.audio, clip.sample_rate)[None, :]
 
 
@@ -275,7 +275,7 @@ class Librosa3s(AudioFeatureSet):
     def feature_names(self, view: str) -> list[str] | None:
         return list(FEATURE_NAMES)
 
-    def clip_rows(self, clip: Clip, view: str) -> np.ndarray:
+    def _clip_rows(self, clip: Clip, view: str) -> np.ndarray:
         bounds = segment_bounds(
             clip.n_audio, clip.sample_rate, self.segment_seconds, len(clip.samples)
         )

@@ -1,0 +1,51 @@
+"""``genrebench status`` on a storage written by ``genrebench run`` (issue 17: it said "holds 0
+benchmarks"): the benchmark is found from its Optuna studies and listed per pair."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from benchmark.cli import main
+from benchmark.storage import default_storage_url
+
+
+@pytest.fixture(scope="module")
+def run_dir(fake_gtzan: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("status")
+    res = CliRunner().invoke(
+        main,
+        ["run", "--config", "smoke", "--no-tracking", "--trials", "2"]
+        + ["--data-dir", str(fake_gtzan), "--results-dir", str(root)],
+    )
+    assert res.exit_code == 0, res.output
+    return root
+
+
+def test_status_lists_a_benchmark_written_by_run(run_dir: Path) -> None:
+    url = default_storage_url(run_dir / "smoke")
+    for args in (["--storage", url], ["--config", "smoke", "--results-dir", str(run_dir)]):
+        res = CliRunner().invoke(main, ["status", *args])
+        assert res.exit_code == 0, res.output
+        assert "holds 0 benchmarks" not in res.output
+        assert "benchmark smoke on" in res.stdout
+        rows = [line for line in res.stdout.splitlines() if "fault_filtered" in line]
+        assert {"logreg", "seed_mlp"} <= {w for line in rows for w in line.split()}, res.stdout
+        assert all(" 1/1 " in line for line in rows), res.stdout  # one fold, finished
+        logreg = next(line for line in rows if "logreg" in line)
+        assert logreg.split("│")[5].strip() == "2", res.stdout  # its two trials (--trials 2)
+        assert "written by `genrebench run`" in res.stdout
+
+
+def test_status_names_benchmarks_it_does_not_hold(run_dir: Path) -> None:
+    url = default_storage_url(run_dir / "smoke")
+    res = CliRunner().invoke(main, ["status", "--storage", url, "--config", "other"])
+    assert res.exit_code == 2 and "no benchmark 'other'" in res.output
+
+
+def test_status_write_says_run_writes_its_own_tables(run_dir: Path) -> None:
+    url = default_storage_url(run_dir / "smoke")
+    res = CliRunner().invoke(main, ["status", "--storage", url, "--write"])
+    assert res.exit_code == 2 and "writes its results tables itself" in res.output
