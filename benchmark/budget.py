@@ -120,11 +120,13 @@ def plan_budget(
     done: Callable[[FoldJob], int | None] = lambda job: None,
     order: Callable[[Sequence[FoldJob], CostModel], list[int]] | None = None,
     ensemble_folds: int = 0,
+    reserve_after: bool = True,
 ) -> BudgetPlan:
     """Plan ``jobs`` within ``budget_s`` (None: no budget). ``done(job)`` is the trial budget
     a stored outcome of the job already satisfies (None: not done), so a rerun plans only what
     is left; ``order`` is the dispatch order (default: as given); ``ensemble_folds`` the
-    (protocol, outer fold) count of the ensemble stage."""
+    (protocol, outer fold) count of the ensemble stage; without ``reserve_after`` the budget is
+    the folds' alone (a re-plan during the run, whose deadline already leaves that time)."""
     index = list(order(jobs, cost)) if order else list(range(len(jobs)))
 
     def estimate(scale: float) -> tuple[list[int], float, float]:
@@ -140,6 +142,8 @@ def plan_budget(
         return trials, sum(seconds), makespan([s for s in seconds if s > 0], n_jobs)
 
     def after(scale: float) -> float:
+        if not reserve_after:
+            return 0.0
         # the export tunes a final study per candidate pair (an ensemble's members) with the
         # same trials: one fold's cost per pair, on every track, one after another
         per_pair: dict[tuple[str, str], float] = {}

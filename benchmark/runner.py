@@ -25,7 +25,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -476,6 +476,29 @@ def answered_trials(results_dir: Path, cfg: BenchmarkConfig) -> Callable[[FoldJo
     return lookup
 
 
+def _replanner(
+    cfg: BenchmarkConfig, plan: Plan, cost: CostModel, answered: Callable[[FoldJob], int | None]
+) -> Callable[[list[FoldJob], float], list[int]]:
+    """Re-plan the trials of the folds left within the seconds left (each study's planned
+    trials are the cap), with the cost model as the run has refined it."""
+    planned = {j.study_name: j.n_trials for j in plan.jobs}
+
+    def replan(pending: list[FoldJob], seconds_left: float) -> list[int]:
+        full = [replace(j, n_trials=planned[j.study_name]) for j in pending]
+        again = plan_budget(
+            full,
+            cost,
+            cfg.n_jobs,
+            seconds_left,
+            done=answered,
+            order=dispatch_order,
+            reserve_after=False,
+        )
+        return list(again.trials)
+
+    return replan
+
+
 def make_schedule(
     cfg: BenchmarkConfig,
     plan: Plan,
@@ -497,7 +520,7 @@ def make_schedule(
         cost = CostModel.measure(plan.jobs, trials, seed=cfg.seed)
     measure_s = time.perf_counter() - t0
     jobs = list(plan.jobs)
-    bplan = deadline = None
+    bplan = deadline = replan = None
     answered = answered_trials(results_dir, cfg)
     if cost is not None:
         settings = cfg.ensemble_settings()
@@ -517,6 +540,7 @@ def make_schedule(
             # the export has its own deadline (the budget's end): the folds keep most of it
             deadline = started_at + budget_s - min(bplan.after_s, 0.25 * budget_s)
             jobs = bplan.apply(jobs, deadline)
+            replan = _replanner(cfg, plan, cost, answered)
     race = None
     racing = cfg.racing_settings()
     if racing is not None:
@@ -532,6 +556,7 @@ def make_schedule(
         cost=cost,
         budget_label=format_duration(budget_s) if budget_s else "",
         answered=answered,
+        replan=replan,
     )
     ends_at = started_at + budget_s if budget_s is not None else None
     return Schedule(bplan, deadline, scheduler, measure_s, ends_at)

@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from benchmark.budget import not_reached
@@ -87,7 +87,7 @@ def _run_fold_in_pool(job: FoldJob, parent: int) -> FoldOutcome:
 class Scheduler:
     """Runs ``jobs`` on ``n_jobs`` processes in ``order``; see the module docstring."""
 
-    jobs: Sequence[FoldJob]
+    jobs: list[FoldJob]
     order: Sequence[int]
     n_jobs: int = 1
     deadline: float | None = None
@@ -97,6 +97,14 @@ class Scheduler:
     #: the trial budget a stored outcome of a job satisfies (None: not done): such a job is
     #: read back even after the deadline, it costs nothing
     answered: Callable[[FoldJob], int | None] | None = None
+    #: with a deadline: ``(pending jobs, seconds left) -> their trials``, asked as each round
+    #: begins, so time that racing freed (or slow rounds used up) moves the later rounds'
+    #: trials up (or down)
+    replan: Callable[[list[FoldJob], float], list[int]] | None = None
+
+    def __post_init__(self) -> None:
+        self.jobs = list(self.jobs)  # its own copy: a re-plan replaces jobs in it
+        self._replanned: set[int] = {0}
 
     def run(self) -> Iterator[tuple[FoldOutcome, bool]]:
         """Outcomes as they finish, each with whether it ran (False: an ``eliminated`` or
@@ -123,6 +131,7 @@ class Scheduler:
                 i = self._next(pending)
                 if i is None:
                     break
+                self._replan_round(pending, self.jobs[i].fold)
                 pending.remove(i)
                 job = self.jobs[i]
                 made = self._without_running(job)
@@ -147,6 +156,22 @@ class Scheduler:
                 yield outcome, True
             if self.race is not None:
                 self.race.settle()
+
+    def _replan_round(self, pending: list[int], round_: int) -> None:
+        if self.replan is None or self.deadline is None or round_ in self._replanned:
+            return
+        self._replanned.add(round_)
+        alive = [
+            i for i in pending if self.race is None or self.jobs[i].pair not in self.race.eliminated
+        ]
+        left = self.deadline - time.time()
+        if not alive or left <= 0:
+            return
+        trials = self.replan([self.jobs[i] for i in alive], left)
+        for i, n in zip(alive, trials, strict=True):
+            if n != self.jobs[i].n_trials:
+                self.jobs[i] = replace(self.jobs[i], n_trials=n)
+        log.info("round %d: %d folds left, trials re-planned for %.0f s", round_, len(alive), left)
 
     def _next(self, pending: list[int]) -> int | None:
         """The first pending job that may start now (a raced one waits for its round)."""

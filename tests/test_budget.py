@@ -189,3 +189,18 @@ def test_a_spent_budget_leaves_complete_tables_and_a_rerun_continues(
     cols = ["feature_set", "family", "fold", "status", "accuracy", "params", "n_trials"]
     assert set(resumed["status"]) == {"done"}
     pd.testing.assert_frame_equal(resumed[cols], fresh[cols])
+
+
+def test_each_round_replans_the_trials_of_the_folds_left(tmp_path: Path) -> None:
+    jobs = [replace(_job(tmp_path, n_trials=1), fold=f, study_name=f"r{f}") for f in range(3)]
+    asked: list[tuple[list[int], bool]] = []
+
+    def replan(pending, seconds_left):
+        asked.append(([j.fold for j in pending], 0 < seconds_left <= 3600))
+        return [2] * len(pending)  # more time than planned: more trials for what is left
+
+    scheduler = Scheduler(jobs, range(3), deadline=time.time() + 3600, replan=replan)
+    done = {o.fold: o for o, _ in scheduler.run()}
+    assert asked == [([1, 2], True), ([2], True)]  # once as each later round begins
+    assert [done[f].trial_budget for f in range(3)] == [1, 2, 2]
+    assert [done[f].n_trials + done[f].n_pruned for f in range(3)] == [1, 2, 2]
