@@ -13,7 +13,8 @@ tracking URI: a server, PostgreSQL, ...)::
         artifacts search_space.json
                   folds/fold_<k>/{best_params.json, outcome.json, predictions.csv, split.csv,
                                   confusion_matrix.csv, confusion_matrix.png}
-        child run "fold <k> · trial <n>" per Optuna trial     tag mlflow.parentRunId
+        child run "fold <k> · trial <n>" per counted Optuna trial (a trial cut off by a kill
+                  is run again and counts once: only its rerun is logged)   tag mlflow.parentRunId
           params   the trial's params
           metrics  inner_accuracy, inner_running_accuracy (step = inner fold), trial_s
           tags     genrebench.study, genrebench.trial, genrebench.fold, state, pruned

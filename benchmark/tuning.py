@@ -11,7 +11,10 @@ finds it: finished trials are kept, the budget counts them, and a finished fold'
 stored on the study (``user_attrs["outcome"]``) and reused without any new work.
 
 Trials run one at a time through :func:`_run_trial`. ``genrebench run`` owns its studies alone
-(the results folder's lock) and fails a killed run's leftover ``RUNNING`` trials on start.
+(the results folder's lock): a killed run's leftover ``RUNNING`` trials are failed on start,
+marked ``genrebench:killed`` (they count nowhere) and run again as they were, and every trial
+samples with a seed of its place among the counted trials (:mod:`benchmark.sampling`), so a
+resumed run is the run it would have been without the kill.
 Workers (:mod:`benchmark.worker`) share studies, with one rule that makes a study's budget
 global: a trial runs only if fewer than ``n_trials`` trials numbered before it are finished,
 running or waiting (Optuna numbers trials in creation order). Any number of processes may then
@@ -44,6 +47,7 @@ from optuna.trial import TrialState
 from benchmark.errors import GenrebenchError
 from benchmark.models import get_family
 from benchmark.results import FoldOutcome, PairKey
+from benchmark.sampling import PositionSeededSampler
 from benchmark.scoring import aggregate_tracks, align_proba, score_tracks
 from benchmark.search_space import SearchSpace
 from benchmark.storage import open_storage, retry_callback_kwarg
@@ -51,6 +55,7 @@ from benchmark.storage import open_storage, retry_callback_kwarg
 __all__ = [
     "Budget",
     "FoldJob",
+    "KILLED_ATTR",
     "OUTCOME_ATTR",
     "SURPLUS_ATTR",
     "Shared",
@@ -62,6 +67,7 @@ __all__ = [
     "run_fold_shared",
     "check_no_leak",
     "counted_trials",
+    "is_counted",
     "fail_stale_trials",
     "fit_final",
     "refit",
@@ -78,6 +84,11 @@ log = logging.getLogger(__name__)
 OUTCOME_ATTR = "outcome"
 #: system attribute of a trial ended unrun because the budget was already taken
 SURPLUS_ATTR = "genrebench:surplus"
+#: system attribute of a trial cut off by a kill of ``genrebench run``: it counts nowhere, and
+#: is run again as it was
+KILLED_ATTR = "genrebench:killed"
+#: system attribute of a killed trial's rerun: the number of the trial it replaces
+RERUN_OF_ATTR = "genrebench:rerun_of"
 #: system attribute: the worker that ran a trial (shared studies)
 WORKER_ATTR = "genrebench:worker"
 #: trial states that count towards a study's budget (failed trials are retried)
@@ -93,6 +104,13 @@ def study_name(benchmark: str, pair: PairKey, fold: int, config_digest: str) -> 
     return (
         f"{benchmark}:{pair.feature_set}:{pair.family}:{pair.protocol}:fold{fold}:{config_digest}"
     )
+
+
+def is_counted(trial: optuna.trial.FrozenTrial) -> bool:
+    """Whether a trial counts anywhere (budget, sampling, MLflow, ``trials.parquet``): one ended
+    unrun as surplus, or cut off by a kill and run again, is no trial."""
+    attrs = trial.system_attrs
+    return not (attrs.get(SURPLUS_ATTR) or attrs.get(KILLED_ATTR))
 
 
 def derive_seed(seed: int, *parts: object) -> int:
@@ -299,9 +317,9 @@ def _load_study(
     job: FoldJob, storage: optuna.storages.BaseStorage, salt: tuple[object, ...] = ()
 ) -> optuna.Study:
     # seeded by what the study *is*, not by its name (which carries the config digest), so the
-    # same pair and fold sample the same params whatever else the config runs; a study resumed
-    # (or helped) gets a salted seed, else its random start-up trials would repeat the params
-    # of the first ones
+    # same pair and fold sample the same params whatever else the config runs, and by each
+    # trial's place among the counted ones, so a resumed study samples as an uninterrupted one;
+    # a helper gets a salted seed, else it would propose the owner's params again
     pair = job.pair
     pruner = _pruner(job.pruner, get_family(pair.family).trains_in_epochs)
     study = optuna.create_study(
@@ -312,10 +330,8 @@ def _load_study(
         direction="maximize",
         load_if_exists=True,
     )
-    n = len(study.get_trials(deepcopy=False))
-    salt = (*salt, n) if (n or salt) else ()
-    seed = derive_seed(job.seed, pair.feature_set, pair.family, pair.protocol, job.fold, *salt)
-    study.sampler = optuna.samplers.TPESampler(seed=seed)
+    parts = (pair.feature_set, pair.family, pair.protocol, job.fold, *salt)
+    study.sampler = PositionSeededSampler(lambda k: derive_seed(job.seed, *parts, k), is_counted)
     return study
 
 
@@ -347,7 +363,7 @@ class Budget:
 
 def budget_of(trials: Sequence[optuna.trial.FrozenTrial], n_trials: int) -> Budget:
     retried = {n for t in trials for n in t.system_attrs.get("retry_history", ())}
-    counted = [t for t in trials if not t.system_attrs.get(SURPLUS_ATTR)]
+    counted = [t for t in trials if is_counted(t)]
     return Budget(
         n_trials=n_trials,
         finished=sum(t.state in FINISHED for t in counted),
@@ -480,16 +496,28 @@ def counted_trials(
         study = optuna.load_study(study_name=name, storage=storage)
     except KeyError:
         return []
-    return [t for t in study.get_trials(deepcopy=False) if not t.system_attrs.get(SURPLUS_ATTR)]
+    return [t for t in study.get_trials(deepcopy=False) if is_counted(t)]
 
 
 def fail_stale_trials(study: optuna.Study, storage: optuna.storages.BaseStorage) -> int:
-    """Mark trials left RUNNING by a killed process as FAIL, so they are retried.
+    """End the trials a killed process left RUNNING as killed ones (``FAIL`` marked
+    :data:`KILLED_ATTR`: they count nowhere) and queue each again as it was: with the params it
+    was queued with (the defaults), the others sampled again, the same since a trial's sampler
+    is seeded by its place among the counted trials. Returns how many were ended.
 
+    Each step can be cut off by another kill and is redone on the next start: a rerun is queued
+    only once, the mark goes before the state (a finished trial takes no attributes).
     Only safe where this process owns the study (``genrebench run`` holds the benchmark's lock).
     """
-    stale = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.RUNNING]
+    trials = study.get_trials(deepcopy=False)
+    queued = {t.system_attrs.get(RERUN_OF_ATTR) for t in trials}
+    stale = [t for t in trials if t.state == TrialState.RUNNING]
     for t in stale:
+        fixed = t.system_attrs.get("fixed_params")
+        if fixed is not None and t.number not in queued:
+            rerun = {"fixed_params": fixed, RERUN_OF_ATTR: t.number}
+            study.add_trial(optuna.trial.create_trial(state=TrialState.WAITING, system_attrs=rerun))
+        storage.set_trial_system_attr(t._trial_id, KILLED_ATTR, True)
         storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
     return len(stale)
 
@@ -550,7 +578,7 @@ def _prepare(
     if shared is None:
         stale = fail_stale_trials(study, storage)
         if stale:
-            log.info("%s: %d trial(s) of a killed run marked failed", job.study_name, stale)
+            log.info("%s: %d trial(s) cut off by a kill queued again", job.study_name, stale)
     else:
         shared.reap(study)
     space = SearchSpace.from_dict(job.space, source=f"{job.pair.family} (stored)")
@@ -579,13 +607,9 @@ def _tune(
         return {}, math.nan, None
     if job.n_trials == 0:  # untuned: the search space's defaults, nothing scored inside
         return space.defaults_for_trial(), math.nan, None
-    if not study.get_trials(deepcopy=False):
-        study.enqueue_trial(space.defaults_for_trial())
-    # a fold whose trials all failed in an earlier run gets a fresh set of attempts here (the
-    # cause, a missing package or a bug, may be fixed by now); workers share studies, so for
-    # them the count stays global
-    start = budget_of(study.get_trials(deepcopy=False), job.n_trials)
-    earlier_failures = 0 if shared else start.attempts - start.finished - start.running
+    if not any(is_counted(t) for t in study.get_trials(deepcopy=False)):
+        study.enqueue_trial(space.defaults_for_trial())  # the first trial (killed ones aside)
+    earlier_failures = _fresh_attempts(study, job.n_trials, shared)
     deadline = None if job.timeout_s is None else time.monotonic() + job.timeout_s
     objective = _objective(job, space, inner_oof)
     while True:
@@ -606,9 +630,7 @@ def _tune(
         _run_trial(job, study, storage, objective, shared)
     trials = study.get_trials(deepcopy=False)
     if not any(t.state == TrialState.COMPLETE for t in trials):
-        failed = [
-            t for t in trials if t.state == TrialState.FAIL and not t.system_attrs.get(SURPLUS_ATTR)
-        ]
+        failed = [t for t in trials if t.state == TrialState.FAIL and is_counted(t)]
         if past_deadline(job) and not failed:
             raise _TimedOut("the run's budget ended before a trial of this study finished")
         if job.timeout_s is not None and not failed:
@@ -618,6 +640,17 @@ def _tune(
     best = study.best_trial
     assert best.value is not None  # a COMPLETE trial has one
     return dict(best.params), float(best.value), best.number
+
+
+def _fresh_attempts(study: optuna.Study, n_trials: int, shared: Shared | None) -> int:
+    """How many earlier failed attempts not to count: all of them when an earlier run ran out
+    of attempts (the cause, a missing package or a bug, may be fixed by now), none otherwise,
+    so a run cut off half-way resumes with the budget an uninterrupted run has. Workers share
+    studies: for them the count stays global."""
+    start = budget_of(study.get_trials(deepcopy=False), n_trials)
+    if shared is not None or not start.out_of_attempts or start.done:
+        return 0
+    return start.attempts - start.finished - start.running
 
 
 def help_study(job: FoldJob, shared: Shared) -> bool:

@@ -73,12 +73,12 @@ from benchmark.storage import (
 )
 from benchmark.tuning import (
     OUTCOME_ATTR,
-    SURPLUS_ATTR,
     FoldJob,
     LostClaim,
     Shared,
     counted_trials,
     help_study,
+    is_counted,
     past_deadline,
     reap_trials,
     run_fold_shared,
@@ -763,7 +763,7 @@ def _trial_counts(storage: Any, url: str) -> dict[str, dict[str, int]]:
         return counts
     for s in storage.get_all_studies():
         for t in storage.get_all_trials(s._study_id, deepcopy=False):
-            if not t.system_attrs.get(SURPLUS_ATTR):
+            if is_counted(t):
                 c = counts.setdefault(s.study_name, {})
                 c[t.state.name] = c.get(t.state.name, 0) + 1
     return counts

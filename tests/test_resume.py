@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import optuna
 import pandas as pd
+from fault_injection import finished_folds, run_command
 from optuna.trial import TrialState
 
 CONFIG = """\
@@ -30,31 +29,11 @@ baseline: {feature_set: csv_30s, family: lda}
 
 
 def _finished_folds(db: Path) -> int:
-    if not db.exists():
-        return 0
-    try:
-        with sqlite3.connect(db, timeout=1) as con:
-            return con.execute(
-                "select count(*) from study_user_attributes where key = 'outcome'"
-            ).fetchone()[0]
-    except sqlite3.OperationalError:  # schema not created yet
-        return 0
+    return finished_folds(db.parent)
 
 
 def _cmd(config: Path, data: Path, results: Path) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "benchmark.cli",
-        "run",
-        "--config",
-        str(config),
-        "--data-dir",
-        str(data),
-        "--results-dir",
-        str(results),
-        "--no-tracking",
-    ]
+    return [*run_command(config, data, results), "--no-tracking"]
 
 
 def _start(config: Path, data: Path, results: Path) -> subprocess.Popen:

@@ -12,9 +12,19 @@ from optuna.trial import TrialState
 
 from benchmark.errors import GenrebenchError
 from benchmark.results import PairKey
-from benchmark.search_space import load_search_space
+from benchmark.search_space import SearchSpace, load_search_space
+from benchmark.storage import open_storage
 from benchmark.testing import make_tabular_problem
-from benchmark.tuning import OUTCOME_ATTR, FoldJob, derive_seed, run_fold, study_name
+from benchmark.tuning import (
+    KILLED_ATTR,
+    OUTCOME_ATTR,
+    FoldJob,
+    _load_study,
+    derive_seed,
+    is_counted,
+    run_fold,
+    study_name,
+)
 
 CLASSES = tuple(f"g{i}" for i in range(4))
 
@@ -120,6 +130,40 @@ def test_a_trial_left_running_by_a_killed_run_is_failed_and_replaced(tmp_path: P
     assert states[0] == TrialState.FAIL
     assert sum(s in (TrialState.COMPLETE, TrialState.PRUNED) for s in states) == 3
     assert out.status == "done"
+
+
+def _counted(job: FoldJob) -> list[tuple[TrialState, dict, float | None]]:
+    return [(t.state, t.params, t.value) for t in _trials(job) if is_counted(t)]
+
+
+@pytest.mark.parametrize("killed_at", [0, 2, 5])
+def test_a_run_killed_mid_trial_resumes_as_the_uninterrupted_run(
+    tmp_path: Path, killed_at: int
+) -> None:
+    """The trial cut off by a kill (0: the defaults; 5: once the pruner has its start-up
+    trials) is run again with its params, every later trial samples what it would have, and
+    the killed one counts nowhere."""
+    whole = _job(tmp_path / "whole", n_trials=7)
+    expected = run_fold(whole)
+    cut = _job(tmp_path / "cut", n_trials=7)
+    if killed_at:
+        run_fold(replace(cut, n_trials=killed_at))
+        optuna.load_study(study_name=cut.study_name, storage=cut.storage_url).set_user_attr(
+            OUTCOME_ATTR, None
+        )
+    study = _load_study(cut, open_storage(cut.storage_url))
+    if not killed_at:
+        study.enqueue_trial(SearchSpace.from_dict(cut.space).defaults_for_trial())
+    trial = study.ask()  # the trial the kill cuts off, its params drawn, never told
+    SearchSpace.from_dict(cut.space).suggest(trial)
+    assert trial.params == _counted(whole)[killed_at][1]
+    resumed = run_fold(cut)
+    assert _counted(cut) == _counted(whole)
+    killed = [t for t in _trials(cut) if t.system_attrs.get(KILLED_ATTR)]
+    assert [t.number for t in killed] == [trial.number] and killed[0].state == TrialState.FAIL
+    assert resumed.metrics == expected.metrics and resumed.params == expected.params
+    assert resumed.predictions.equals(expected.predictions)
+    assert resumed.inner_predictions.equals(expected.inner_predictions)
 
 
 def test_same_seed_same_result_in_a_fresh_storage(tmp_path: Path) -> None:
