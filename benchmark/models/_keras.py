@@ -47,8 +47,11 @@ __all__ = [
     "BACKEND",
     "CropClassifier",
     "KerasClassifier",
+    "check_int",
+    "check_number",
     "import_keras",
     "softmax",
+    "store_params",
 ]
 
 #: the Keras backend genrebench sets unless the user chose one (README: "Neural families")
@@ -235,12 +238,12 @@ class KerasClassifier(ClassifierMixin, BaseEstimator):
 
     def _check_params(self) -> None:
         """Raise ``ValueError`` for an invalid parameter (called at the start of fit)."""
-        _check_number(self, "learning_rate", low=0.0, low_open=True)
-        _check_number(self, "weight_decay", low=0.0)
-        _check_int(self, "batch_size", 1)
-        _check_int(self, "max_epochs", 1)
-        _check_int(self, "patience", 1)
-        _check_number(self, "validation_fraction", low=0.0, high=0.5)
+        check_number(self, "learning_rate", low=0.0, low_open=True)
+        check_number(self, "weight_decay", low=0.0)
+        check_int(self, "batch_size", 1)
+        check_int(self, "max_epochs", 1)
+        check_int(self, "patience", 1)
+        check_number(self, "validation_fraction", low=0.0, high=0.5)
 
     # --- data hooks (overridden by crop models) --------------------------------------------
     def _before_fit(self, keras: Any) -> None:
@@ -452,12 +455,12 @@ class CropClassifier(KerasClassifier):
 
     def _check_params(self) -> None:
         super()._check_params()
-        _check_number(self, "crop_fraction", low=0.0, high=1.0, low_open=True)
-        _check_int(self, "n_crops", 1)
-        _check_int(self, "crops_per_clip", 1)
-        _check_int(self, "time_masks", 0)
-        _check_number(self, "time_mask", low=0.0, high=1.0)
-        _check_number(self, "mixup_alpha", low=0.0)
+        check_number(self, "crop_fraction", low=0.0, high=1.0, low_open=True)
+        check_int(self, "n_crops", 1)
+        check_int(self, "crops_per_clip", 1)
+        check_int(self, "time_masks", 0)
+        check_number(self, "time_mask", low=0.0, high=1.0)
+        check_number(self, "mixup_alpha", low=0.0)
 
     def _before_fit(self, keras: Any) -> None:
         self.data_format_ = None  # fitting follows the current Keras setting
@@ -554,9 +557,9 @@ class CropClassifier(KerasClassifier):
         return out
 
 
-def _store_params(estimator: BaseEstimator, arguments: Mapping[str, Any]) -> None:
+def store_params(estimator: BaseEstimator, arguments: Mapping[str, Any]) -> None:
     """``__init__``'s whole job: keep each argument under its own name, untouched
-    (``_store_params(self, locals())``), as scikit-learn's ``get_params`` expects."""
+    (``store_params(self, locals())``), as scikit-learn's ``get_params`` expects."""
     for name, value in arguments.items():
         if name not in ("self", "__class__"):
             setattr(estimator, name, value)
@@ -596,7 +599,7 @@ def _validation_split(
     return rows[~is_valid], rows[is_valid]
 
 
-def _check_number(
+def check_number(
     est: Any,
     name: str,
     *,
@@ -621,7 +624,7 @@ def _check_number(
         )
 
 
-def _check_int(est: Any, name: str, low: int) -> None:
+def check_int(est: Any, name: str, low: int) -> None:
     value = getattr(est, name)
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
         raise ValueError(

@@ -30,9 +30,9 @@ from benchmark.models._family import Family
 from benchmark.models._keras import (
     CropClassifier,
     KerasClassifier,
-    _check_int,
-    _check_number,
-    _store_params,
+    check_int,
+    check_number,
+    store_params,
 )
 
 __all__ = [
@@ -78,10 +78,10 @@ def _conv_block(keras: Any, h: Any, kind: str, filters: int, pool: Any, fmt: str
 
 
 def _check_conv_params(est: CropClassifier, min_blocks: int) -> None:
-    _check_int(est, "filters", 1)
-    _check_int(est, "max_filters", 1)
-    _check_int(est, "n_blocks", min_blocks)
-    _check_number(est, "dropout", low=0.0, high=0.9)
+    check_int(est, "filters", 1)
+    check_int(est, "max_filters", 1)
+    check_int(est, "n_blocks", min_blocks)
+    check_number(est, "dropout", low=0.0, high=0.9)
 
 
 def _channel_axis(fmt: str) -> int:
@@ -119,7 +119,7 @@ class MLPKerasClassifier(KerasClassifier):
         validation_fraction: float = 0.1,
         random_state: int | None = None,
     ) -> None:
-        _store_params(self, locals())
+        store_params(self, locals())
 
     def _check_params(self) -> None:
         super()._check_params()
@@ -136,7 +136,7 @@ class MLPKerasClassifier(KerasClassifier):
                 "The 'activation' parameter of MLPKerasClassifier must be one of "
                 f"{_ACTIVATIONS}. Got {self.activation!r} instead."
             )
-        _check_number(self, "dropout", low=0.0, high=0.9)
+        check_number(self, "dropout", low=0.0, high=0.9)
         if not isinstance(self.batch_norm, bool):
             raise ValueError(
                 "The 'batch_norm' parameter of MLPKerasClassifier must be a bool. "
@@ -202,14 +202,14 @@ class CNN2DClassifier(CropClassifier):
         mixup_alpha: float = 0.2,
         random_state: int | None = None,
     ) -> None:
-        _store_params(self, locals())
+        store_params(self, locals())
 
     def _check_params(self) -> None:
         super()._check_params()
         _check_conv_params(self, min_blocks=1)
-        _check_int(self, "freq_pool", 1)
-        _check_int(self, "freq_masks", 0)
-        _check_number(self, "freq_mask", low=0.0, high=1.0)
+        check_int(self, "freq_pool", 1)
+        check_int(self, "freq_masks", 0)
+        check_number(self, "freq_mask", low=0.0, high=1.0)
         if self.pooling not in ("global", "time"):
             raise ValueError(
                 "The 'pooling' parameter of CNN2DClassifier must be 'global' or 'time'. "
@@ -285,12 +285,12 @@ class CNN1DClassifier(CropClassifier):
         mixup_alpha: float = 0.2,
         random_state: int | None = None,
     ) -> None:
-        _store_params(self, locals())
+        store_params(self, locals())
 
     def _check_params(self) -> None:
         super()._check_params()
         _check_conv_params(self, min_blocks=0)
-        _check_int(self, "stem_stride", 1)
+        check_int(self, "stem_stride", 1)
 
     def _network(self, keras: Any, input_shape: tuple[int, ...], n_classes: int) -> Any:
         layers = keras.layers
