@@ -29,17 +29,17 @@ import contextlib
 import json
 import os
 import random
-import threading
 import time
 import zlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from benchmark.errors import ConfigError
 from benchmark.storage import journal_path
+from benchmark.trial_budget import repeating
 
 __all__ = [
     "Board",
@@ -49,34 +49,7 @@ __all__ = [
     "SqlBoard",
     "WorkerRow",
     "open_board",
-    "repeating",
 ]
-
-
-@contextlib.contextmanager
-def repeating(
-    interval_s: float, fn: Callable[[], object], *, first: bool = False
-) -> Iterator[None]:
-    """Call ``fn`` every ``interval_s`` seconds (and at once with ``first``) in a daemon thread
-    while the block runs: heartbeats and lock renewals. A failed call is retried next interval
-    (the storage may be briefly away); the thread is stopped and joined on exit."""
-    stop = threading.Event()
-
-    def loop() -> None:
-        if first:
-            with contextlib.suppress(Exception):
-                fn()
-        while not stop.wait(interval_s):
-            with contextlib.suppress(Exception):
-                fn()
-
-    thread = threading.Thread(target=loop, name="genrebench-repeating", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ killed run started again redoes only what was unfinished.
 
 ``genrebench run`` is one process (with ``n_jobs`` worker processes) that owns its storage; to
 spread one benchmark over many processes or machines, start ``genrebench worker`` on each
-(:mod:`benchmark.worker`): they share the planning below and the tuning of
-:mod:`benchmark.tuning`.
+(:mod:`benchmark.worker`): they share the planning below, the evaluation of
+:mod:`benchmark.tuning` and the trial budget of :mod:`benchmark.trial_budget`.
 """
 
 from __future__ import annotations
@@ -58,7 +58,8 @@ from benchmark.results import (
 from benchmark.scheduling import Scheduler, dispatch_order
 from benchmark.search_space import load_search_space
 from benchmark.storage import default_storage_url, journal_path, mask_url, open_storage
-from benchmark.tuning import FoldJob, counted_trials, derive_seed, study_name
+from benchmark.trial_budget import counted_trials
+from benchmark.tuning import FoldJob, derive_seed, study_name
 
 __all__ = [
     "Plan",

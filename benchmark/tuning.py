@@ -1,4 +1,4 @@
-"""Tuning and evaluation of one (feature set, family, protocol, outer fold): the unit of work.
+"""Evaluation of one (feature set, family, protocol, outer fold): the unit of work.
 
 The Optuna study sees only the outer *training* tracks: its objective is the inner-CV accuracy
 over grouped inner folds of that part, reported after each inner fold so hopeless trials are
@@ -10,33 +10,20 @@ The study lives in an Optuna storage given by URL and is named deterministically
 finds it: finished trials are kept, the budget counts them, and a finished fold's outcome is
 stored on the study (``user_attrs["outcome"]``) and reused without any new work.
 
-Trials run one at a time through :func:`_run_trial`. ``genrebench run`` owns its studies alone
-(the results folder's lock): a killed run's leftover ``RUNNING`` trials are failed on start,
-marked ``genrebench:killed`` (they count nowhere) and run again as they were, and every trial
-samples with a seed of its place among the counted trials (:mod:`benchmark.sampling`), so a
-resumed run is the run it would have been without the kill.
-Workers (:mod:`benchmark.worker`) share studies, with one rule that makes a study's budget
-global: a trial runs only if fewer than ``n_trials`` trials numbered before it are finished,
-running or waiting (Optuna numbers trials in creation order). Any number of processes may then
-add trials to one study: at most ``n_trials`` ever finish, and a trial that would exceed the
-budget is ended at once as ``FAIL`` with the system attribute ``genrebench:surplus`` (it counts
-nowhere). A dead worker's trial is failed once its heartbeat is stale, and retried with the
-same params.
+Which trials run and which count (the budget, a killed run's trials, the trials of workers
+sharing a study) is :mod:`benchmark.trial_budget`'s; this module says what a trial computes
+and what becomes of the best one.
 """
 
 from __future__ import annotations
 
-import contextlib
-import copy
-import functools
 import hashlib
 import logging
 import math
 import time
 import traceback
-import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -50,53 +37,37 @@ from benchmark.results import FoldOutcome, PairKey
 from benchmark.sampling import PositionSeededSampler
 from benchmark.scoring import aggregate_tracks, align_proba, score_tracks
 from benchmark.search_space import SearchSpace
-from benchmark.storage import open_storage, retry_callback_kwarg
+from benchmark.storage import open_storage
+from benchmark.trial_budget import (
+    Shared,
+    budget_of,
+    is_counted,
+    past_deadline,
+    recover_trials,
+    run_trials,
+)
 
 __all__ = [
-    "Budget",
+    "FOLD_STEP0",
     "FoldJob",
-    "KILLED_ATTR",
     "OUTCOME_ATTR",
-    "SURPLUS_ATTR",
-    "Shared",
-    "WORKER_ATTR",
-    "budget_of",
-    "LostClaim",
-    "help_study",
-    "reap_trials",
-    "run_fold_shared",
+    "PRUNERS",
     "check_no_leak",
-    "counted_trials",
-    "is_counted",
-    "fail_stale_trials",
-    "fit_final",
-    "refit",
-    "tune_final",
     "derive_seed",
+    "evaluate_fold",
+    "fit_final",
+    "inner_cv_objective",
     "inner_predictions",
-    "open_storage",
+    "load_study",
+    "refit",
     "run_fold",
     "study_name",
+    "tune_final",
 ]
 
 log = logging.getLogger(__name__)
 
 OUTCOME_ATTR = "outcome"
-#: system attribute of a trial ended unrun because the budget was already taken
-SURPLUS_ATTR = "genrebench:surplus"
-#: system attribute of a trial cut off by a kill of ``genrebench run``: it counts nowhere, and
-#: is run again as it was
-KILLED_ATTR = "genrebench:killed"
-#: system attribute of a killed trial's rerun: the number of the trial it replaces
-RERUN_OF_ATTR = "genrebench:rerun_of"
-#: system attribute: the worker that ran a trial (shared studies)
-WORKER_ATTR = "genrebench:worker"
-#: trial states that count towards a study's budget (failed trials are retried)
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
-#: states of the trials that hold a place in the budget
-LIVE = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
-#: exceptions that fail one trial (params the data cannot support) without stopping the study
-CATCH = (ValueError, ArithmeticError, np.linalg.LinAlgError)
 
 
 def study_name(benchmark: str, pair: PairKey, fold: int, config_digest: str) -> str:
@@ -104,13 +75,6 @@ def study_name(benchmark: str, pair: PairKey, fold: int, config_digest: str) -> 
     return (
         f"{benchmark}:{pair.feature_set}:{pair.family}:{pair.protocol}:fold{fold}:{config_digest}"
     )
-
-
-def is_counted(trial: optuna.trial.FrozenTrial) -> bool:
-    """Whether a trial counts anywhere (budget, sampling, MLflow, ``trials.parquet``): one ended
-    unrun as surplus, or cut off by a kill and run again, is no trial."""
-    attrs = trial.system_attrs
-    return not (attrs.get(SURPLUS_ATTR) or attrs.get(KILLED_ATTR))
 
 
 def derive_seed(seed: int, *parts: object) -> int:
@@ -155,15 +119,32 @@ class FoldJob:
 def run_fold(job: FoldJob) -> FoldOutcome:
     """Tune, refit and score one outer fold; a failure becomes an ``error`` outcome (unless
     ``fail_fast``), so one broken pair never stops the benchmark."""
+    return evaluate_fold(job)[0]
+
+
+def evaluate_fold(
+    job: FoldJob,
+    shared: Shared | None = None,
+    checkpoint: Callable[[str], None] | None = None,
+    *,
+    not_the_fold: tuple[type[BaseException], ...] = (),
+) -> tuple[FoldOutcome, bool]:
+    """:func:`run_fold` for any caller: ``shared`` when other workers add trials to the study,
+    ``checkpoint(when)`` called before the refit and before the outcome is stored (a worker's
+    claim check: it raises to stop), ``not_the_fold`` the exceptions that are raised rather
+    than becoming the fold's ``error`` outcome. Returns the outcome and whether it was
+    computed here (else it was found stored)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        return _run_fold(job)[0]
+        return _run_fold(job, shared, checkpoint)
+    except not_the_fold:
+        raise
     except Exception as exc:
         if job.fail_fast:
             raise
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         log.warning("%s fold %d failed: %s", job.pair.label, job.fold, detail)
-        return FoldOutcome(job.pair, job.fold, "error", detail, study_name=job.study_name)
+        return FoldOutcome(job.pair, job.fold, "error", detail, study_name=job.study_name), True
 
 
 def _rows(job: FoldJob, tracks: np.ndarray) -> np.ndarray:
@@ -256,7 +237,7 @@ def _inner_fold_frame(
     return frame
 
 
-def _objective(
+def inner_cv_objective(
     job: FoldJob, space: SearchSpace, inner_oof: dict[int, pd.DataFrame] | None = None
 ) -> Callable[[optuna.Trial], float]:
     """Inner-CV accuracy of a trial's params; a completed trial's inner out-of-fold
@@ -313,7 +294,7 @@ def inner_predictions(job: FoldJob, params: Mapping[str, Any]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def _load_study(
+def load_study(
     job: FoldJob, storage: optuna.storages.BaseStorage, salt: tuple[object, ...] = ()
 ) -> optuna.Study:
     # seeded by what the study *is*, not by its name (which carries the config digest), so the
@@ -335,193 +316,6 @@ def _load_study(
     return study
 
 
-@dataclass(frozen=True)
-class Budget:
-    """Where a study stands against its trial budget (counted over every process)."""
-
-    n_trials: int
-    finished: int  # COMPLETE or PRUNED: what the budget counts
-    running: int
-    waiting: int  # queued: the defaults, retries of trials killed with their worker
-    attempts: int  # trials started, less surplus ones and those retried
-
-    @property
-    def done(self) -> bool:
-        return self.finished >= self.n_trials
-
-    @property
-    def open_slots(self) -> int:
-        """Trials that may still be started without exceeding the budget."""
-        return self.n_trials - self.finished - self.running - self.waiting
-
-    @property
-    def out_of_attempts(self) -> bool:
-        """Failed trials (params the data cannot support) do not count: a study tops up with
-        at most as many extra attempts as its budget."""
-        return self.attempts >= 2 * self.n_trials
-
-
-def budget_of(trials: Sequence[optuna.trial.FrozenTrial], n_trials: int) -> Budget:
-    retried = {n for t in trials for n in t.system_attrs.get("retry_history", ())}
-    counted = [t for t in trials if is_counted(t)]
-    return Budget(
-        n_trials=n_trials,
-        finished=sum(t.state in FINISHED for t in counted),
-        running=sum(t.state == TrialState.RUNNING for t in counted),
-        waiting=sum(t.state == TrialState.WAITING for t in counted),
-        attempts=sum(t.state != TrialState.WAITING and t.number not in retried for t in counted),
-    )
-
-
-@dataclass
-class Shared:
-    """How a worker shares studies with other workers (``None`` in ``genrebench run``)."""
-
-    worker: str
-    storage: optuna.storages.BaseStorage  # opened once per worker, with heartbeats
-    #: fail (and retry) the RUNNING trials of dead workers; returns how many
-    reap: Callable[[optuna.Study], int]
-    poll_s: float = 1.0
-
-
-class LostClaim(GenrebenchError):
-    """Another worker took this (pair, fold) over (ours had expired): nothing is written."""
-
-
-@contextlib.contextmanager
-def _heartbeat(storage: optuna.storages.BaseStorage, trial_id: int) -> Iterator[None]:
-    """Record the trial's heartbeat every interval while it runs (as ``Study.optimize``
-    does), when the storage has heartbeats enabled."""
-    from optuna.storages._heartbeat import is_heartbeat_enabled
-
-    if not is_heartbeat_enabled(storage):
-        yield
-        return
-    from benchmark.claims import repeating
-
-    beating: Any = storage  # a heartbeat-enabled storage (RDBStorage)
-    beat = functools.partial(beating.record_heartbeat, trial_id)
-    with repeating(beating.get_heartbeat_interval(), beat, first=True):
-        yield
-
-
-def _fail_stale(study: optuna.Study) -> None:
-    """Optuna's own check: RUNNING trials whose heartbeat is older than the grace period are
-    failed and (by the storage's callback) queued again with the same params."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        optuna.storages.fail_stale_trials(study)
-
-
-def _is_surplus(
-    trial: optuna.Trial,
-    study: optuna.Study,
-    storage: optuna.storages.BaseStorage,
-    n_trials: int,
-    worker: str,
-) -> bool:
-    """Name the trial's worker; mark it surplus if ``n_trials`` trials numbered before it
-    already hold the budget (finished, running or queued)."""
-    storage.set_trial_system_attr(trial._trial_id, WORKER_ATTR, worker)
-    ahead = sum(t.number < trial.number for t in study.get_trials(deepcopy=False, states=LIVE))
-    if ahead < n_trials:
-        return False
-    storage.set_trial_system_attr(trial._trial_id, SURPLUS_ATTR, True)
-    return True
-
-
-def _run_trial(
-    job: FoldJob,
-    study: optuna.Study,
-    storage: optuna.storages.BaseStorage,
-    objective: Callable[[optuna.Trial], float],
-    shared: Shared | None,
-) -> TrialState:
-    """Ask, run and tell one trial (as ``Study.optimize(n_trials=1)`` does), unless it would
-    exceed the budget. Returns the trial's final state."""
-    if shared is not None:
-        _fail_stale(study)
-    with warnings.catch_warnings():
-        # Optuna warns that heartbeats are meant for Study.optimize: this loop records them too
-        warnings.filterwarnings("ignore", message="Heartbeat of storage")
-        trial = study.ask()
-    with _heartbeat(storage, trial._trial_id):
-        # genrebench run owns its studies (the results folder's lock, and it refuses a storage
-        # live workers share): only shared studies can see another process's trials
-        if shared is not None and _is_surplus(trial, study, storage, job.n_trials, shared.worker):
-            study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
-            log.debug("%s: trial %d is surplus", job.study_name, trial.number)
-            return TrialState.FAIL
-        try:
-            value: float | None = objective(trial)
-            state = None
-        except optuna.TrialPruned:
-            value, state = None, TrialState.PRUNED
-        except CATCH as exc:
-            log.warning(
-                "%s: trial %d failed (%s: %s)",
-                job.study_name,
-                trial.number,
-                type(exc).__name__,
-                str(exc)[:200],
-            )
-            value, state = None, TrialState.FAIL
-        except BaseException:
-            with contextlib.suppress(Exception):
-                study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
-            raise
-    # a trial whose heartbeat came too late was failed (and queued again) by another worker:
-    # its result is dropped, the retry counts
-    frozen = study.tell(trial, value, state=state, skip_if_finished=True)
-    if frozen.state == TrialState.FAIL and state != TrialState.FAIL:
-        log.warning(
-            "%s: trial %d was not recorded: another worker had failed it (late heartbeat?) "
-            "and queued it again",
-            job.study_name,
-            trial.number,
-        )
-    return frozen.state
-
-
-def counted_trials(
-    storage: optuna.storages.BaseStorage | str, name: str
-) -> list[optuna.trial.FrozenTrial]:
-    """The trials of study ``name`` that count (a trial ended unrun because other workers had
-    taken the budget is no trial); none if the study does not exist."""
-    if not name:
-        return []
-    if isinstance(storage, str):
-        storage = open_storage(storage)
-    try:
-        study = optuna.load_study(study_name=name, storage=storage)
-    except KeyError:
-        return []
-    return [t for t in study.get_trials(deepcopy=False) if is_counted(t)]
-
-
-def fail_stale_trials(study: optuna.Study, storage: optuna.storages.BaseStorage) -> int:
-    """End the trials a killed process left RUNNING as killed ones (``FAIL`` marked
-    :data:`KILLED_ATTR`: they count nowhere) and queue each again as it was: with the params it
-    was queued with (the defaults), the others sampled again, the same since a trial's sampler
-    is seeded by its place among the counted trials. Returns how many were ended.
-
-    Each step can be cut off by another kill and is redone on the next start: a rerun is queued
-    only once, the mark goes before the state (a finished trial takes no attributes).
-    Only safe where this process owns the study (``genrebench run`` holds the benchmark's lock).
-    """
-    trials = study.get_trials(deepcopy=False)
-    queued = {t.system_attrs.get(RERUN_OF_ATTR) for t in trials}
-    stale = [t for t in trials if t.state == TrialState.RUNNING]
-    for t in stale:
-        fixed = t.system_attrs.get("fixed_params")
-        if fixed is not None and t.number not in queued:
-            rerun = {"fixed_params": fixed, RERUN_OF_ATTR: t.number}
-            study.add_trial(optuna.trial.create_trial(state=TrialState.WAITING, system_attrs=rerun))
-        storage.set_trial_system_attr(t._trial_id, KILLED_ATTR, True)
-        storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
-    return len(stale)
-
-
 def check_no_leak(job: FoldJob) -> None:
     """Refuse a job whose tuning could see the outer test part: the honesty rule, enforced
     where the work happens rather than trusted from the caller."""
@@ -540,11 +334,6 @@ def check_no_leak(job: FoldJob) -> None:
             )
 
 
-def past_deadline(job: FoldJob) -> bool:
-    """Whether the run's wall-clock budget (if any) is spent."""
-    return job.deadline is not None and time.time() >= job.deadline
-
-
 def satisfies(outcome: FoldOutcome, job: FoldJob) -> bool:
     """Whether a stored outcome answers ``job``: always, unless it was tuned with fewer trials
     than the job now plans (a study a run's budget ended early, or a rerun with a larger
@@ -558,7 +347,7 @@ def trial_budget_reached(job: FoldJob, trials: Sequence[optuna.trial.FrozenTrial
     """The trial budget a finished study satisfies: its plan, or what finished before the
     run's budget ended it."""
     budget = budget_of(trials, job.n_trials)
-    if job.n_trials and not budget.done and past_deadline(job):
+    if job.n_trials and not budget.done and past_deadline(job.deadline):
         return budget.finished
     return job.n_trials
 
@@ -574,13 +363,8 @@ def _prepare(
 ) -> tuple[optuna.Study, SearchSpace, optuna.storages.BaseStorage]:
     check_no_leak(job)
     storage = storage or open_storage(job.storage_url)
-    study = _load_study(job, storage)
-    if shared is None:
-        stale = fail_stale_trials(study, storage)
-        if stale:
-            log.info("%s: %d trial(s) cut off by a kill queued again", job.study_name, stale)
-    else:
-        shared.reap(study)
+    study = load_study(job, storage)
+    recover_trials(study, storage, shared)
     space = SearchSpace.from_dict(job.space, source=f"{job.pair.family} (stored)")
     return study, space, storage
 
@@ -593,45 +377,29 @@ def _tune(
     shared: Shared | None = None,
     inner_oof: dict[int, pd.DataFrame] | None = None,
 ) -> tuple[dict[str, Any], float, int | None]:
-    """Run the study up to its budget; the best params, their inner-CV accuracy and the best
-    trial's number (None when nothing was tuned). Completed trials run here leave their inner
-    out-of-fold predictions in ``inner_oof``.
-
-    Finished trials of an earlier run count towards the budget, and so do those of other
-    workers; failed trials (params the data cannot support, e.g. more neighbours than rows) do
-    not, so the study tops up with at most as many extra attempts as its budget. When other
-    workers' running trials fill the budget, a shared study waits for them (failing and
-    retrying those whose worker died).
-    """
+    """Run the study up to its budget (:func:`benchmark.trial_budget.run_trials`); the best
+    params, their inner-CV accuracy and the best trial's number (None when nothing was tuned).
+    Completed trials run here leave their inner out-of-fold predictions in ``inner_oof``."""
     if space.fixed:
         return {}, math.nan, None
     if job.n_trials == 0:  # untuned: the search space's defaults, nothing scored inside
         return space.defaults_for_trial(), math.nan, None
     if not any(is_counted(t) for t in study.get_trials(deepcopy=False)):
         study.enqueue_trial(space.defaults_for_trial())  # the first trial (killed ones aside)
-    earlier_failures = _fresh_attempts(study, job.n_trials, shared)
-    deadline = None if job.timeout_s is None else time.monotonic() + job.timeout_s
-    objective = _objective(job, space, inner_oof)
-    while True:
-        budget = budget_of(study.get_trials(deepcopy=False), job.n_trials)
-        budget = replace(budget, attempts=budget.attempts - earlier_failures)
-        if budget.done or (deadline is not None and time.monotonic() >= deadline):
-            break
-        if past_deadline(job) and budget.finished > 0:
-            break  # a study that started gets its first trial (the defaults) at least
-        if budget.waiting == 0 and (budget.open_slots <= 0 or budget.out_of_attempts):
-            if budget.running == 0 or shared is None:
-                break
-            # other workers' trials hold the rest of the budget: wait for them, or their death
-            _fail_stale(study)
-            if not shared.reap(study):
-                time.sleep(shared.poll_s)
-            continue
-        _run_trial(job, study, storage, objective, shared)
+    objective = inner_cv_objective(job, space, inner_oof)
+    run_trials(
+        study,
+        storage,
+        objective,
+        job.n_trials,
+        shared=shared,
+        timeout_s=job.timeout_s,
+        deadline=job.deadline,
+    )
     trials = study.get_trials(deepcopy=False)
     if not any(t.state == TrialState.COMPLETE for t in trials):
         failed = [t for t in trials if t.state == TrialState.FAIL and is_counted(t)]
-        if past_deadline(job) and not failed:
+        if past_deadline(job.deadline) and not failed:
             raise _TimedOut("the run's budget ended before a trial of this study finished")
         if job.timeout_s is not None and not failed:
             raise _TimedOut(f"no trial finished within timeout_s={job.timeout_s}")
@@ -640,39 +408,6 @@ def _tune(
     best = study.best_trial
     assert best.value is not None  # a COMPLETE trial has one
     return dict(best.params), float(best.value), best.number
-
-
-def _fresh_attempts(study: optuna.Study, n_trials: int, shared: Shared | None) -> int:
-    """How many earlier failed attempts not to count: all of them when an earlier run ran out
-    of attempts (the cause, a missing package or a bug, may be fixed by now), none otherwise,
-    so a run cut off half-way resumes with the budget an uninterrupted run has. Workers share
-    studies: for them the count stays global."""
-    start = budget_of(study.get_trials(deepcopy=False), n_trials)
-    if shared is not None or not start.out_of_attempts or start.done:
-        return 0
-    return start.attempts - start.finished - start.running
-
-
-def help_study(job: FoldJob, shared: Shared) -> bool:
-    """Run one trial of a study another worker owns, if its budget has room; False if not.
-
-    The helper samples with its own seed (a second sampler seeded like the owner's would
-    propose the owner's params again); the owner alone refits and scores the fold.
-    """
-    if job.n_trials == 0 or SearchSpace.from_dict(job.space, source=job.pair.family).fixed:
-        return False
-    study = _load_study(job, shared.storage, salt=("helper", shared.worker))
-    if study.user_attrs.get(OUTCOME_ATTR) is not None:
-        return False
-    trials = study.get_trials(deepcopy=False)
-    budget = budget_of(trials, job.n_trials)
-    if not trials or budget.done:  # not started by its owner yet (it enqueues the defaults)
-        return False
-    if budget.waiting == 0 and (budget.open_slots <= 0 or budget.out_of_attempts):
-        return False
-    space = SearchSpace.from_dict(job.space, source=f"{job.pair.family} (stored)")
-    _run_trial(job, study, shared.storage, _objective(job, space), shared)
-    return True
 
 
 def tune_final(
@@ -706,30 +441,10 @@ def fit_final(job: FoldJob) -> tuple[Any, dict[str, Any], float]:
     return refit(job, params), params, inner_accuracy
 
 
-def run_fold_shared(
-    job: FoldJob, shared: Shared, owns: Callable[[], bool] | None = None
-) -> tuple[FoldOutcome, bool]:
-    """:func:`run_fold` for a worker that claimed the (pair, fold): tunes with the other
-    workers' help and writes the outcome only while ``owns()`` (its claim) holds; raises
-    :class:`LostClaim` otherwise. Returns the outcome and whether it was computed here (else
-    it was found stored)."""
-    import sqlalchemy.exc
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    try:
-        return _run_fold(job, shared, owns)
-    except (LostClaim, sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError):
-        raise  # not the fold's fault: another worker (or this one, later) does it again
-    except Exception as exc:
-        if job.fail_fast:
-            raise
-        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        log.warning("%s fold %d failed: %s", job.pair.label, job.fold, detail)
-        return FoldOutcome(job.pair, job.fold, "error", detail, study_name=job.study_name), True
-
-
 def _run_fold(
-    job: FoldJob, shared: Shared | None = None, owns: Callable[[], bool] | None = None
+    job: FoldJob,
+    shared: Shared | None = None,
+    checkpoint: Callable[[str], None] | None = None,
 ) -> tuple[FoldOutcome, bool]:
     study, space, storage = _prepare(job, shared.storage if shared else None, shared)
     stored = study.user_attrs.get(OUTCOME_ATTR)
@@ -751,8 +466,8 @@ def _run_fold(
         timeout = FoldOutcome(job.pair, job.fold, "timeout", str(exc), study_name=job.study_name)
         return timeout, True
     tune_s = time.perf_counter() - t_tune
-    if owns is not None and not owns():
-        raise LostClaim(f"{job.study_name}: claim taken over before the refit")
+    if checkpoint is not None:
+        checkpoint("before the refit")
 
     train = _rows(job, job.train_tracks)
     test = _rows(job, job.test_tracks)
@@ -785,46 +500,9 @@ def _run_fold(
         predictions=pred.frame(y_true, job.classes),
         inner_predictions=inner,
     )
-    if owns is not None and not owns():
-        raise LostClaim(f"{job.study_name}: claim taken over during the refit")
+    if checkpoint is not None:
+        checkpoint("during the refit")
     # the fold is finished only once its outcome is stored: a run killed before this line
     # redoes the refit (cheap) but keeps every trial
     study.set_user_attr(OUTCOME_ATTR, outcome.to_json())
     return outcome, True
-
-
-def reap_trials(study: optuna.Study, alive: Callable[[str], bool], stale_after_s: float) -> int:
-    """Fail the RUNNING trials of workers that are gone and queue each again with its params
-    (the retry Optuna's heartbeat would make; needed where the storage has no heartbeat, e.g.
-    a journal file, and for a worker killed between creating a trial and its first beat).
-    ``alive(worker)`` says whether a worker still beats; a trial with no worker recorded is
-    reaped once older than ``stale_after_s``. Returns how many trials were failed."""
-    from datetime import datetime
-
-    retry = retry_callback_kwarg().popitem()[1]
-    storage = study._storage
-    n = 0
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        worker = t.system_attrs.get(WORKER_ATTR)
-        if worker is not None:
-            if alive(worker):
-                continue
-        elif (
-            t.datetime_start is None
-            or (datetime.now() - t.datetime_start).total_seconds() < stale_after_s
-        ):
-            continue
-        try:
-            if not storage.set_trial_state_values(t._trial_id, TrialState.FAIL):
-                continue
-        except optuna.exceptions.UpdateFinishedTrialError:
-            continue  # another worker got there first
-        retry(study, copy.deepcopy(storage.get_trial(t._trial_id)))
-        log.info(
-            "%s: trial %d of gone worker %s failed and queued again",
-            study.study_name,
-            t.number,
-            worker or "?",
-        )
-        n += 1
-    return n

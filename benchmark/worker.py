@@ -10,10 +10,11 @@ its own copy of the data. Then:
 2. **Work.** A (pair, fold) is *claimed* (:mod:`benchmark.claims`) by one worker, which tunes
    its study, refits the best params, scores the outer test part once and stores the outcome
    with the study. A worker that finds nothing to claim *helps*: it adds trials to studies
-   others own while their budget has room; the budget is global (:func:`benchmark.tuning.
-   budget_of`), so N workers run it once. Trials record Optuna heartbeats: the trial of a worker
-   that died is failed after the grace period and retried with its params; its claim expires
-   and another worker takes the (pair, fold) over, keeping every finished trial.
+   others own while their budget has room; the budget is global
+   (:mod:`benchmark.trial_budget`), so N workers run it once. Trials record Optuna heartbeats:
+   the trial of a worker that died is failed after the grace period and retried with its
+   params; its claim expires and another worker takes the (pair, fold) over, keeping every
+   finished trial (:func:`run_fold_shared` writes nothing once its claim is lost).
 3. **Tracking.** The worker that scores a fold logs it to MLflow (one pair at a time, under a
    lock, so a pair gets one parent run whoever logs it).
 4. **Results.** The worker that sees the last fold finished claims the assembly: it logs the
@@ -63,7 +64,7 @@ from benchmark.runner import (
     tracker_tags,
     write_outcome_files,
 )
-from benchmark.search_space import load_search_space
+from benchmark.search_space import SearchSpace, load_search_space
 from benchmark.storage import (
     default_storage_url,
     journal_path,
@@ -71,27 +72,34 @@ from benchmark.storage import (
     open_storage,
     why_unusable,
 )
-from benchmark.tuning import (
-    OUTCOME_ATTR,
-    FoldJob,
-    LostClaim,
+from benchmark.trial_budget import (
     Shared,
+    budget_of,
     counted_trials,
-    help_study,
     is_counted,
     past_deadline,
     reap_trials,
-    run_fold_shared,
+    run_trial,
+)
+from benchmark.tuning import (
+    OUTCOME_ATTR,
+    FoldJob,
+    evaluate_fold,
+    inner_cv_objective,
+    load_study,
 )
 
 __all__ = [
+    "LostClaim",
     "Progress",
     "RefusedToJoin",
     "WorkerOptions",
     "WorkerSummary",
     "assemble_results",
     "code_version",
+    "help_study",
     "progress",
+    "run_fold_shared",
     "run_worker",
 ]
 
@@ -112,6 +120,7 @@ RESULT_CODE = (
     "results.py",
     "scoring.py",
     "search_space.py",
+    "trial_budget.py",
     "tuning.py",
     "features",
     "models",
@@ -512,7 +521,7 @@ def _own(ctx: _Context, study: str) -> None:
     job = ctx.jobs[study]
     key = _fold_key(study)
     ctx.beat.set(f"tuning {job.pair.label} fold {job.fold}")
-    if past_deadline(job):  # the benchmark's budget is spent: the fold is not started
+    if past_deadline(job.deadline):  # the benchmark's budget is spent: the fold is not started
         outcome = not_reached(job)
         ctx.board.finish(ctx.bench, key, ctx.me, "skip", json.dumps(outcome.to_json()))
         return
@@ -574,6 +583,54 @@ def _help(ctx: _Context, runnable: list[str], claims: dict[str, Any]) -> bool:
         except Exception as exc:  # the owner reports the study's failures
             log.debug("helping %s failed: %s", study, exc)
     return False
+
+
+class LostClaim(GenrebenchError):
+    """Another worker took this (pair, fold) over (ours had expired): nothing is written."""
+
+
+def run_fold_shared(
+    job: FoldJob, shared: Shared, owns: Callable[[], bool] | None = None
+) -> tuple[FoldOutcome, bool]:
+    """:func:`benchmark.tuning.run_fold` for a worker that claimed the (pair, fold): tunes with
+    the other workers' help and writes the outcome only while ``owns()`` (its claim) holds;
+    raises :class:`LostClaim` otherwise. Returns the outcome and whether it was computed here
+    (else it was found stored)."""
+    import sqlalchemy.exc
+
+    def checkpoint(when: str) -> None:
+        if owns is not None and not owns():
+            raise LostClaim(f"{job.study_name}: claim taken over {when}")
+
+    # not the fold's fault: another worker (or this one, later) does it again
+    not_the_fold = (
+        LostClaim,
+        sqlalchemy.exc.SQLAlchemyError,
+        optuna.exceptions.StorageInternalError,
+    )
+    return evaluate_fold(job, shared, checkpoint, not_the_fold=not_the_fold)
+
+
+def help_study(job: FoldJob, shared: Shared) -> bool:
+    """Run one trial of a study another worker owns, if its budget has room; False if not.
+
+    The helper samples with its own seed (a second sampler seeded like the owner's would
+    propose the owner's params again); the owner alone refits and scores the fold.
+    """
+    if job.n_trials == 0 or SearchSpace.from_dict(job.space, source=job.pair.family).fixed:
+        return False
+    study = load_study(job, shared.storage, salt=("helper", shared.worker))
+    if study.user_attrs.get(OUTCOME_ATTR) is not None:
+        return False
+    trials = study.get_trials(deepcopy=False)
+    budget = budget_of(trials, job.n_trials)
+    if not trials or budget.done:  # not started by its owner yet (it enqueues the defaults)
+        return False
+    if budget.full:
+        return False
+    space = SearchSpace.from_dict(job.space, source=f"{job.pair.family} (stored)")
+    run_trial(study, shared.storage, inner_cv_objective(job, space), job.n_trials, shared)
+    return True
 
 
 def _fold_split(plan: Any, pair: PairKey, fold: int) -> pd.DataFrame:

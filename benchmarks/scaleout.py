@@ -31,7 +31,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import optuna
 from optuna.trial import TrialState
@@ -44,7 +43,7 @@ from tracking_overhead import time_log_fold  # noqa: E402
 
 from benchmark.storage import open_storage  # noqa: E402
 from benchmark.tracking import Tracker  # noqa: E402
-from benchmark.tuning import Shared, _run_trial, reap_trials  # noqa: E402
+from benchmark.trial_budget import Shared, reap_trials, run_trial  # noqa: E402
 
 THROUGHPUT_CONFIG = """\
 name: scaleout
@@ -119,22 +118,20 @@ def storage_per_trial(url: str, n: int) -> dict[str, dict[str, float]]:
     _timed("optuna_optimize", n, storage, lambda: study.optimize(_objective, n_trials=n), out)
 
     study2, storage2 = _study(url, "run-loop")
-    job = SimpleNamespace(n_trials=10**6, study_name="run-loop")
 
     def run_loop() -> None:
         for _ in range(n):
-            _run_trial(job, study2, storage2, _objective, None)
+            run_trial(study2, storage2, _objective, 10**6, None)
 
     _timed("genrebench_run", n, storage2, run_loop, out)
 
     heartbeat = {} if url.startswith("journal") else {"heartbeat_interval": 10, "grace_period": 60}
     study3, storage3 = _study(url, "worker-loop", **heartbeat)
-    job3 = SimpleNamespace(n_trials=10**6, study_name="worker-loop")
     shared = Shared("bench-worker", storage3, lambda s: reap_trials(s, lambda w: True, 600))
 
     def worker_loop() -> None:
         for _ in range(n):
-            _run_trial(job3, study3, storage3, _objective, shared)
+            run_trial(study3, storage3, _objective, 10**6, shared)
 
     _timed("genrebench_worker", n, storage3, worker_loop, out)
     assert sum(t.state == TrialState.COMPLETE for t in study3.get_trials()) == n

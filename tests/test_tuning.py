@@ -15,13 +15,12 @@ from benchmark.results import PairKey
 from benchmark.search_space import SearchSpace, load_search_space
 from benchmark.storage import open_storage
 from benchmark.testing import make_tabular_problem
+from benchmark.trial_budget import KILLED_ATTR, is_counted
 from benchmark.tuning import (
-    KILLED_ATTR,
     OUTCOME_ATTR,
     FoldJob,
-    _load_study,
     derive_seed,
-    is_counted,
+    load_study,
     run_fold,
     study_name,
 )
@@ -151,7 +150,7 @@ def test_a_run_killed_mid_trial_resumes_as_the_uninterrupted_run(
         optuna.load_study(study_name=cut.study_name, storage=cut.storage_url).set_user_attr(
             OUTCOME_ATTR, None
         )
-    study = _load_study(cut, open_storage(cut.storage_url))
+    study = load_study(cut, open_storage(cut.storage_url))
     if not killed_at:
         study.enqueue_trial(SearchSpace.from_dict(cut.space).defaults_for_trial())
     trial = study.ask()  # the trial the kill cuts off, its params drawn, never told

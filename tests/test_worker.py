@@ -29,7 +29,7 @@ from optuna.trial import TrialState
 from benchmark.cli import main
 from benchmark.config import load_config
 from benchmark.runner import RunOptions, plan_and_run
-from benchmark.tuning import SURPLUS_ATTR, WORKER_ATTR
+from benchmark.trial_budget import SURPLUS_ATTR, WORKER_ATTR
 
 TESTS = Path(__file__).resolve().parent
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)

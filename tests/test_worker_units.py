@@ -17,20 +17,24 @@ from benchmark.config import load_config
 from benchmark.errors import GenrebenchError
 from benchmark.runner import RunOptions, plan_and_run
 from benchmark.search_space import SearchSpace
-from benchmark.tuning import (
+from benchmark.storage import open_storage
+from benchmark.trial_budget import (
     SURPLUS_ATTR,
     WORKER_ATTR,
     Shared,
-    _load_study,
-    _objective,
-    _run_trial,
     budget_of,
-    help_study,
-    open_storage,
     reap_trials,
-    run_fold_shared,
+    run_trial,
 )
-from benchmark.worker import WorkerOptions, assemble_results, progress, run_worker
+from benchmark.tuning import inner_cv_objective, load_study
+from benchmark.worker import (
+    WorkerOptions,
+    assemble_results,
+    help_study,
+    progress,
+    run_fold_shared,
+    run_worker,
+)
 
 # the tests ask() trials by hand, as Optuna's heartbeat warns against (the workers do not)
 pytestmark = pytest.mark.filterwarnings("ignore:Heartbeat of storage")
@@ -92,11 +96,11 @@ def _shared(job, worker: str = "me", alive=lambda w: True) -> Shared:
 def test_a_trial_beyond_the_global_budget_is_surplus_and_counts_nowhere(tmp_path) -> None:
     job = _job(tmp_path, n_trials=2)
     shared = _shared(job)
-    study = _load_study(job, shared.storage)
+    study = load_study(job, shared.storage)
     for _ in range(2):  # two trials other workers are running
         study.ask()
-    objective = _objective(job, SearchSpace.from_dict(job.space))
-    state = _run_trial(job, study, shared.storage, objective, shared)
+    objective = inner_cv_objective(job, SearchSpace.from_dict(job.space))
+    state = run_trial(study, shared.storage, objective, job.n_trials, shared)
     trials = study.get_trials()
     assert state == TrialState.FAIL and trials[-1].system_attrs[SURPLUS_ATTR] is True
     assert trials[-1].system_attrs[WORKER_ATTR] == "me"
@@ -108,7 +112,7 @@ def test_a_trial_beyond_the_global_budget_is_surplus_and_counts_nowhere(tmp_path
 def test_a_dead_workers_trial_is_failed_and_retried_with_its_params(tmp_path) -> None:
     job = _job(tmp_path, n_trials=3)
     shared = _shared(job, alive=lambda w: w != "gone")
-    study = _load_study(job, shared.storage)
+    study = load_study(job, shared.storage)
     trial = study.ask()
     SearchSpace.from_dict(job.space).suggest(trial)
     shared.storage.set_trial_system_attr(trial._trial_id, WORKER_ATTR, "gone")
