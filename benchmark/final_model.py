@@ -36,10 +36,9 @@ from benchmark.models import get_family
 from benchmark.predict import SavedModel, model_inputs, save_model
 from benchmark.protocols import get_protocol, selection_protocols
 from benchmark.results import PairKey, summarize_pairs
-from benchmark.runner import feature_set_of
-from benchmark.search_space import load_search_space
+from benchmark.runner import feature_set_of, fold_job
 from benchmark.storage import default_storage_url
-from benchmark.tuning import FoldJob, derive_seed, fit_final, refit, study_name, tune_final
+from benchmark.tuning import FoldJob, derive_seed, fit_final, refit, tune_final
 
 __all__ = [
     "Choice",
@@ -138,23 +137,18 @@ def _final_job(
         )
     ]
     final_pair = PairKey(pair.feature_set, pair.family, "final")
-    job = FoldJob(
-        benchmark=cfg.name,
-        pair=final_pair,
-        fold=0,
-        X=fm.X,
-        row_track=fm.row_track,
-        y=dataset.labels_of(fm.row_track),
-        classes=tuple(dataset.classes),
-        train_tracks=fm.tracks,
-        test_tracks=np.array([], dtype=str),
-        inner_splits=inner,
-        space=load_search_space(pair.family).to_dict(),
-        storage_url=storage_url,
-        study_name=study_name(cfg.name, final_pair, 0, cfg.digest()),
+    job = fold_job(
+        cfg,
+        final_pair,
+        0,
+        fm,
+        dataset.labels_of(fm.row_track),
+        tuple(dataset.classes),
+        fm.tracks,
+        np.array([], dtype=str),
+        inner,
+        storage_url,
         n_trials=scaled_trials(cfg.trials_for(pair.family), trial_scale),
-        timeout_s=cfg.timeout_s,
-        seed=cfg.seed,
         fail_fast=True,
         deadline=deadline,
     )

@@ -67,6 +67,7 @@ __all__ = [
     "RunResult",
     "benchmark_lock",
     "feature_set_of",
+    "fold_job",
     "tracker_tags",
     "make_plan",
     "make_schedule",
@@ -249,7 +250,6 @@ def make_plan(
     tracks = dataset.tracks["track_id"].to_numpy(dtype=str)
     classes = tuple(dataset.classes)
     cache_dir = Path(opts.results_root) / "cache"
-    digest = cfg.digest()
     skipped: list[FoldOutcome] = []
     pairs = only_pairs or _pairs_for(cfg)
 
@@ -304,29 +304,67 @@ def make_plan(
             pair = PairKey(fs, fam, name)
             for s in splits:
                 jobs.append(
-                    FoldJob(
-                        benchmark=cfg.name,
-                        pair=pair,
-                        fold=s.fold,
-                        X=fm.X,
-                        row_track=fm.row_track,
-                        y=y,
-                        classes=classes,
-                        train_tracks=s.train,
-                        test_tracks=s.test,
-                        inner_splits=inner[(name, s.fold)],
+                    fold_job(
+                        cfg,
+                        pair,
+                        s.fold,
+                        fm,
+                        y,
+                        classes,
+                        s.train,
+                        s.test,
+                        inner[(name, s.fold)],
+                        storage_url,
                         space=space,
-                        storage_url=storage_url,
-                        study_name=study_name(cfg.name, pair, s.fold, digest),
-                        n_trials=cfg.trials_for(fam),
-                        timeout_s=cfg.timeout_s,
-                        seed=cfg.seed,
                         fail_fast=opts.fail_fast,
-                        pruner=cfg.pruner,
                     )
                 )
     splits = pd.concat(split_frames, ignore_index=True) if split_frames else pd.DataFrame()
     return Plan(jobs, skipped, splits, protocols)
+
+
+def fold_job(
+    cfg: BenchmarkConfig,
+    pair: PairKey,
+    fold: int,
+    fm: FeatureMatrix,
+    y: np.ndarray,
+    classes: tuple[str, ...],
+    train_tracks: np.ndarray,
+    test_tracks: np.ndarray,
+    inner_splits: list[tuple[np.ndarray, np.ndarray]],
+    storage_url: str,
+    *,
+    space: dict[str, Any] | None = None,
+    **settings: Any,
+) -> FoldJob:
+    """The one constructor of a fold job from a config (``run``, ``worker`` and the
+    final-model export all build theirs here): its study name, trials, pruner and seed
+    follow from the config; ``settings`` sets the job's other fields (``fail_fast``,
+    ``n_trials``, ``deadline``)."""
+    fields: dict[str, Any] = {
+        "n_trials": cfg.trials_for(pair.family),
+        "timeout_s": cfg.timeout_s,
+        "seed": cfg.seed,
+        "pruner": cfg.pruner,
+        **settings,
+    }
+    return FoldJob(
+        benchmark=cfg.name,
+        pair=pair,
+        fold=fold,
+        X=fm.X,
+        row_track=fm.row_track,
+        y=y,
+        classes=classes,
+        train_tracks=train_tracks,
+        test_tracks=test_tracks,
+        inner_splits=inner_splits,
+        space=space if space is not None else load_search_space(pair.family).to_dict(),
+        storage_url=storage_url,
+        study_name=study_name(cfg.name, pair, fold, cfg.digest()),
+        **fields,
+    )
 
 
 def feature_set_of(cfg: BenchmarkConfig, name: str) -> FeatureSet:
