@@ -142,7 +142,7 @@ class CostModel:
 
     fits: dict[tuple[str, str], FitCost] = field(default_factory=dict)
     per_trial: dict[tuple[str, str], float] = field(default_factory=dict)
-    _rows: dict[tuple[str, int], tuple[int, list[int]]] = field(default_factory=dict)
+    _rows: dict[tuple[str, str, int], tuple[int, list[int]]] = field(default_factory=dict)
     _fixed: dict[str, bool] = field(default_factory=dict)
 
     def _untuned(self, job: FoldJob, n_trials: int) -> bool:
@@ -192,7 +192,8 @@ class CostModel:
             self.per_trial[key] = seen if old is None else 0.5 * (old + seen)
 
     def _job_rows(self, job: FoldJob) -> tuple[int, list[int]]:
-        key = (job.pair.protocol, job.fold)
+        # rows differ between feature sets (a segment set has several per track)
+        key = (job.pair.feature_set, job.pair.protocol, job.fold)
         if key not in self._rows:
             self._rows[key] = (
                 _rows_of(job, job.train_tracks),
