@@ -33,6 +33,7 @@ __all__ = [
     "differences",
     "fingerprint",
     "finished_folds",
+    "running_trials",
     "make_data",
     "run_command",
     "run_killed",
@@ -108,6 +109,20 @@ def finished_folds(bench: Path) -> int:
         return 0
 
 
+def running_trials(bench: Path) -> int | None:
+    """Trials stored as RUNNING in the Optuna file; None when it cannot be read just now (not
+    created yet, or locked by a writer)."""
+    db = bench / "optuna.db"
+    if not db.exists():
+        return None
+    try:
+        with sqlite3.connect(db, timeout=0.2) as con:
+            sql = "select count(*) from trials where state = 'RUNNING'"
+            return int(con.execute(sql).fetchone()[0])
+    except sqlite3.Error:
+        return None
+
+
 def _newer(path: Path, since: float) -> bool:
     try:
         return path.stat().st_mtime >= since
@@ -117,11 +132,18 @@ def _newer(path: Path, since: float) -> bool:
 
 @dataclass(frozen=True)
 class Trigger:
-    """Kill ``delay_s`` after ``when(benchmark folder, attempt start)`` first holds."""
+    """Kill ``delay_s`` after ``when(benchmark folder, attempt start)`` first holds.
+
+    With ``confirm``, the process group is first frozen (SIGSTOP) and killed only if
+    ``confirm(benchmark folder)`` still holds while nothing can move; otherwise it is let go
+    (SIGCONT) and watched again. That is how a kill lands inside a trial however short the
+    trials are on the machine at hand: a fixed delay after an event misses them on a fast one.
+    """
 
     name: str
     when: Callable[[Path, float], bool]
     delay_s: float = 0.0
+    confirm: Callable[[Path], bool] | None = None
 
     @classmethod
     def after(cls, seconds: float) -> Trigger:
@@ -130,6 +152,15 @@ class Trigger:
     @classmethod
     def folds(cls, n: int, delay_s: float = 0.3) -> Trigger:
         return cls(f"{n} folds done + {delay_s} s", lambda b, _t: finished_folds(b) >= n, delay_s)
+
+    @classmethod
+    def mid_trial(cls, after_folds: int = 0) -> Trigger:
+        """While a trial is RUNNING (after ``after_folds`` folds are done)."""
+
+        def running(b: Path, _t: float = 0.0) -> bool:
+            return finished_folds(b) >= after_folds and (running_trials(b) or 0) > 0
+
+        return cls(f"mid trial after {after_folds} folds", running, 0.0, confirm=running)
 
     @classmethod
     def wrote(cls, name: str, delay_s: float = 0.0) -> Trigger:
@@ -150,12 +181,12 @@ def run_killed(cmd: list[str], bench: Path, trigger: Trigger, timeout_s: float =
     )
     deadline = time.monotonic() + timeout_s
     try:
-        while not trigger.when(bench, started):
+        while not _reached(trigger, proc, bench, started):
             if proc.poll() is not None:
                 return False
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{trigger.name}: not reached in {timeout_s} s")
-            time.sleep(0.02)
+            time.sleep(0.005 if trigger.confirm else 0.02)
         end = time.monotonic() + trigger.delay_s
         while time.monotonic() < end:
             if proc.poll() is not None:
@@ -166,6 +197,22 @@ def run_killed(cmd: list[str], bench: Path, trigger: Trigger, timeout_s: float =
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=60)
+
+
+def _reached(trigger: Trigger, proc: subprocess.Popen[bytes], bench: Path, started: float) -> bool:
+    """``trigger.when`` holds (and, with ``confirm``, still holds with the group frozen: then
+    the group is left frozen for the kill)."""
+    if not trigger.when(bench, started):
+        return False
+    if trigger.confirm is None:
+        return True
+    if proc.poll() is not None:
+        return False
+    os.killpg(proc.pid, signal.SIGSTOP)
+    if trigger.confirm(bench):
+        return True
+    os.killpg(proc.pid, signal.SIGCONT)
+    return False
 
 
 def run_to_end(cmd: list[str], timeout_s: float = 600) -> subprocess.CompletedProcess[str]:

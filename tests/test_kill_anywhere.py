@@ -22,13 +22,16 @@ from fault_injection import (
 
 from benchmark.trial_budget import KILLED_ATTR
 
-#: a dozen instants over a run's life; each attempt resumes what the ones before it left
+#: thirteen instants over a run's life; each attempt resumes what the ones before it left
 TRIGGERS = (
     Trigger.after(0.5),  # interpreter and imports
     Trigger.after(2.0),
     Trigger.after(4.0),  # stores being created
     Trigger.after(7.0),  # the plan, the process pool, the first trials
-    *(Trigger.folds(n) for n in (1, 2, 3)),  # mid trial in the other process
+    Trigger.mid_trial(),  # a trial RUNNING, the group frozen to be sure of it, then killed
+    Trigger.folds(1),  # just after a fold's outcome was stored
+    Trigger.mid_trial(after_folds=2),
+    Trigger.folds(3),
     Trigger.folds(4, delay_s=0.0),  # MLflow logging of the last folds, the tables
     Trigger.wrote("results.parquet"),  # ensembles
     Trigger.wrote("results.parquet", delay_s=1.0),  # MLflow summaries, run.json
