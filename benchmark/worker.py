@@ -114,16 +114,19 @@ IDENTITY_FIELDS = {
 }
 #: the code whose change changes results (the code version hashes these)
 RESULT_CODE = (
+    "_audio_kernels.py",
+    "audio.py",
     "config.py",
     "data.py",
-    "protocol.py",
     "results.py",
+    "sampling.py",
     "scoring.py",
     "search_space.py",
     "trial_budget.py",
     "tuning.py",
     "features",
     "models",
+    "protocols",
 )
 
 
@@ -167,6 +170,8 @@ def code_version() -> str:
     files: list[tuple[str, Path]] = []
     for name in RESULT_CODE:
         path = root / name
+        if not path.exists():  # a module moved or renamed: its code would go unhashed
+            raise RuntimeError(f"worker.RESULT_CODE names {name!r}, not in {root}")
         found = sorted(path.rglob("*.py")) if path.is_dir() else [path]
         files += [(f"benchmark/{p.relative_to(root)}", p) for p in found if p.is_file()]
     for folder in (search_spaces_dir(), manifests_dir()):

@@ -277,3 +277,17 @@ def test_workers_stop_at_the_benchmarks_budget(fake_gtzan, tmp_path) -> None:
     res = summary.finalized.results
     assert res["status"].tolist() == ["skip"]
     assert res["message"].iloc[0].startswith("not reached: the run's budget")
+
+
+def test_the_code_version_hashes_every_module_that_changes_results(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Workers that join a benchmark must run the same code; a module renamed out of the hashed
+    list would let two code versions mix rows silently, so a missing name is an error."""
+    import benchmark.worker as worker
+
+    version = worker.code_version()
+    assert version.startswith(f"{worker.benchmark.__version__}+")
+    monkeypatch.setattr(worker, "RESULT_CODE", (*worker.RESULT_CODE, "protocol.py"))
+    with pytest.raises(RuntimeError, match="protocol.py"):
+        worker.code_version()
