@@ -5,7 +5,8 @@ MLflow model whose input is a table with one column, ``path`` (audio files the s
 can read), and whose output is one row per file: ``genre`` (the top class), ``error`` (empty
 unless the file could not be used), ``warning`` (empty unless the file is band-limited below
 the training audio, :mod:`benchmark.bandwidth`) and one ``proba_<class>`` column per class. It is
-registered under ``genrebench-<benchmark>`` with the protocol scores as version tags, so
+registered under ``genrebench-<benchmark>`` with the protocol scores as version tags (a rerun
+that exports the same model gets its existing version back, not a new one), so
 
     mlflow models serve -m models:/genrebench-quick/1 --env-manager local
 
@@ -15,6 +16,7 @@ answers ``POST /invocations`` with ``{"dataframe_split": {"columns": ["path"], "
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -26,7 +28,7 @@ from mlflow.pyfunc import PythonModel
 
 from benchmark.errors import GenrebenchError
 
-__all__ = ["AudioGenreModel", "log_final_model", "registered_name"]
+__all__ = ["AudioGenreModel", "log_final_model", "model_identity", "registered_name"]
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +71,30 @@ class AudioGenreModel(PythonModel):
         return pd.DataFrame(rows, columns=["path", "genre", "error", "warning", *columns])
 
 
+#: the model version tag that says which model it is (see :func:`model_identity`)
+IDENTITY_TAG = "genrebench.model_identity"
+#: model.json keys that change from one export of the same model to the next
+_VOLATILE = ("fit_s",)
+
+
+def model_identity(meta: dict[str, Any]) -> str:
+    """A digest of ``model.json`` without its timings: every ``run`` that reaches the export
+    refits the same model (same benchmark, data, params, members and weights), and registering
+    it again would add a model version per rerun."""
+    kept = {k: v for k, v in meta.items() if k not in _VOLATILE}
+    return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _version_with_identity(client: Any, name: str, identity: str) -> str | None:
+    """The newest registered version of ``name`` that is this model, if any."""
+    try:
+        versions = client.search_model_versions(f"name = '{name}'")
+    except Exception:  # no registered model of that name yet
+        return None
+    same = [v for v in versions if v.tags.get(IDENTITY_TAG) == identity]
+    return str(max(int(v.version) for v in same)) if same else None
+
+
 def log_final_model(final_dir: Path, tracking_uri: str, results_dir: Path) -> str:
     """Log ``final_dir`` as an MLflow model in the benchmark's experiment and register it;
     returns ``models:/<name>/<version>``."""
@@ -81,6 +107,12 @@ def log_final_model(final_dir: Path, tracking_uri: str, results_dir: Path) -> st
     meta = json.loads((Path(final_dir) / "model.json").read_text())
     bench = str(meta["benchmark"])
     name = registered_name(bench)
+    identity = model_identity(meta)
+    client = MlflowClient(tracking_uri)
+    known = _version_with_identity(client, name, identity)
+    if known is not None:
+        log.info("final model already registered as models:/%s/%s (same model)", name, known)
+        return f"models:/{name}/{known}"
     # the benchmark's experiment, created as genrebench creates it (kind, artifact location)
     tracker = Tracker(tracking_uri, bench, {}, results_dir=results_dir)
     classes = list(meta["classes"])
@@ -115,8 +147,11 @@ def log_final_model(final_dir: Path, tracking_uri: str, results_dir: Path) -> st
             registered_model_name=name,
         )
     version = str(info.registered_model_version)
-    client = MlflowClient(tracking_uri)
-    tags = {"pair": label, "selected_by": str(meta.get("selected_by", ""))}
+    tags = {
+        "pair": label,
+        "selected_by": str(meta.get("selected_by", "")),
+        IDENTITY_TAG: identity,
+    }
     for protocol, score in (meta.get("protocol_scores") or {}).items():
         tags[f"{protocol}_accuracy"] = f"{float(score['accuracy']):.4f}"
     for key, value in tags.items():

@@ -365,6 +365,17 @@ def test_registered_model_is_served_over_rest(trained: dict, tmp_path: Path) -> 
     assert model_uri == "models:/genrebench-unit/1"
     version = MlflowClient(uri).get_model_version("genrebench-unit", "1")
     assert version.tags["fault_filtered_accuracy"] == "1.0000"
+    # a rerun exports the same model (its timing aside): the same version, not a new one
+    meta_path = trained["dir"] / "model.json"
+    original = meta_path.read_text()
+    meta = json.loads(original)
+    meta_path.write_text(json.dumps({**meta, "fit_s": float(meta.get("fit_s", 0)) + 1}))
+    try:
+        assert log_final_model(trained["dir"], uri, tmp_path) == model_uri
+        meta_path.write_text(json.dumps({**meta, "params": {"changed": True}}))
+        assert log_final_model(trained["dir"], uri, tmp_path) == "models:/genrebench-unit/2"
+    finally:
+        meta_path.write_text(original)
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
