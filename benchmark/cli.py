@@ -243,10 +243,10 @@ def run(
     task: list[Any] = []
     log_lines = FoldLog(console) if not console.is_terminal else None
 
-    def on_start(total: int) -> None:
+    def on_start(total: int, seconds_left: Callable[[], float | None]) -> None:
         task.append(progress.add_task("folds", total=total, last=""))
         if log_lines is not None:
-            log_lines.start(total)
+            log_lines.start(total, seconds_left)
         else:
             progress.start()
 
@@ -338,7 +338,9 @@ def print_plan(plan: Any, schedule: Any, cfg: Any) -> None:
 
 class FoldLog:
     """Progress for a log (not a terminal: ``nohup``, ``docker compose logs``, CI): one line
-    per finished fold, and a summary line every ``every_s`` seconds while the run lasts."""
+    per finished fold, and a summary line every ``every_s`` seconds while the run lasts. The
+    time left is the scheduler's cost-model estimate when it has one (it knows a CNN fold from
+    an LDA fold), else the mean fold time so far."""
 
     def __init__(self, where: Console, every_s: float = 60.0) -> None:
         import threading
@@ -346,11 +348,13 @@ class FoldLog:
         self.where, self.every_s = where, every_s
         self.total = self.done = self.trials = 0
         self.t0 = time.monotonic()
+        self._seconds_left: Callable[[], float | None] | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name="fold-log", daemon=True)
 
-    def start(self, total: int) -> None:
+    def start(self, total: int, seconds_left: Callable[[], float | None] | None = None) -> None:
         self.total, self.t0 = total, time.monotonic()
+        self._seconds_left = seconds_left
         self._thread.start()
 
     def stop(self) -> None:
@@ -363,8 +367,11 @@ class FoldLog:
 
     def summary(self) -> str:
         elapsed = time.monotonic() - self.t0
+        estimate = self._seconds_left() if self._seconds_left is not None else None
         left = "?"
-        if self.done:
+        if estimate is not None:
+            left = f"{estimate / 60:.1f} min"
+        elif self.done:
             left = f"{elapsed / self.done * (self.total - self.done) / 60:.1f} min"
         return (
             f"progress: {self.done}/{self.total} folds, {self.trials} trials, "

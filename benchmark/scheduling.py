@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from benchmark.budget import not_reached
-from benchmark.cost import CostModel
+from benchmark.cost import CostModel, makespan
 from benchmark.racing import Race
 from benchmark.results import FoldOutcome
 from benchmark.tuning import FoldJob, run_fold
@@ -105,6 +105,34 @@ class Scheduler:
     def __post_init__(self) -> None:
         self.jobs = list(self.jobs)  # its own copy: a re-plan replaces jobs in it
         self._replanned: set[int] = {0}
+        self._pending: list[int] = list(self.order)
+        self._started: dict[int, float] = {}  # running job -> time.monotonic() at its start
+
+    def seconds_left(self) -> float | None:
+        """The cost model's wall seconds for the folds not finished yet: the pending ones in
+        dispatch order and what the running ones have left, on ``n_jobs`` processes (None
+        without a cost model). The model learns each pair's seconds per trial from its
+        finished folds, so the estimate sharpens as the run goes; progress lines print it.
+        Called from another thread: it reads copies."""
+        cost = self.cost
+        if cost is None:
+            return None
+        now = time.monotonic()
+        eliminated = self.race.eliminated if self.race is not None else {}
+        running = [
+            max(0.0, cost.job_seconds(self.jobs[i]) - (now - t0))
+            for i, t0 in list(self._started.items())
+        ]
+        pending = [
+            cost.job_seconds(self.jobs[i])
+            for i in list(self._pending)
+            if self.jobs[i].pair not in eliminated and not self._answered(self.jobs[i])
+        ]
+        return makespan(sorted(running, reverse=True) + pending, self.n_jobs)
+
+    def _answered(self, job: FoldJob) -> bool:
+        have = self.answered(job) if self.answered is not None else None
+        return have is not None and have >= job.n_trials
 
     def run(self) -> Iterator[tuple[FoldOutcome, bool]]:
         """Outcomes as they finish, each with whether it ran (False: an ``eliminated`` or
@@ -123,7 +151,8 @@ class Scheduler:
         executor.shutdown(wait=True)
 
     def _loop(self, executor: Any) -> Iterator[tuple[FoldOutcome, bool]]:
-        pending = list(self.order)
+        self._pending, self._started = list(self.order), {}
+        pending = self._pending
         running: dict[Future[FoldOutcome], int] = {}
         parent = os.getpid()
         while pending or running:
@@ -139,6 +168,7 @@ class Scheduler:
                     yield made, False
                     continue
                 running[executor.submit(_run_fold_in_pool, job, parent)] = i
+                self._started[i] = time.monotonic()
             if not running:
                 if pending and self._next(pending) is None:
                     raise RuntimeError(
@@ -148,6 +178,7 @@ class Scheduler:
             finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
             for future in sorted(finished, key=lambda f: running[f]):
                 i = running.pop(future)
+                self._started.pop(i, None)
                 outcome = future.result()
                 if self.cost is not None:
                     self.cost.observe(outcome, outcome.n_trials + outcome.n_pruned)
@@ -186,8 +217,7 @@ class Scheduler:
         """The row of a job that is not run: its pair was eliminated, or the budget is spent."""
         if self.race is not None and job.pair in self.race.eliminated:
             return self.race.eliminated[job.pair].outcome(job.fold)
-        have = self.answered(job) if self.answered is not None else None
-        if self.deadline is not None and (have is None or have < job.n_trials):
+        if self.deadline is not None and not self._answered(job):
             least = 0.0
             if self.cost is not None:
                 least = self.cost.trial_seconds(job) + self.cost.fixed_seconds(job)

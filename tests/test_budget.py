@@ -204,3 +204,20 @@ def test_each_round_replans_the_trials_of_the_folds_left(tmp_path: Path) -> None
     assert asked == [([1, 2], True), ([2], True)]  # once as each later round begins
     assert [done[f].trial_budget for f in range(3)] == [1, 2, 2]
     assert [done[f].n_trials + done[f].n_pruned for f in range(3)] == [1, 2, 2]
+
+
+def test_the_time_left_is_the_cost_model_of_the_folds_not_finished(tmp_path: Path) -> None:
+    """Progress lines say how long is left from the cost model (a CNN fold is not an LDA fold),
+    and the figure falls to zero as the folds finish."""
+    base = _job(tmp_path, n_trials=1)
+    jobs = [replace(base, fold=f, study_name=f"left{f}", timeout_s=None) for f in range(3)]
+    model = _model(jobs, 10.0)
+    per_fold = model.job_seconds(jobs[0])
+    assert per_fold >= 10.0
+    seen: list[float | None] = []
+    scheduler = Scheduler(jobs, range(3), cost=model)
+    assert scheduler.seconds_left() == pytest.approx(3 * per_fold)
+    for _ in scheduler.run():
+        seen.append(scheduler.seconds_left())
+    assert seen[-1] == 0.0 and all(a is not None and a >= 0 for a in seen)
+    assert Scheduler(jobs, range(3)).seconds_left() is None  # no cost model, no estimate

@@ -129,3 +129,10 @@ def test_fold_log_prints_a_summary_line_while_the_run_lasts() -> None:
     lines = buf.getvalue().splitlines()
     assert lines[0] == "[1/4] csv_30s · lda · artist_kfold fold 0: done acc 0.500"
     assert any(ln.startswith("progress: 1/4 folds, 3 trials, ") and "left" in ln for ln in lines)
+    # with the scheduler's cost-model estimate, the time left is that estimate
+    buf = io.StringIO()
+    log = FoldLog(Console(file=buf, width=200), every_s=0.05)
+    log.start(4, lambda: 150.0)
+    time.sleep(0.3)
+    log.stop()
+    assert "about 2.5 min left" in buf.getvalue()
