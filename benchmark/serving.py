@@ -74,7 +74,7 @@ class AudioGenreModel(PythonModel):
 #: the model version tag that says which model it is (see :func:`model_identity`)
 IDENTITY_TAG = "genrebench.model_identity"
 #: model.json keys that change from one export of the same model to the next
-_VOLATILE = ("fit_s",)
+_VOLATILE = ("fit_s", "saved_at")
 
 
 def model_identity(meta: dict[str, Any]) -> str:

@@ -369,7 +369,7 @@ def test_registered_model_is_served_over_rest(trained: dict, tmp_path: Path) -> 
     meta_path = trained["dir"] / "model.json"
     original = meta_path.read_text()
     meta = json.loads(original)
-    meta_path.write_text(json.dumps({**meta, "fit_s": float(meta.get("fit_s", 0)) + 1}))
+    meta_path.write_text(json.dumps({**meta, "fit_s": 9.5, "saved_at": "2030-01-01T00:00:00"}))
     try:
         assert log_final_model(trained["dir"], uri, tmp_path) == model_uri
         meta_path.write_text(json.dumps({**meta, "params": {"changed": True}}))
