@@ -1,9 +1,12 @@
 """A wall-clock budget for a whole run: how many trials fit, and when to stop starting work.
 
 ``--budget 1h`` (``budget:`` in a config) is planned before anything runs, with the cost model
-(:mod:`benchmark.cost`): every study keeps the same share of its planned trials (the largest
-share whose estimated wall time on ``n_jobs`` processes, plus the stages after the folds, fits
-the budget), so families keep their relative budgets. At run time the budget's end is a
+(:mod:`benchmark.cost`): every study may tune for the same number of seconds at most (the
+largest cap whose estimated wall time on ``n_jobs`` processes, plus the stages after the folds,
+fits the budget), never fewer than one trial nor more than it planned. A cap, not a common
+share, because trials cost from milliseconds (LDA) to minutes (a forest on 3-s segments): a
+share small enough for the forest would leave the cheap families, whose trials cost nothing,
+with one or two each, and their ranking a matter of luck. At run time the budget's end is a
 deadline: no study starts a trial after it, and a fold that could not start before it is a
 ``skip`` row saying so. Nothing of the budget enters the config digest: a rerun with a larger
 budget finds the same studies, keeps every finished trial and continues the studies the first
@@ -22,7 +25,14 @@ from benchmark.errors import ConfigError
 from benchmark.results import FoldOutcome
 from benchmark.tuning import FoldJob
 
-__all__ = ["BudgetPlan", "format_duration", "not_reached", "parse_duration", "plan_budget"]
+__all__ = [
+    "BudgetPlan",
+    "capped_trials",
+    "format_duration",
+    "not_reached",
+    "parse_duration",
+    "plan_budget",
+]
 
 _UNITS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)\s*([dhms])")
@@ -82,14 +92,26 @@ class BudgetPlan:
 
     budget_s: float | None
     n_jobs: int
-    scale: float  # share of every study's planned trials that fits (1: all)
+    cap_s: float | None  # seconds of tuning a study may take (None: every planned trial)
     trials: tuple[int, ...]  # per job, in the order given
+    planned: tuple[int, ...]  # per job, its trials without the budget
     core_s: float  # estimated core-seconds of the folds left to do, with ``trials``
     wall_s: float  # estimated wall seconds of those folds on ``n_jobs`` processes
     after_s: float  # estimated ensemble stage + final model export
     full_core_s: float  # the same without the budget
     full_wall_s: float
     n_left: int  # jobs not answered by a stored outcome
+
+    @property
+    def share(self) -> float:
+        """The share of all planned trials the budget keeps (1: all)."""
+        total = sum(max(n, 0) for n in self.planned)
+        return sum(max(n, 0) for n in self.trials) / total if total else 1.0
+
+    @property
+    def n_capped(self) -> int:
+        """How many studies the budget gives fewer trials than planned."""
+        return sum(1 for n, p in zip(self.trials, self.planned, strict=True) if n < p)
 
     @property
     def fits(self) -> bool:
@@ -104,11 +126,14 @@ class BudgetPlan:
         ]
 
 
-def scaled_trials(n_trials: int, scale: float) -> int:
-    """A study's trials under a budget: its share, and at least one (the defaults)."""
-    if n_trials <= 0:
+def capped_trials(n_trials: int, trial_s: float, cap_s: float | None) -> int:
+    """A study's trials under a budget: as many of its ``n_trials`` as ``cap_s`` seconds of
+    tuning hold at ``trial_s`` a trial, and at least one (the defaults)."""
+    if n_trials <= 0 or cap_s is None:
         return n_trials
-    return max(1, int(math.floor(n_trials * scale + 1e-9)))
+    if trial_s <= 0:
+        return n_trials
+    return max(1, min(n_trials, int(math.floor(cap_s / trial_s + 1e-9))))
 
 
 def plan_budget(
@@ -129,8 +154,10 @@ def plan_budget(
     the folds' alone (a re-plan during the run, whose deadline already leaves that time)."""
     index = list(order(jobs, cost)) if order else list(range(len(jobs)))
 
-    def estimate(scale: float) -> tuple[list[int], float, float]:
-        trials = [scaled_trials(j.n_trials, scale) for j in jobs]
+    per_trial = [cost.trial_seconds(j) if cost.trials_of(j) else 0.0 for j in jobs]
+
+    def estimate(cap: float | None) -> tuple[list[int], float, float]:
+        trials = [capped_trials(j.n_trials, s, cap) for j, s in zip(jobs, per_trial, strict=True)]
         seconds = []
         for i in index:
             have = done(jobs[i])
@@ -141,41 +168,47 @@ def plan_budget(
             seconds.append(cost.job_seconds(jobs[i], left))
         return trials, sum(seconds), makespan([s for s in seconds if s > 0], n_jobs)
 
-    def after(scale: float) -> float:
+    def after(cap: float | None) -> float:
         if not reserve_after:
             return 0.0
         # the export tunes a final study per candidate pair (an ensemble's members) with the
-        # same trials: one fold's cost per pair, on every track, one after another
+        # trials its folds got: one fold's cost per pair, on every track, one after another
         per_pair: dict[tuple[str, str], float] = {}
-        for j in jobs:
+        for j, s in zip(jobs, per_trial, strict=True):
             key = (j.pair.feature_set, j.pair.family)
-            seconds = cost.job_seconds(j, scaled_trials(j.n_trials, scale))
+            seconds = cost.job_seconds(j, capped_trials(j.n_trials, s, cap))
             per_pair[key] = max(per_pair.get(key, 0.0), seconds)
         return ensemble_folds * ENSEMBLE_FOLD_S + sum(per_pair.values()) * 1.1
 
-    full_trials, full_core, full_wall = estimate(1.0)
+    full_trials, full_core, full_wall = estimate(None)
     n_left = sum(1 for j, n in zip(jobs, full_trials, strict=True) if (done(j) or -1) < max(n, 0))
-    if budget_s is None or full_wall + after(1.0) <= budget_s * SAFETY:
+
+    def plan(cap: float | None) -> BudgetPlan:
+        trials, core, wall = estimate(cap)
         return BudgetPlan(
             budget_s,
             n_jobs,
-            1.0,
+            cap,
+            tuple(trials),
             tuple(full_trials),
-            full_core,
-            full_wall,
-            after(1.0),
+            core,
+            wall,
+            after(cap),
             full_core,
             full_wall,
             n_left,
         )
-    lo, hi = 0.0, 1.0  # largest share whose estimate fits (bisection: cost grows with it)
-    for _ in range(30):
+
+    if budget_s is None or full_wall + after(None) <= budget_s * SAFETY:
+        return plan(None)
+    # the largest cap whose estimate fits (bisection: cost grows with it); beyond the longest
+    # study's planned tuning a cap changes nothing
+    longest = [max(n, 0) * s for n, s in zip(full_trials, per_trial, strict=True)]
+    lo, hi = 0.0, max(longest, default=0.0)
+    for _ in range(40):
         mid = (lo + hi) / 2
         if estimate(mid)[2] + after(mid) <= budget_s * SAFETY:
             lo = mid
         else:
             hi = mid
-    trials, core, wall = estimate(lo)
-    return BudgetPlan(
-        budget_s, n_jobs, lo, tuple(trials), core, wall, after(lo), full_core, full_wall, n_left
-    )
+    return plan(lo)

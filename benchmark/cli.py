@@ -320,7 +320,12 @@ def print_plan(plan: Any, schedule: Any, cfg: Any) -> None:
         highlight=False,
     )
     if b.budget_s is not None:
-        share = f"{b.scale:.0%} of every study's trials" if b.scale < 1 else "every trial"
+        share = (
+            f"each study tunes for at most {format_duration(b.cap_s)} ({b.n_capped} of "
+            f"{len(b.trials)} get fewer trials than planned; {b.share:.0%} of all trials)"
+            if b.cap_s is not None
+            else "every trial"
+        )
         fits = "fits" if b.fits else "does not fit even with one trial per study: later folds "
         console.print(
             f"with the budget {format_duration(b.budget_s)}: {share}, "

@@ -20,7 +20,6 @@ import numpy as np
 import pandas as pd
 
 from benchmark.bandwidth import TrainingBand, measure_training
-from benchmark.budget import scaled_trials
 from benchmark.config import BenchmarkConfig
 from benchmark.data import Dataset
 from benchmark.ensembles import (
@@ -119,7 +118,7 @@ def _final_job(
     pair: PairKey,
     storage_url: str,
     cache_dir: Path | None,
-    trial_scale: float = 1.0,
+    n_trials: int,
     deadline: float | None = None,
 ) -> tuple[FoldJob, int]:
     """The final study of ``pair`` over every track: inner folds made over all the dataset's
@@ -148,11 +147,27 @@ def _final_job(
         np.array([], dtype=str),
         inner,
         storage_url,
-        n_trials=scaled_trials(cfg.trials_for(pair.family), trial_scale),
+        n_trials=n_trials,
         fail_fast=True,
         deadline=deadline,
     )
     return job, len(fm.tracks)
+
+
+def trials_the_folds_got(results: pd.DataFrame, cfg: BenchmarkConfig, pair: PairKey) -> int:
+    """A final study's trials: the most any done fold of the pair was tuned with (a budget may
+    have given it fewer than planned, and the final model should not be tuned harder than the
+    folds whose accuracy it reports), the config's when no row says."""
+    planned = cfg.trials_for(pair.family)
+    rows = results[
+        (results["feature_set"] == pair.feature_set)
+        & (results["family"] == pair.family)
+        & (results["status"] == "done")
+    ]
+    if "trial_budget" not in rows:
+        return planned
+    budgets = pd.to_numeric(rows["trial_budget"], errors="coerce").dropna()
+    return int(min(planned, budgets.max())) if len(budgets) else planned
 
 
 def _scores(results: pd.DataFrame, cfg: BenchmarkConfig, pair: PairKey) -> dict[str, Any]:
@@ -182,14 +197,13 @@ def export_final_model(
     family: str | None = None,
     feature_set: str | None = None,
     cache_dir: Path | None = None,
-    trial_scale: float = 1.0,
     deadline: float | None = None,
 ) -> Path:
     """Tune and refit the chosen pair (or ensemble) on every track; save it to
     ``results_dir/final_model``. Only a model that can classify an audio file is exported:
     better candidates that cannot are passed over, and ``model.json`` says so. Final studies
-    get the trials the run's folds got (``trial_scale``: the share a budget kept) and start no
-    trial after ``deadline`` but their first."""
+    get the trials the pair's folds got (:func:`trials_the_folds_got`) and start no trial after
+    ``deadline`` but their first."""
     choice = choose_best_pair(
         results, cfg.baseline, family=family, feature_set=feature_set, predictable=True
     )
@@ -217,12 +231,11 @@ def export_final_model(
     }
     if pair.feature_set == ENSEMBLE_FEATURE_SET:
         estimator, meta = _fit_final_ensemble(
-            cfg, dataset, results, pair, storage_url, cache_dir, trial_scale, deadline
+            cfg, dataset, results, pair, storage_url, cache_dir, deadline
         )
     else:
-        job, n_tracks = _final_job(
-            cfg, dataset, pair, storage_url, cache_dir, trial_scale, deadline
-        )
+        n_trials = trials_the_folds_got(results, cfg, pair)
+        job, n_tracks = _final_job(cfg, dataset, pair, storage_url, cache_dir, n_trials, deadline)
         estimator, params, inner_accuracy = fit_final(job)
         meta = {
             "feature_set": pair.feature_set,
@@ -263,7 +276,6 @@ def _fit_final_ensemble(
     choice: PairKey,
     storage_url: str,
     cache_dir: Path | None,
-    trial_scale: float = 1.0,
     deadline: float | None = None,
 ) -> tuple[EnsembleModel, dict[str, Any]]:
     """The chosen ensemble method, learnt again as in every outer fold but over all tracks:
@@ -290,7 +302,8 @@ def _fit_final_ensemble(
         )
     jobs, inner = [], []
     for key in candidates:
-        job, _ = _final_job(cfg, dataset, key, storage_url, cache_dir, trial_scale, deadline)
+        n_trials = trials_the_folds_got(results, cfg, key)
+        job, _ = _final_job(cfg, dataset, key, storage_url, cache_dir, n_trials, deadline)
         params, _, oof = tune_final(job, with_inner=True)
         jobs.append((key, job, params))
         assert oof is not None
@@ -386,6 +399,5 @@ def export_from_results(
         family=family,
         feature_set=feature_set,
         cache_dir=results_dir.parent / "cache",
-        trial_scale=float(prov.get("schedule", {}).get("trial_scale", 1.0)),
         deadline=prov.get("schedule", {}).get("ends_at") if within_budget else None,
     )

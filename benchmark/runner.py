@@ -483,7 +483,8 @@ class Schedule:
             b = self.budget
             out.update(
                 budget_s=b.budget_s,
-                trial_scale=round(b.scale, 4),
+                trial_share=round(b.share, 4),
+                study_cap_s=None if b.cap_s is None else round(b.cap_s, 1),
                 estimated_wall_s=round(b.wall_s + b.after_s, 1),
                 estimated_core_s=round(b.core_s, 1),
                 unbudgeted_wall_s=round(b.full_wall_s + b.after_s, 1),

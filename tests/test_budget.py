@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from test_tuning import _job, _trials
 
-from benchmark.budget import parse_duration, plan_budget, scaled_trials
+from benchmark.budget import capped_trials, parse_duration, plan_budget
 from benchmark.config import config_from_dict
 from benchmark.cost import CostModel, FitCost, makespan, measure_fit
 from benchmark.errors import ConfigError
@@ -89,21 +89,38 @@ def _model(jobs, seconds_per_trial: float) -> CostModel:
     return model
 
 
-def test_a_budget_keeps_the_same_share_of_every_study(tmp_path: Path) -> None:
-    jobs = [replace(_job(tmp_path), fold=f, n_trials=n) for f, n in enumerate((40, 40, 10, 10))]
+def test_a_budget_caps_every_study_s_tuning_time(tmp_path: Path) -> None:
+    """Cheap studies keep every planned trial, expensive ones get what the common cap holds."""
+    base = _job(tmp_path)
+    jobs = [
+        replace(base, pair=PairKey("s", fam, "p"), fold=f, n_trials=n)
+        for f in (0, 1)
+        for fam, n in (("slow", 40), ("cheap", 10))
+    ]
     model = _model(jobs, 1.0)
+    model.per_trial[("s", "cheap")] = 0.1
     free = plan_budget(jobs, model, 2, None)
-    assert free.scale == 1 and free.trials == (40, 40, 10, 10)
+    assert free.cap_s is None and free.trials == (40, 10, 40, 10) and free.share == 1
     tight = plan_budget(jobs, model, 2, 60.0)
-    assert tight.scale < 1 and tight.fits
-    assert tight.wall_s + tight.after_s <= 60
-    assert tight.trials == tuple(scaled_trials(n, tight.scale) for n in (40, 40, 10, 10))
-    assert tight.trials[0] > tight.trials[2] >= 1  # relative budgets kept
+    assert tight.cap_s is not None and tight.fits and tight.wall_s + tight.after_s <= 60
+    assert tight.trials[1] == tight.trials[3] == 10  # 1 s of trials: every one kept
+    assert 1 <= tight.trials[0] == tight.trials[2] < 40 and tight.n_capped == 2
+    assert tight.trials[0] == capped_trials(40, 1.0, tight.cap_s)
+    assert tight.share == pytest.approx(sum(tight.trials) / 100)
     # folds a stored outcome already answers cost nothing: more trials fit for the rest
-    done = plan_budget(jobs, model, 2, 60.0, done=lambda j: 40 if j.fold < 2 else None)
-    assert done.n_left == 2 and done.scale > tight.scale
+    alone = plan_budget(jobs, model, 1, 60.0)
+    done = plan_budget(jobs, model, 1, 60.0, done=lambda j: 40 if j.fold == 0 else None)
+    assert done.n_left == 2 and done.cap_s is not None and alone.cap_s is not None
+    assert done.cap_s > alone.cap_s and done.trials[2] > alone.trials[2]
     impossible = plan_budget(jobs, model, 2, 1.0)
     assert not impossible.fits and impossible.trials == (1, 1, 1, 1)
+
+
+def test_capped_trials_keeps_one_and_never_more_than_planned() -> None:
+    assert capped_trials(40, 2.0, 10.0) == 5
+    assert capped_trials(40, 2.0, 0.0) == 1  # the defaults always run
+    assert capped_trials(10, 0.1, 100.0) == 10
+    assert capped_trials(10, 1.0, None) == 10 and capped_trials(0, 1.0, 5.0) == 0
 
 
 def test_dispatch_goes_round_by_round_longest_first(tmp_path: Path) -> None:

@@ -123,8 +123,34 @@ def test_a_final_study_on_a_set_lacking_tracks_keeps_its_inner_folds_inside(
     cfg = load_config(str(tmp_path / "fm.yaml"))
     ds = Dataset.open(data, cfg.dataset)
     pair = PairKey("spectrogram_img", "lda", "artist_kfold")
-    job, n_tracks = _final_job(cfg, ds, pair, default_storage_url(tmp_path), None)
+    job, n_tracks = _final_job(cfg, ds, pair, default_storage_url(tmp_path), None, 3)
     assert n_tracks == 39
     check_no_leak(job)  # raised "inner fold 0 uses 1 track(s) outside" before
     inner = set().union(*(set(a) | set(b) for a, b in job.inner_splits))
     assert "jazz.00002" not in inner and len(inner) == 39
+
+
+def test_final_studies_get_the_trials_the_folds_got(tmp_path: Path) -> None:
+    """Under a budget the folds may get fewer trials than planned: the final study gets as many
+    as the pair's best-tuned done fold, never more than the config plans."""
+    from benchmark.final_model import trials_the_folds_got
+    from benchmark.results import PairKey
+
+    (tmp_path / "fm.yaml").write_text(CONFIG)
+    cfg = load_config(str(tmp_path / "fm.yaml"))
+    planned = cfg.trials_for("lda")
+    rows = pd.DataFrame(
+        {
+            "feature_set": ["csv_30s"] * 3 + ["csv_30s"],
+            "family": ["lda"] * 3 + ["logreg"],
+            "status": ["done", "done", "skip", "done"],
+            "trial_budget": [1, 2, None, 1],
+        }
+    )
+    assert trials_the_folds_got(rows, cfg, PairKey("csv_30s", "lda", "artist_kfold")) == min(
+        2, planned
+    )
+    rows["trial_budget"] = 10_000
+    assert trials_the_folds_got(rows, cfg, PairKey("csv_30s", "lda", "x")) == planned
+    missing = PairKey("csv_30s", "qda", "x")
+    assert trials_the_folds_got(rows, cfg, missing) == cfg.trials_for("qda")
