@@ -2,8 +2,11 @@
 
 Prints, for two finished results folders (e.g. ``genrebench run --config full --budget 1h`` and
 the same config without ``--budget``): wall time, trials, folds per status, the best pair and
-its accuracy per protocol, and Kendall's tau between the two pair rankings (mean accuracy per
-pair; a raced pair's mean over the folds it reached) for every k-fold protocol.
+its accuracy per protocol, where the budgeted run's best pair stands in the reference (its
+reference accuracy, against the reference best's 95 % interval over folds), and Kendall's tau
+between the two pair rankings (mean accuracy per pair; a raced pair's mean over the folds it
+reached) for every k-fold protocol. Core-hours are the folds' own seconds (tune + refit +
+predict) summed: unlike a run's wall time they add up over a reference resumed across sessions.
 
     python benchmarks/budget_vs_full.py results-budget/full results/full
 """
@@ -12,10 +15,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 import pandas as pd
-from scipy.stats import kendalltau
+from scipy.stats import kendalltau, t
 
 from benchmark.results import read_table
 
@@ -25,8 +29,23 @@ def _summary(folder: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
     res = read_table(folder / "results.parquet")
     pairs = res[res["feature_set"] != "ensemble"]
     done = pairs[pairs["status"] == "done"]
-    means = done.groupby(["protocol", "feature_set", "family"])["accuracy"].mean()
-    return run, pairs, means.rename("accuracy").reset_index()
+    means = done.groupby(["protocol", "feature_set", "family"])["accuracy"].agg(
+        ["mean", "std", "count"]
+    )
+    means = means.rename(columns={"mean": "accuracy"}).reset_index()
+    return run, pairs, means
+
+
+def _core_hours(pairs: pd.DataFrame) -> float:
+    seconds = pairs[["tune_s", "fit_s", "predict_s"]].apply(pd.to_numeric, errors="coerce")
+    return float(seconds.fillna(0).to_numpy().sum()) / 3600
+
+
+def _interval(row: pd.Series) -> tuple[float, float]:
+    """95 % t interval of a pair's mean accuracy over its folds."""
+    k = int(row["count"])
+    half = t.ppf(0.975, k - 1) * row["std"] / math.sqrt(k) if k > 1 else float("nan")
+    return row["accuracy"] - half, row["accuracy"] + half
 
 
 def main() -> None:
@@ -38,36 +57,45 @@ def main() -> None:
         _summary(args.budgeted),
         _summary(args.reference),
     )
-    print(f"{'':<34}{'budgeted':>22}{'reference':>22}")
+    print(f"{'':<34}{'budgeted':>32}{'reference':>32}")
     schedule = run_b.get("schedule", {})
-    print(f"{'budget':<34}{str(schedule.get('budget_s', '-')):>22}{'-':>22}")
-    print(f"{'wall time (s)':<34}{run_b['wall_s']:>22.0f}{run_r['wall_s']:>22.0f}")
+    print(f"{'budget':<34}{str(schedule.get('budget_s', '-')):>32}{'-':>32}")
+    print(f"{'wall time (s)':<34}{run_b['wall_s']:>32.0f}{run_r['wall_s']:>32.0f}")
     print(
-        f"{'dry-run estimate (s)':<34}{schedule.get('estimated_wall_s', float('nan')):>22.0f}"
-        f"{schedule.get('unbudgeted_wall_s', float('nan')):>22.0f}"
+        f"{'dry-run estimate (s)':<34}{schedule.get('estimated_wall_s', float('nan')):>32.0f}"
+        f"{schedule.get('unbudgeted_wall_s', float('nan')):>32.0f}"
     )
+    print(f"{'fold core-hours':<34}{_core_hours(pairs_b):>32.2f}{_core_hours(pairs_r):>32.2f}")
     print(
         f"{'trials (complete + pruned)':<34}"
-        f"{int((pairs_b['n_trials'] + pairs_b['n_pruned']).sum()):>22}"
-        f"{int((pairs_r['n_trials'] + pairs_r['n_pruned']).sum()):>22}"
+        f"{int((pairs_b['n_trials'] + pairs_b['n_pruned']).sum()):>32}"
+        f"{int((pairs_r['n_trials'] + pairs_r['n_pruned']).sum()):>32}"
     )
     for status in sorted(set(pairs_b["status"]) | set(pairs_r["status"])):
         print(
-            f"{'folds ' + status:<34}{int((pairs_b['status'] == status).sum()):>22}"
-            f"{int((pairs_r['status'] == status).sum()):>22}"
+            f"{'folds ' + status:<34}{int((pairs_b['status'] == status).sum()):>32}"
+            f"{int((pairs_r['status'] == status).sum()):>32}"
         )
-    for protocol in sorted(set(mean_r["protocol"])):
+    for protocol in sorted(set(mean_r["protocol"]) & set(mean_b["protocol"])):
         b = mean_b[mean_b["protocol"] == protocol].set_index(["feature_set", "family"])
         r = mean_r[mean_r["protocol"] == protocol].set_index(["feature_set", "family"])
         best_b, best_r = b["accuracy"].idxmax(), r["accuracy"].idxmax()
         print(
-            f"{'best ' + protocol:<34}{' · '.join(best_b) + f' {b.accuracy.max():.3f}':>22}"
-            f"{' · '.join(best_r) + f' {r.accuracy.max():.3f}':>22}"
+            f"{'best ' + protocol:<34}{' · '.join(best_b) + f' {b.accuracy.max():.3f}':>32}"
+            f"{' · '.join(best_r) + f' {r.accuracy.max():.3f}':>32}"
         )
+        if best_b in r.index and protocol != "fault_filtered":
+            lo, hi = _interval(r.loc[best_r])
+            there = r.loc[best_b, "accuracy"]
+            inside = "inside" if lo <= there <= hi else "outside"
+            print(
+                f"{'  budgeted best in the reference':<34}{there:>32.3f}"
+                f"{f'{inside} [{lo:.3f}, {hi:.3f}]':>32}"
+            )
         common = b.index.intersection(r.index)
         if len(common) > 2 and protocol != "fault_filtered":
             tau = kendalltau(b.loc[common, "accuracy"], r.loc[common, "accuracy"]).statistic
-            print(f"{'Kendall tau ' + protocol + f' ({len(common)} pairs)':<34}{tau:>22.3f}")
+            print(f"{'Kendall tau ' + protocol + f' ({len(common)} pairs)':<34}{tau:>32.3f}")
 
 
 if __name__ == "__main__":
