@@ -91,3 +91,37 @@ def test_rerun_of_the_real_benchmark_reuses_everything(real_run) -> None:
     cols = ["feature_set", "family", "protocol", "fold", "accuracy", "params"]
     pd.testing.assert_frame_equal(again.results[cols], first.results[cols])
     assert again.wall_s < first.wall_s
+
+
+def test_lightgbm_does_not_collapse_on_the_fold_where_it_once_did(real_gtzan: Path) -> None:
+    """The 1-h `full` run's csv_30s · lightgbm stratified fold 1: these tuned params (inner CV
+    0.74) refit to saturated one-class probabilities and scored 0.11 on the fold's test part
+    (tiny multiclass hessians; see ``build_lightgbm``). The same fit must score like its
+    inner CV."""
+    import numpy as np
+
+    from benchmark.config import config_from_dict
+    from benchmark.data import Dataset
+    from benchmark.models.boosting import build_lightgbm
+    from benchmark.protocols import get_protocol
+    from benchmark.runner import feature_set_of
+
+    cfg = config_from_dict({"name": "lgb", "protocols": ["stratified_kfold"]}, source="t")
+    ds = Dataset.open(real_gtzan, cfg.dataset)
+    tracks = ds.tracks["track_id"].to_numpy(dtype=str)
+    split = get_protocol("stratified_kfold", n_folds=10).outer_splits(ds, tracks, 0)[1]
+    fm = feature_set_of(cfg, "csv_30s").load(ds, "tabular", None)
+    y = ds.labels_of(fm.row_track)
+    train, test = np.isin(fm.row_track, split.train), np.isin(fm.row_track, split.test)
+    params = {
+        "colsample_bytree": 0.7497933602156883,
+        "learning_rate": 0.23088718776009418,
+        "min_child_samples": 10,
+        "n_estimators": 180,
+        "num_leaves": 50,
+        "reg_lambda": 1.4888145029643588e-08,
+        "subsample": 0.5058899678431397,
+    }
+    model = build_lightgbm(params, 0).fit(fm.X[train], y[train])
+    assert test.sum() == 100
+    assert float((model.predict(fm.X[test]) == y[test]).mean()) > 0.6
