@@ -129,9 +129,7 @@ class BudgetPlan:
 def capped_trials(n_trials: int, trial_s: float, cap_s: float | None) -> int:
     """A study's trials under a budget: as many of its ``n_trials`` as ``cap_s`` seconds of
     tuning hold at ``trial_s`` a trial, and at least one (the defaults)."""
-    if n_trials <= 0 or cap_s is None:
-        return n_trials
-    if trial_s <= 0:
+    if n_trials <= 0 or cap_s is None or trial_s <= 0:
         return n_trials
     return max(1, min(n_trials, int(math.floor(cap_s / trial_s + 1e-9))))
 

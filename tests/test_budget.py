@@ -81,6 +81,16 @@ def test_makespan_packs_jobs_onto_the_first_free_process() -> None:
     assert makespan([5, 1], 1) == 6
 
 
+def _pair_jobs(tmp_path: Path, folds, families) -> list:
+    """Jobs of families ``(name, n_trials)`` on ``folds``, fold by fold."""
+    base = _job(tmp_path)
+    return [
+        replace(base, pair=PairKey("s", fam, "p"), fold=fold, n_trials=n)
+        for fold in folds
+        for fam, n in families
+    ]
+
+
 def _model(jobs, seconds_per_trial: float) -> CostModel:
     model = CostModel()
     for j in jobs:
@@ -91,12 +101,7 @@ def _model(jobs, seconds_per_trial: float) -> CostModel:
 
 def test_a_budget_caps_every_study_s_tuning_time(tmp_path: Path) -> None:
     """Cheap studies keep every planned trial, expensive ones get what the common cap holds."""
-    base = _job(tmp_path)
-    jobs = [
-        replace(base, pair=PairKey("s", fam, "p"), fold=f, n_trials=n)
-        for f in (0, 1)
-        for fam, n in (("slow", 40), ("cheap", 10))
-    ]
+    jobs = _pair_jobs(tmp_path, (0, 1), (("slow", 40), ("cheap", 10)))
     model = _model(jobs, 1.0)
     model.per_trial[("s", "cheap")] = 0.1
     free = plan_budget(jobs, model, 2, None)
@@ -124,12 +129,7 @@ def test_capped_trials_keeps_one_and_never_more_than_planned() -> None:
 
 
 def test_dispatch_goes_round_by_round_longest_first(tmp_path: Path) -> None:
-    base = _job(tmp_path)
-    jobs = [
-        replace(base, pair=PairKey("s", fam, "p"), fold=fold, n_trials=n)
-        for fold in (1, 0)
-        for fam, n in (("a", 1), ("b", 9))
-    ]
+    jobs = _pair_jobs(tmp_path, (1, 0), (("a", 1), ("b", 9)))
     model = _model(jobs, 1.0)
     order = [(jobs[i].fold, jobs[i].pair.family) for i in dispatch_order(jobs, model)]
     assert order == [(0, "b"), (0, "a"), (1, "b"), (1, "a")]
