@@ -243,10 +243,12 @@ def run(
     task: list[Any] = []
     log_lines = FoldLog(console) if not console.is_terminal else None
 
-    def on_start(total: int, seconds_left: Callable[[], float | None]) -> None:
+    def on_start(
+        total: int, seconds_left: Callable[[], float | None], trials_running: Callable[[], int]
+    ) -> None:
         task.append(progress.add_task("folds", total=total, last=""))
         if log_lines is not None:
-            log_lines.start(total, seconds_left)
+            log_lines.start(total, seconds_left, trials_running)
         else:
             progress.start()
 
@@ -343,9 +345,10 @@ def print_plan(plan: Any, schedule: Any, cfg: Any) -> None:
 
 class FoldLog:
     """Progress for a log (not a terminal: ``nohup``, ``docker compose logs``, CI): one line
-    per finished fold, and a summary line every ``every_s`` seconds while the run lasts. The
-    time left is the scheduler's cost-model estimate when it has one (it knows a CNN fold from
-    an LDA fold), else the mean fold time so far."""
+    per finished fold, and a summary line every ``every_s`` seconds while the run lasts. Its
+    trials are the finished folds' and those the running studies have finished so far (a
+    50-trial study runs for minutes); the time left is the scheduler's cost-model estimate when
+    it has one (it knows a CNN fold from an LDA fold), else the mean fold time so far."""
 
     def __init__(self, where: Console, every_s: float = 60.0) -> None:
         import threading
@@ -354,12 +357,18 @@ class FoldLog:
         self.total = self.done = self.trials = 0
         self.t0 = time.monotonic()
         self._seconds_left: Callable[[], float | None] | None = None
+        self._trials_running: Callable[[], int] | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name="fold-log", daemon=True)
 
-    def start(self, total: int, seconds_left: Callable[[], float | None] | None = None) -> None:
+    def start(
+        self,
+        total: int,
+        seconds_left: Callable[[], float | None] | None = None,
+        trials_running: Callable[[], int] | None = None,
+    ) -> None:
         self.total, self.t0 = total, time.monotonic()
-        self._seconds_left = seconds_left
+        self._seconds_left, self._trials_running = seconds_left, trials_running
         self._thread.start()
 
     def stop(self) -> None:
@@ -373,13 +382,14 @@ class FoldLog:
     def summary(self) -> str:
         elapsed = time.monotonic() - self.t0
         estimate = self._seconds_left() if self._seconds_left is not None else None
+        running = self._trials_running() if self._trials_running is not None else 0
         left = "?"
         if estimate is not None:
             left = f"{estimate / 60:.1f} min"
         elif self.done:
             left = f"{elapsed / self.done * (self.total - self.done) / 60:.1f} min"
         return (
-            f"progress: {self.done}/{self.total} folds, {self.trials} trials, "
+            f"progress: {self.done}/{self.total} folds, {self.trials + running} trials, "
             f"{elapsed / 60:.1f} min elapsed, about {left} left"
         )
 

@@ -382,7 +382,7 @@ def plan_and_run(
     cfg: BenchmarkConfig,
     opts: RunOptions,
     *,
-    on_start: Callable[[int, Callable[[], float | None]], None] | None = None,
+    on_start: Callable[[int, Callable[[], float | None], Callable[[], int]], None] | None = None,
     on_outcome: Callable[[FoldOutcome], None] | None = None,
 ) -> RunResult:
     """Run (or resume) the benchmark ``cfg``; returns the results tables."""
@@ -417,7 +417,8 @@ def plan_and_run(
         outcomes: list[FoldOutcome] = list(plan.skipped)
         schedule = make_schedule(cfg, plan, results_dir, started_at=started_at)
         if on_start:
-            on_start(len(plan.jobs), schedule.scheduler.seconds_left)
+            scheduler = schedule.scheduler
+            on_start(len(plan.jobs), scheduler.seconds_left, scheduler.trials_running)
         spaces = {
             fam: load_search_space(fam).to_dict() for fam in {j.pair.family for j in plan.jobs}
         }

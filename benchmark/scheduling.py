@@ -24,7 +24,8 @@ from benchmark.budget import not_reached
 from benchmark.cost import CostModel, makespan
 from benchmark.racing import Race
 from benchmark.results import FoldOutcome
-from benchmark.tuning import FoldJob, run_fold
+from benchmark.storage import open_storage
+from benchmark.tuning import FoldJob, finished_trials, run_fold
 
 __all__ = ["Scheduler", "dispatch_order"]
 
@@ -107,6 +108,7 @@ class Scheduler:
         self._replanned: set[int] = {0}
         self._pending: list[int] = list(self.order)
         self._started: dict[int, float] = {}  # running job -> time.monotonic() at its start
+        self._storages: dict[str, Any] = {}  # storage URL -> storage, for trials_running
 
     def seconds_left(self) -> float | None:
         """The cost model's wall seconds for the folds not finished yet: the pending ones in
@@ -129,6 +131,22 @@ class Scheduler:
             if self.jobs[i].pair not in eliminated and not self._answered(self.jobs[i])
         ]
         return makespan(sorted(running, reverse=True) + pending, self.n_jobs)
+
+    def trials_running(self) -> int:
+        """Trials the running folds' studies have finished so far (complete or pruned), read
+        from the Optuna storage, so that a long study's trials show in the progress line
+        before its fold ends. Called from another thread; a storage it cannot read counts 0
+        (a progress line never fails the run)."""
+        count = 0
+        for i in list(self._started):
+            job = self.jobs[i]
+            try:
+                if job.storage_url not in self._storages:
+                    self._storages[job.storage_url] = open_storage(job.storage_url)
+                count += finished_trials(self._storages[job.storage_url], job.study_name)
+            except Exception as exc:  # only a progress figure
+                log.debug("trials of %s not read: %s", job.study_name, exc)
+        return count
 
     def _answered(self, job: FoldJob) -> bool:
         have = self.answered(job) if self.answered is not None else None

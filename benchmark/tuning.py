@@ -55,6 +55,7 @@ __all__ = [
     "check_no_leak",
     "derive_seed",
     "evaluate_fold",
+    "finished_trials",
     "fit_final",
     "inner_cv_objective",
     "inner_predictions",
@@ -350,6 +351,17 @@ def trial_budget_reached(job: FoldJob, trials: Sequence[optuna.trial.FrozenTrial
     if job.n_trials and not budget.done and past_deadline(job.deadline):
         return budget.finished
     return job.n_trials
+
+
+def finished_trials(storage: optuna.storages.BaseStorage, study_name: str) -> int:
+    """Complete and pruned trials a study has so far (0 before it exists): what a running
+    fold has done, for the progress line."""
+    try:
+        study_id = storage.get_study_id_from_name(study_name)
+    except KeyError:
+        return 0
+    states = (TrialState.COMPLETE, TrialState.PRUNED)
+    return len(storage.get_all_trials(study_id, deepcopy=False, states=states))
 
 
 class _TimedOut(GenrebenchError):

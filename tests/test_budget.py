@@ -238,3 +238,19 @@ def test_the_time_left_is_the_cost_model_of_the_folds_not_finished(tmp_path: Pat
         seen.append(scheduler.seconds_left())
     assert seen[-1] == 0.0 and all(a is not None and a >= 0 for a in seen)
     assert Scheduler(jobs, range(3)).seconds_left() is None  # no cost model, no estimate
+
+
+def test_progress_counts_the_trials_of_the_studies_still_running(tmp_path: Path) -> None:
+    """A running study's finished trials count before its fold ends (read from the storage),
+    so a long study does not show as no trials for minutes."""
+    base = _job(tmp_path)
+    jobs = [replace(base, fold=f, study_name=f"run{f}", n_trials=n) for f, n in ((0, 2), (1, 3))]
+    stored = [run_fold(job) for job in jobs]  # a rerun reads each back without a new trial
+    scheduler = Scheduler(jobs, range(2), n_jobs=2)
+    assert scheduler.trials_running() == 0  # nothing runs yet
+    seen = [(o.fold, scheduler.trials_running()) for o, _ in scheduler.run()]
+    # while the first finished fold is handed out, the other one is still running (or waits
+    # to be collected): its study's trials are counted; after the last, nothing runs
+    other = stored[1 - seen[0][0]]
+    assert seen[0][1] == other.n_trials + other.n_pruned > 0
+    assert seen[-1][1] == 0

@@ -132,7 +132,9 @@ def test_fold_log_prints_a_summary_line_while_the_run_lasts() -> None:
     # with the scheduler's cost-model estimate, the time left is that estimate
     buf = io.StringIO()
     log = FoldLog(Console(file=buf, width=200), every_s=0.05)
-    log.start(4, lambda: 150.0)
+    log.start(4, lambda: 150.0, lambda: 7)
     time.sleep(0.3)
     log.stop()
+    # and the trials are the finished folds' plus those the running studies have so far
+    assert "progress: 0/4 folds, 7 trials, " in buf.getvalue()
     assert "about 2.5 min left" in buf.getvalue()
