@@ -122,35 +122,42 @@ _data_dir = click.option(
 )
 
 
+def _config_option(help: str, default: str | None = "quick") -> Callable[..., Any]:
+    return click.option(
+        "--config", "config_name", default=default, show_default=default is not None, help=help
+    )
+
+
+def _results_root_option(help: str = "Root of the results folders.") -> Callable[..., Any]:
+    return click.option(
+        "--results-dir",
+        type=click.Path(file_okay=False),
+        default="results",
+        show_default=True,
+        help=help,
+    )
+
+
+def _storage_option(help: str) -> Callable[..., Any]:
+    return click.option("--storage", envvar="GENREBENCH_STORAGE", help=help)
+
+
+def _tracking_uri_option(help: str) -> Callable[..., Any]:
+    return click.option("--tracking-uri", envvar="MLFLOW_TRACKING_URI", help=help)
+
+
+_no_tracking = click.option("--no-tracking", is_flag=True, help="Do not log to MLflow.")
+
+
 @main.command()
-@click.option(
-    "--config",
-    "config_name",
-    default="quick",
-    show_default=True,
-    help="Benchmark config: a name in configs/ or a YAML path.",
-)
+@_config_option("Benchmark config: a name in configs/ or a YAML path.")
 @_data_dir
-@click.option(
-    "--results-dir",
-    type=click.Path(file_okay=False),
-    default="results",
-    show_default=True,
-    help="Root of the results folders.",
-)
+@_results_root_option()
 @_config_overrides
 @click.option("--n-jobs", type=int, help="Parallel worker processes over studies.")
-@click.option(
-    "--storage",
-    envvar="GENREBENCH_STORAGE",
-    help="Optuna storage URL (default: SQLite file in the results folder).",
-)
-@click.option(
-    "--tracking-uri",
-    envvar="MLFLOW_TRACKING_URI",
-    help="MLflow tracking URI (default: SQLite file in the results folder).",
-)
-@click.option("--no-tracking", is_flag=True, help="Do not log to MLflow.")
+@_storage_option("Optuna storage URL (default: SQLite file in the results folder).")
+@_tracking_uri_option("MLflow tracking URI (default: SQLite file in the results folder).")
+@_no_tracking
 @click.option("--fail-fast", is_flag=True, help="Stop at the first failing fold (debugging).")
 @click.option(
     "--export/--no-export",
@@ -470,10 +477,8 @@ def summary_table(results: pd.DataFrame, baseline: dict[str, str]) -> None:
 
 @main.command()
 @click.argument("results_dir", required=False, type=click.Path(file_okay=False))
-@click.option(
-    "--storage",
-    envvar="GENREBENCH_STORAGE",
-    help="Rewrite trials.parquet (the optimisation histories) from this Optuna storage first.",
+@_storage_option(
+    "Rewrite trials.parquet (the optimisation histories) from this Optuna storage first."
 )
 @_handle_errors
 def report(results_dir: str | None, storage: str | None) -> None:
@@ -621,13 +626,7 @@ def list_components() -> None:
     help="Saved model folder (model.json + model.joblib). Default: the newest "
     "<results-dir>/*/final_model/.",
 )
-@click.option(
-    "--results-dir",
-    type=click.Path(file_okay=False),
-    default="results",
-    show_default=True,
-    help="Where to look for the newest final_model/ when --model is not given.",
-)
+@_results_root_option("Where to look for the newest final_model/ when --model is not given.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document (for machines).")
 @click.option(
     "--windows", is_flag=True, help="Vote over every 30 s window of the song, not just the first."
@@ -775,11 +774,9 @@ def _register(final_dir: Path, tracking_uri: str, results_dir: Path) -> None:
 @_data_dir
 @click.option("--family", help="Export the best pair of this family instead.")
 @click.option("--feature-set", help="Export the best pair of this feature set instead.")
-@click.option("--storage", envvar="GENREBENCH_STORAGE", help="Optuna storage URL.")
-@click.option(
-    "--tracking-uri",
-    envvar="MLFLOW_TRACKING_URI",
-    help="MLflow tracking URI to register the model in (default: the folder's mlflow.db).",
+@_storage_option("Optuna storage URL.")
+@_tracking_uri_option(
+    "MLflow tracking URI to register the model in (default: the folder's mlflow.db)."
 )
 @click.option("--no-register", is_flag=True, help="Do not log the model to MLflow's registry.")
 @_handle_errors
@@ -820,36 +817,21 @@ def export(
 
 
 @main.command()
-@click.option(
-    "--config",
-    "config_name",
-    default="quick",
-    show_default=True,
-    help="Benchmark config: a name in configs/ or a YAML path (the same on every worker).",
-)
+@_config_option("Benchmark config: a name in configs/ or a YAML path (the same on every worker).")
 @_data_dir
-@click.option(
-    "--results-dir",
-    type=click.Path(file_okay=False),
-    default="results",
-    show_default=True,
-    help="Root of the results folders (feature cache; the results tables if this worker "
-    "assembles them).",
+@_results_root_option(
+    "Root of the results folders (feature cache; the results tables if this worker assembles them)."
 )
 @_config_overrides
-@click.option(
-    "--storage",
-    envvar="GENREBENCH_STORAGE",
-    help="Optuna storage URL shared by the workers: postgresql+psycopg://user:pw@host/db, "
-    "journal:///shared/path/file.log (default: SQLite file in the results folder).",
+@_storage_option(
+    "Optuna storage URL shared by the workers: postgresql+psycopg://user:pw@host/db, "
+    "journal:///shared/path/file.log (default: SQLite file in the results folder)."
 )
-@click.option(
-    "--tracking-uri",
-    envvar="MLFLOW_TRACKING_URI",
-    help="MLflow tracking URI, e.g. http://mlflow-host:5000 (default: SQLite file in the "
-    "results folder).",
+@_tracking_uri_option(
+    "MLflow tracking URI, e.g. http://mlflow-host:5000 (default: SQLite file in the "
+    "results folder)."
 )
-@click.option("--no-tracking", is_flag=True, help="Do not log to MLflow.")
+@_no_tracking
 @click.option("--name", "worker_id", help="This worker's name (default: host-pid-random).")
 @click.option(
     "--heartbeat",
@@ -965,23 +947,9 @@ def worker(
 
 
 @main.command()
-@click.option(
-    "--config",
-    "config_name",
-    help="Benchmark name or config (default: the storage's only benchmark).",
-)
-@click.option(
-    "--storage",
-    envvar="GENREBENCH_STORAGE",
-    help="Optuna storage URL the workers share (default: results/<benchmark>/optuna.db).",
-)
-@click.option(
-    "--results-dir",
-    type=click.Path(file_okay=False),
-    default="results",
-    show_default=True,
-    help="Root of the results folders (for --write, and the default storage).",
-)
+@_config_option("Benchmark name or config (default: the storage's only benchmark).", None)
+@_storage_option("Optuna storage URL the workers share (default: results/<benchmark>/optuna.db).")
+@_results_root_option("Root of the results folders (for --write, and the default storage).")
 @click.option(
     "--write",
     is_flag=True,
