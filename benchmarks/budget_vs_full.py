@@ -7,6 +7,8 @@ reference accuracy, against the reference best's 95 % interval over folds), and 
 between the two pair rankings (mean accuracy per pair; a raced pair's mean over the folds it
 reached) for every k-fold protocol. Core-hours are the folds' own seconds (tune + refit +
 predict) summed: unlike a run's wall time they add up over a reference resumed across sessions.
+A reference still running (no ``results.parquet`` yet) is read from its Optuna storage: the folds
+finished so far, labelled partial (means over fewer folds, no wall time).
 
     python benchmarks/budget_vs_full.py results-budget/full results/full
 """
@@ -18,15 +20,34 @@ import json
 import math
 from pathlib import Path
 
+import optuna
 import pandas as pd
 from scipy.stats import kendalltau, t
 
-from benchmark.results import read_table
+from benchmark.results import FoldOutcome, read_table, results_frame
+from benchmark.storage import default_storage_url, open_storage
+from benchmark.tuning import OUTCOME_ATTR
+
+
+def _stored_outcomes(folder: Path) -> pd.DataFrame:
+    """The folds a run still going has finished: their outcomes, stored in the Optuna storage
+    as each fold ends (a study whose name starts with the folder's benchmark name)."""
+    storage = open_storage(default_storage_url(folder))
+    outcomes = [
+        FoldOutcome.from_json(s.user_attrs[OUTCOME_ATTR])
+        for s in optuna.get_all_study_summaries(storage, include_best_trial=False)
+        if s.study_name.startswith(f"{folder.name}:") and OUTCOME_ATTR in s.user_attrs
+    ]
+    return results_frame(o.row() for o in outcomes)
 
 
 def _summary(folder: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
-    run = json.loads((folder / "run.json").read_text())
-    res = read_table(folder / "results.parquet")
+    if (folder / "results.parquet").exists():
+        run = json.loads((folder / "run.json").read_text())
+        res = read_table(folder / "results.parquet")
+    else:
+        res = _stored_outcomes(folder)
+        run = {"wall_s": float("nan"), "partial": len(res)}
     pairs = res[res["feature_set"] != "ensemble"]
     done = pairs[pairs["status"] == "done"]
     means = done.groupby(["protocol", "feature_set", "family"])["accuracy"].agg(
@@ -57,7 +78,9 @@ def main() -> None:
         _summary(args.budgeted),
         _summary(args.reference),
     )
-    print(f"{'':<34}{'budgeted':>32}{'reference':>32}")
+    partial = f" (partial: {run_r['partial']} folds)" if "partial" in run_r else ""
+    reference = "reference" + partial
+    print(f"{'':<34}{'budgeted':>32}{reference:>32}")
     schedule = run_b.get("schedule", {})
     print(f"{'budget':<34}{str(schedule.get('budget_s', '-')):>32}{'-':>32}")
     print(f"{'wall time (s)':<34}{run_b['wall_s']:>32.0f}{run_r['wall_s']:>32.0f}")
