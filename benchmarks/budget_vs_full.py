@@ -43,7 +43,9 @@ def _stored_outcomes(folder: Path) -> pd.DataFrame:
 
 def _summary(folder: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
     if (folder / "results.parquet").exists():
-        run = json.loads((folder / "run.json").read_text())
+        # run.json comes after the ensembles: until then, the folds' table without a wall time
+        meta = folder / "run.json"
+        run = json.loads(meta.read_text()) if meta.exists() else {"wall_s": float("nan")}
         res = read_table(folder / "results.parquet")
     else:
         res = _stored_outcomes(folder)
