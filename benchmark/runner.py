@@ -344,6 +344,7 @@ def fold_job(
     ``n_trials``, ``deadline``)."""
     fields: dict[str, Any] = {
         "n_trials": cfg.trials_for(pair.family),
+        "planned_trials": cfg.trials_for(pair.family),
         "timeout_s": cfg.timeout_s,
         "seed": cfg.seed,
         "pruner": cfg.pruner,

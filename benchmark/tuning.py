@@ -34,7 +34,7 @@ from optuna.trial import TrialState
 from benchmark.errors import GenrebenchError
 from benchmark.models import get_family
 from benchmark.results import FoldOutcome, PairKey
-from benchmark.sampling import PositionSeededSampler
+from benchmark.sampling import PositionSeededSampler, startup_trials
 from benchmark.scoring import aggregate_tracks, align_proba, score_tracks
 from benchmark.search_space import SearchSpace
 from benchmark.storage import open_storage
@@ -114,6 +114,9 @@ class FoldJob:
     deadline: float | None = None
     #: how hopeless trials are stopped early: median | successive_halving | hyperband | none
     pruner: str = "median"
+    #: the study's trials without a run budget (None: ``n_trials``): a study the budget cuts
+    #: short keeps the planned share of random start-up trials (:func:`startup_trials`)
+    planned_trials: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -313,7 +316,11 @@ def load_study(
         load_if_exists=True,
     )
     parts = (pair.feature_set, pair.family, pair.protocol, job.fold, *salt)
-    study.sampler = PositionSeededSampler(lambda k: derive_seed(job.seed, *parts, k), is_counted)
+    study.sampler = PositionSeededSampler(
+        lambda k: derive_seed(job.seed, *parts, k),
+        is_counted,
+        startup_trials(job.n_trials, job.planned_trials),
+    )
     return study
 
 

@@ -5,8 +5,12 @@ the same config without ``--budget``): wall time, trials, folds per status, the 
 its accuracy per protocol, where the budgeted run's best pair stands in the reference (its
 reference accuracy, against the reference best's 95 % interval over folds), and Kendall's tau
 between the two pair rankings (mean accuracy per pair; a raced pair's mean over the folds it
-reached) for every k-fold protocol. Core-hours are the folds' own seconds (tune + refit +
-predict) summed: unlike a run's wall time they add up over a reference resumed across sessions.
+reached) for every k-fold protocol, beside the yardstick of how far the reference agrees with
+itself: the median (and 5-95 % range) of tau between its ranking and the ranking of its own
+outer folds drawn again with replacement (a bootstrap over folds, paired across pairs). A
+budgeted tau near that median is as close as the reference's folds can tell pairs apart.
+Core-hours are the folds' own seconds (tune + refit + predict) summed: unlike a run's wall time
+they add up over a reference resumed across sessions.
 A reference still running (no ``results.parquet`` yet) is read from its Optuna storage: the folds
 finished so far, labelled partial (means over fewer folds, no wall time).
 
@@ -20,6 +24,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pandas as pd
 from scipy.stats import kendalltau, t
@@ -71,6 +76,21 @@ def _interval(row: pd.Series) -> tuple[float, float]:
     return row["accuracy"] - half, row["accuracy"] + half
 
 
+def _self_tau(pairs: pd.DataFrame, protocol: str, draws: int = 2000) -> tuple[float, ...]:
+    """Median, 5 % and 95 % of tau between the reference's pair ranking and the ranking of its
+    outer folds resampled with replacement (a pair raced out keeps the folds it has; one with
+    none of the drawn folds keeps its mean)."""
+    done = pairs[(pairs["protocol"] == protocol) & (pairs["status"] == "done")]
+    table = done.pivot_table(index="fold", columns=["feature_set", "family"], values="accuracy")
+    full = table.mean()
+    rng = np.random.default_rng(0)
+    taus = []
+    for _ in range(draws):
+        drawn = table.iloc[rng.integers(0, len(table), len(table))].mean().fillna(full)
+        taus.append(kendalltau(full, drawn[full.index]).statistic)
+    return tuple(float(q) for q in np.nanquantile(taus, [0.5, 0.05, 0.95]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("budgeted", type=Path)
@@ -120,7 +140,11 @@ def main() -> None:
         common = b.index.intersection(r.index)
         if len(common) > 2 and protocol != "fault_filtered":
             tau = kendalltau(b.loc[common, "accuracy"], r.loc[common, "accuracy"]).statistic
-            print(f"{'Kendall tau ' + protocol + f' ({len(common)} pairs)':<34}{tau:>32.3f}")
+            med, lo, hi = _self_tau(pairs_r, protocol)
+            print(
+                f"{'Kendall tau ' + protocol + f' ({len(common)} pairs)':<34}{tau:>32.3f}"
+                f"  reference vs itself, folds resampled {med:.3f} [{lo:.3f}, {hi:.3f}]"
+            )
 
 
 if __name__ == "__main__":

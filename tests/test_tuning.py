@@ -12,6 +12,7 @@ from optuna.trial import TrialState
 
 from benchmark.errors import GenrebenchError
 from benchmark.results import PairKey
+from benchmark.sampling import STARTUP_TRIALS, startup_trials
 from benchmark.search_space import SearchSpace, load_search_space
 from benchmark.storage import open_storage
 from benchmark.testing import make_tabular_problem
@@ -163,6 +164,37 @@ def test_a_run_killed_mid_trial_resumes_as_the_uninterrupted_run(
     assert resumed.metrics == expected.metrics and resumed.params == expected.params
     assert resumed.predictions.equals(expected.predictions)
     assert resumed.inner_predictions.equals(expected.inner_predictions)
+
+
+def test_a_study_the_budget_cut_keeps_the_planned_share_of_random_start() -> None:
+    assert startup_trials(40, 40) == STARTUP_TRIALS == startup_trials(60, 40)
+    assert startup_trials(5, None) == STARTUP_TRIALS  # nothing planned apart: as configured
+    assert [startup_trials(n, 40) for n in (15, 8, 4, 1)] == [4, 2, 1, 1]
+    assert startup_trials(4, 30) == 2
+
+
+def test_a_cut_study_models_its_trials_sooner_and_an_uncut_one_samples_as_before(
+    tmp_path: Path,
+) -> None:
+    """Trial 2 of a 3-trial study cut from 30 planned comes from TPE's model (start-up 1, the
+    defaults), not from the random start a 30-trial study draws it from; a study that runs its
+    planned trials samples exactly as one with nothing planned apart (the unbudgeted run)."""
+    asis = _counted(_finished(_job(tmp_path / "asis", n_trials=3)))
+    planned = _counted(_finished(replace(_job(tmp_path / "planned", n_trials=3), planned_trials=3)))
+    cut = _counted(_finished(replace(_job(tmp_path / "cut", n_trials=3), planned_trials=30)))
+    assert planned == asis
+    assert cut[0] == asis[0]  # the defaults
+    assert cut[1][1] != asis[1][1]
+    sampler = load_study(
+        replace(_job(tmp_path / "x", n_trials=3), planned_trials=30),
+        open_storage(f"sqlite:///{tmp_path / 'x' / 'optuna.db'}"),
+    ).sampler
+    assert sampler.n_startup_trials == 1
+
+
+def _finished(job: FoldJob) -> FoldJob:
+    assert run_fold(job).status == "done"
+    return job
 
 
 def test_same_seed_same_result_in_a_fresh_storage(tmp_path: Path) -> None:
