@@ -378,6 +378,8 @@ def audio_files_in(paths: Sequence[str]) -> list[str]:
 
     out: list[str] = []
     for p in paths:
+        if not p.strip():  # Path("") is the current folder: never walk it unasked
+            raise ModelError("an empty path names no file: give audio files or a folder")
         path = Path(p)
         if not path.is_dir():
             out.append(p)

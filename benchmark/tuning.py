@@ -39,6 +39,7 @@ from benchmark.scoring import aggregate_tracks, align_proba, score_tracks
 from benchmark.search_space import SearchSpace
 from benchmark.storage import open_storage
 from benchmark.trial_budget import (
+    FINISHED,
     Shared,
     budget_of,
     is_counted,
@@ -367,8 +368,7 @@ def finished_trials(storage: optuna.storages.BaseStorage, study_name: str) -> in
         study_id = storage.get_study_id_from_name(study_name)
     except KeyError:
         return 0
-    states = (TrialState.COMPLETE, TrialState.PRUNED)
-    return len(storage.get_all_trials(study_id, deepcopy=False, states=states))
+    return len(storage.get_all_trials(study_id, deepcopy=False, states=FINISHED))
 
 
 class _TimedOut(GenrebenchError):

@@ -345,6 +345,8 @@ def test_cli_predict_a_folder_to_csv_one_row_per_file(trained: dict, tmp_path: P
         main, ["predict", str(tmp_path / "none"), "--model", str(trained["dir"])]
     )
     assert res.exit_code != 0 and "no audio files" in res.output
+    res = CliRunner().invoke(main, ["predict", "", "--model", str(trained["dir"])])
+    assert res.exit_code != 0 and "an empty path names no file" in res.output
 
 
 def test_registered_model_is_served_over_rest(trained: dict, tmp_path: Path) -> None:
