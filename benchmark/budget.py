@@ -11,14 +11,24 @@ deadline: no study starts a trial after it, and a fold that could not start befo
 ``skip`` row saying so. Nothing of the budget enters the config digest: a rerun with a larger
 budget finds the same studies, keeps every finished trial and continues the studies the first
 budget ended early.
+
+One cap for all is blind to what trials are worth: an LDA's best inner score is settled after
+a few trials, a sigmoid SVM's good region is a corner its early trials rarely hit. So as each
+round of folds is re-planned, a pair's cap is scaled by what its finished studies' last trials
+still found (:class:`TuningValue`: how much the second half of a study's trials raised its best
+inner-CV accuracy, against the other pairs'), within x0.5..x2: the seconds move to the pairs
+whose tuning is not done. Only inner-CV scores enter (the training part's own folds), never an
+outer test fold; the first round, with nothing learnt yet, is planned with one cap.
 """
 
 from __future__ import annotations
 
 import math
 import re
+import statistics
+from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from benchmark.cost import ENSEMBLE_FOLD_S, CostModel, makespan
 from benchmark.errors import ConfigError
@@ -27,8 +37,10 @@ from benchmark.tuning import FoldJob
 
 __all__ = [
     "BudgetPlan",
+    "TuningValue",
     "capped_trials",
     "format_duration",
+    "late_gain",
     "not_reached",
     "parse_duration",
     "plan_budget",
@@ -39,6 +51,57 @@ _PART = re.compile(r"(\d+(?:\.\d+)?)\s*([dhms])")
 
 #: the plan keeps this share of the budget for what it cannot foresee (load, stragglers)
 SAFETY = 0.9
+#: how far what a pair's trials still find may scale its cap, down and up
+VALUE_RANGE = (0.5, 2.0)
+#: a study says what its last trials found only with this many complete trials (its second
+#: half then has three)
+MIN_GAIN_TRIALS = 6
+#: pairs with fewer such studies keep the common cap: no evidence either way
+MIN_GAIN_STUDIES = 2
+#: added to every gain so that pairs whose trials all found nothing compare as equals
+GAIN_FLOOR = 1e-3
+
+
+def late_gain(scores: Sequence[float]) -> float | None:
+    """How much the second half of a study's trials (inner-CV scores in the order run) raised
+    its best score: near 0 once tuning is settled, large while it still finds better params.
+    None with fewer than :data:`MIN_GAIN_TRIALS` trials (too few to tell)."""
+    if len(scores) < MIN_GAIN_TRIALS:
+        return None
+    half = math.ceil(len(scores) / 2)
+    return max(scores) - max(scores[:half])
+
+
+@dataclass
+class TuningValue:
+    """What more trials are worth to each (feature set, family) pair, learnt from the late
+    gains (:func:`late_gain`) of its finished studies; :meth:`weight` scales its cap."""
+
+    gains: dict[tuple[str, str], list[float]] = field(default_factory=lambda: defaultdict(list))
+
+    def observe(self, job: FoldJob, scores: Sequence[float]) -> None:
+        gain = late_gain(scores)
+        if gain is not None:
+            self.gains[(job.pair.feature_set, job.pair.family)].append(gain)
+
+    def _means(self) -> dict[tuple[str, str], float]:
+        return {k: statistics.fmean(v) for k, v in self.gains.items() if len(v) >= MIN_GAIN_STUDIES}
+
+    def weights(self) -> dict[tuple[str, str], float]:
+        """Each pair with evidence: sqrt(its mean late gain / the pairs' median), in
+        :data:`VALUE_RANGE` (sqrt: a pair whose trials find ten times more gets about three
+        times the seconds, not ten)."""
+        means = self._means()
+        if not means:
+            return {}
+        median = statistics.median(means.values()) + GAIN_FLOOR
+        lo, hi = VALUE_RANGE
+        return {k: min(hi, max(lo, math.sqrt((g + GAIN_FLOOR) / median))) for k, g in means.items()}
+
+    def weighting(self) -> Callable[[FoldJob], float]:
+        """``job -> its cap's factor`` as things stand (1: no evidence)."""
+        weights = self.weights()
+        return lambda job: weights.get((job.pair.feature_set, job.pair.family), 1.0)
 
 
 def parse_duration(value: str | float | int | None) -> float | None:
@@ -144,18 +207,27 @@ def plan_budget(
     order: Callable[[Sequence[FoldJob], CostModel], list[int]] | None = None,
     ensemble_folds: int = 0,
     reserve_after: bool = True,
+    weight: Callable[[FoldJob], float] = lambda job: 1.0,
 ) -> BudgetPlan:
     """Plan ``jobs`` within ``budget_s`` (None: no budget). ``done(job)`` is the trial budget
     a stored outcome of the job already satisfies (None: not done), so a rerun plans only what
     is left; ``order`` is the dispatch order (default: as given); ``ensemble_folds`` the
     (protocol, outer fold) count of the ensemble stage; without ``reserve_after`` the budget is
-    the folds' alone (a re-plan during the run, whose deadline already leaves that time)."""
+    the folds' alone (a re-plan during the run, whose deadline already leaves that time);
+    ``weight(job)`` scales the job's cap (:class:`TuningValue`)."""
     index = list(order(jobs, cost)) if order else list(range(len(jobs)))
 
     per_trial = [cost.trial_seconds(j) if cost.trials_of(j) else 0.0 for j in jobs]
+    weights = [weight(j) for j in jobs]
+
+    def capped(cap: float | None) -> list[int]:
+        return [
+            capped_trials(j.n_trials, s, None if cap is None else cap * w)
+            for j, s, w in zip(jobs, per_trial, weights, strict=True)
+        ]
 
     def estimate(cap: float | None) -> tuple[list[int], float, float]:
-        trials = [capped_trials(j.n_trials, s, cap) for j, s in zip(jobs, per_trial, strict=True)]
+        trials = capped(cap)
         seconds = []
         for i in index:
             have = done(jobs[i])
@@ -172,9 +244,9 @@ def plan_budget(
         # the export tunes a final study per candidate pair (an ensemble's members) with the
         # trials its folds got: one fold's cost per pair, on every track, one after another
         per_pair: dict[tuple[str, str], float] = {}
-        for j, s in zip(jobs, per_trial, strict=True):
+        for j, n in zip(jobs, capped(cap), strict=True):
             key = (j.pair.feature_set, j.pair.family)
-            seconds = cost.job_seconds(j, capped_trials(j.n_trials, s, cap))
+            seconds = cost.job_seconds(j, n)
             per_pair[key] = max(per_pair.get(key, 0.0), seconds)
         return ensemble_folds * ENSEMBLE_FOLD_S + sum(per_pair.values()) * 1.1
 
@@ -201,7 +273,7 @@ def plan_budget(
         return plan(None)
     # the largest cap whose estimate fits (bisection: cost grows with it); beyond the longest
     # study's planned tuning a cap changes nothing
-    longest = [max(n, 0) * s for n, s in zip(full_trials, per_trial, strict=True)]
+    longest = [max(n, 0) * s / w for n, s, w in zip(full_trials, per_trial, weights, strict=True)]
     lo, hi = 0.0, max(longest, default=0.0)
     for _ in range(40):
         mid = (lo + hi) / 2

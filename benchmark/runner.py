@@ -36,7 +36,7 @@ import optuna
 import pandas as pd
 
 import benchmark
-from benchmark.budget import BudgetPlan, format_duration, plan_budget
+from benchmark.budget import BudgetPlan, TuningValue, format_duration, plan_budget
 from benchmark.config import BenchmarkConfig
 from benchmark.cost import CostModel
 from benchmark.data import Dataset
@@ -492,6 +492,11 @@ class Schedule:
                 unbudgeted_wall_s=round(b.full_wall_s + b.after_s, 1),
                 ends_at=self.ends_at,
             )
+        value = self.scheduler.value
+        if value is not None and value.weights():
+            out["cap_weights"] = {
+                f"{fs} · {fam}": round(w, 3) for (fs, fam), w in sorted(value.weights().items())
+            }
         race = self.scheduler.race
         if race is not None:
             out["eliminated"] = {k.label: e.message for k, e in sorted(race.eliminated.items())}
@@ -519,14 +524,25 @@ def answered_trials(results_dir: Path, cfg: BenchmarkConfig) -> Callable[[FoldJo
 
 
 def _replanner(
-    cfg: BenchmarkConfig, plan: Plan, cost: CostModel, answered: Callable[[FoldJob], int | None]
+    cfg: BenchmarkConfig,
+    plan: Plan,
+    cost: CostModel,
+    answered: Callable[[FoldJob], int | None],
+    value: TuningValue,
 ) -> Callable[[list[FoldJob], float], list[int]]:
     """Re-plan the trials of the folds left within the seconds left (each study's planned
-    trials are the cap), with the cost model as the run has refined it."""
+    trials are the cap), with the cost model as the run has refined it and each pair's cap
+    scaled by what its finished studies' last trials still found (``value``)."""
     planned = {j.study_name: j.n_trials for j in plan.jobs}
 
     def replan(pending: list[FoldJob], seconds_left: float) -> list[int]:
         full = [replace(j, n_trials=planned[j.study_name]) for j in pending]
+        weights = value.weights()
+        if weights:
+            log.info(
+                "caps scaled by what trials still find: %s",
+                ", ".join(f"{fs} · {fam} x{w:.2f}" for (fs, fam), w in sorted(weights.items())),
+            )
         again = plan_budget(
             full,
             cost,
@@ -535,6 +551,7 @@ def _replanner(
             done=answered,
             order=dispatch_order,
             reserve_after=False,
+            weight=value.weighting(),
         )
         return list(again.trials)
 
@@ -562,7 +579,7 @@ def make_schedule(
         cost = CostModel.measure(plan.jobs, trials, seed=cfg.seed)
     measure_s = time.perf_counter() - t0
     jobs = list(plan.jobs)
-    bplan = deadline = replan = None
+    bplan = deadline = replan = value = None
     answered = answered_trials(results_dir, cfg)
     if cost is not None:
         settings = cfg.ensemble_settings()
@@ -582,7 +599,8 @@ def make_schedule(
             # the export has its own deadline (the budget's end): the folds keep most of it
             deadline = started_at + budget_s - min(bplan.after_s, 0.25 * budget_s)
             jobs = bplan.apply(jobs, deadline)
-            replan = _replanner(cfg, plan, cost, answered)
+            value = TuningValue()
+            replan = _replanner(cfg, plan, cost, answered, value)
     race = None
     racing = cfg.racing_settings()
     if racing is not None:
@@ -599,6 +617,7 @@ def make_schedule(
         budget_label=format_duration(budget_s) if budget_s else "",
         answered=answered,
         replan=replan,
+        value=value,
     )
     ends_at = started_at + budget_s if budget_s is not None else None
     return Schedule(bplan, deadline, scheduler, measure_s, ends_at)

@@ -7,6 +7,8 @@ same folds. A raced pair (:mod:`benchmark.racing`) starts its fold ``r`` only on
 ``r - 1`` of its protocol is decided; an eliminated pair's folds become ``eliminated`` rows
 without running. Once the run's deadline is near, a fold that cannot finish a trial before it
 is not started: it becomes a ``skip`` row that says so (a rerun with a larger budget runs it).
+Under a budget, each finished study's inner-CV scores tell the next rounds' re-plan what more
+trials are worth to its pair (:class:`benchmark.budget.TuningValue`).
 """
 
 from __future__ import annotations
@@ -20,12 +22,12 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, replace
 from typing import Any
 
-from benchmark.budget import not_reached
+from benchmark.budget import TuningValue, not_reached
 from benchmark.cost import CostModel, makespan
 from benchmark.racing import Race
 from benchmark.results import FoldOutcome
 from benchmark.storage import open_storage
-from benchmark.tuning import FoldJob, finished_trials, run_fold
+from benchmark.tuning import FoldJob, finished_trials, inner_scores, run_fold
 
 __all__ = ["Scheduler", "dispatch_order"]
 
@@ -102,6 +104,9 @@ class Scheduler:
     #: begins, so time that racing freed (or slow rounds used up) moves the later rounds'
     #: trials up (or down)
     replan: Callable[[list[FoldJob], float], list[int]] | None = None
+    #: learns from each finished study what more trials are worth to its pair (the re-plan
+    #: reads it); None: not learnt
+    value: TuningValue | None = None
 
     def __post_init__(self) -> None:
         self.jobs = list(self.jobs)  # its own copy: a re-plan replaces jobs in it
@@ -132,6 +137,11 @@ class Scheduler:
         ]
         return makespan(sorted(running, reverse=True) + pending, self.n_jobs)
 
+    def _storage(self, url: str) -> Any:
+        if url not in self._storages:
+            self._storages[url] = open_storage(url)
+        return self._storages[url]
+
     def trials_running(self) -> int:
         """Trials the running folds' studies have finished so far (complete or pruned), read
         from the Optuna storage, so that a long study's trials show in the progress line
@@ -141,9 +151,7 @@ class Scheduler:
         for i in list(self._started):
             job = self.jobs[i]
             try:
-                if job.storage_url not in self._storages:
-                    self._storages[job.storage_url] = open_storage(job.storage_url)
-                count += finished_trials(self._storages[job.storage_url], job.study_name)
+                count += finished_trials(self._storage(job.storage_url), job.study_name)
             except Exception as exc:  # only a progress figure
                 log.debug("trials of %s not read: %s", job.study_name, exc)
         return count
@@ -183,6 +191,11 @@ class Scheduler:
                 job = self.jobs[i]
                 made = self._without_running(job)
                 if made is not None:
+                    if self.race is not None:
+                        # a fold the budget did not reach ends its round too: without it the
+                        # next round would wait for a fold that never runs
+                        self.race.record(made)
+                        self.race.settle()
                     yield made, False
                     continue
                 running[executor.submit(_run_fold_in_pool, job, parent)] = i
@@ -202,9 +215,18 @@ class Scheduler:
                     self.cost.observe(outcome, outcome.n_trials + outcome.n_pruned)
                 if self.race is not None:
                     self.race.record(outcome)
+                if self.value is not None and outcome.status == "done":
+                    self._learn_value(self.jobs[i])
                 yield outcome, True
             if self.race is not None:
                 self.race.settle()
+
+    def _learn_value(self, job: FoldJob) -> None:
+        assert self.value is not None
+        try:
+            self.value.observe(job, inner_scores(self._storage(job.storage_url), job.study_name))
+        except Exception as exc:  # only a re-plan's hint: the run goes on without it
+            log.debug("inner scores of %s not read: %s", job.study_name, exc)
 
     def _replan_round(self, pending: list[int], round_: int) -> None:
         if self.replan is None or self.deadline is None or round_ in self._replanned:

@@ -57,6 +57,7 @@ __all__ = [
     "derive_seed",
     "evaluate_fold",
     "finished_trials",
+    "inner_scores",
     "fit_final",
     "inner_cv_objective",
     "inner_predictions",
@@ -361,14 +362,27 @@ def trial_budget_reached(job: FoldJob, trials: Sequence[optuna.trial.FrozenTrial
     return job.n_trials
 
 
-def finished_trials(storage: optuna.storages.BaseStorage, study_name: str) -> int:
-    """Complete and pruned trials a study has so far (0 before it exists): what a running
-    fold has done, for the progress line."""
+def _stored_trials(
+    storage: optuna.storages.BaseStorage, study_name: str, states: tuple[TrialState, ...]
+) -> list[optuna.trial.FrozenTrial]:
     try:
         study_id = storage.get_study_id_from_name(study_name)
     except KeyError:
-        return 0
-    return len(storage.get_all_trials(study_id, deepcopy=False, states=FINISHED))
+        return []
+    return storage.get_all_trials(study_id, deepcopy=False, states=states)
+
+
+def finished_trials(storage: optuna.storages.BaseStorage, study_name: str) -> int:
+    """Complete and pruned trials a study has so far (0 before it exists): what a running
+    fold has done, for the progress line."""
+    return len(_stored_trials(storage, study_name, FINISHED))
+
+
+def inner_scores(storage: optuna.storages.BaseStorage, study_name: str) -> list[float]:
+    """The inner-CV accuracy of each complete trial of a study, in the order they were run
+    (none before it exists): how its search went, with nothing of the outer test part."""
+    trials = _stored_trials(storage, study_name, (TrialState.COMPLETE,))
+    return [float(t.value) for t in sorted(trials, key=lambda t: t.number) if t.value is not None]
 
 
 class _TimedOut(GenrebenchError):

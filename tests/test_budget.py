@@ -11,15 +11,17 @@ import pandas as pd
 import pytest
 from test_tuning import _job, _trials
 
-from benchmark.budget import capped_trials, parse_duration, plan_budget
+from benchmark.budget import TuningValue, capped_trials, late_gain, parse_duration, plan_budget
 from benchmark.config import config_from_dict
 from benchmark.cost import CostModel, FitCost, makespan, measure_fit
 from benchmark.errors import ConfigError
+from benchmark.racing import Race, RacingSettings
 from benchmark.results import PairKey
 from benchmark.scheduling import Scheduler, dispatch_order
 from benchmark.search_space import load_search_space
+from benchmark.storage import open_storage
 from benchmark.testing import make_tabular_problem
-from benchmark.tuning import run_fold
+from benchmark.tuning import inner_scores, run_fold
 
 
 @pytest.mark.parametrize(
@@ -119,6 +121,55 @@ def test_a_budget_caps_every_study_s_tuning_time(tmp_path: Path) -> None:
     assert done.cap_s > alone.cap_s and done.trials[2] > alone.trials[2]
     impossible = plan_budget(jobs, model, 2, 1.0)
     assert not impossible.fits and impossible.trials == (1, 1, 1, 1)
+
+
+def test_late_gain_says_what_a_study_s_last_trials_found() -> None:
+    assert late_gain([0.5, 0.6, 0.7, 0.7, 0.8]) is None  # five trials: too few to tell
+    assert late_gain([0.5, 0.6, 0.6, 0.6, 0.55, 0.6]) == 0.0  # settled in its first half
+    assert late_gain([0.3, 0.4, 0.4, 0.5, 0.7, 0.6, 0.2]) == pytest.approx(0.2)  # 0.7 - 0.5
+
+
+def test_caps_grow_for_pairs_whose_trials_still_find_better_params(tmp_path: Path) -> None:
+    """Pairs' caps scale with what their studies' last trials found, against the median pair,
+    within x0.5..x2; a pair with one study so far keeps the common cap."""
+    base = _job(tmp_path)
+    job = {
+        fam: replace(base, pair=PairKey("s", fam, "p")) for fam in ("flat", "mid", "steep", "thin")
+    }
+    value = TuningValue()
+    first_half_best = [0.5, 0.6, 0.6]
+    for fam, late in (("flat", 0.6), ("mid", 0.605), ("steep", 0.66), ("thin", 0.9)):
+        for _ in range(1 if fam == "thin" else 2):
+            value.observe(job[fam], [*first_half_best, 0.55, late, 0.5])
+    value.observe(job["steep"], [0.5, 0.6])  # too few trials: no evidence
+    weights = value.weights()
+    assert weights[("s", "mid")] == pytest.approx(1.0)  # the median pair
+    assert weights[("s", "flat")] == 0.5 and weights[("s", "steep")] == 2.0
+    assert ("s", "thin") not in weights and value.weighting()(job["thin"]) == 1.0
+    # the plan gives the steep pair twice the seconds of an equal one, and still fits
+    jobs = [replace(job[fam], fold=f, n_trials=40) for f in range(2) for fam in ("mid", "steep")]
+    model = _model(jobs, 1.0)
+    plan = plan_budget(jobs, model, 2, 60.0, weight=value.weighting())
+    even = plan_budget(jobs, model, 2, 60.0)
+    assert plan.fits and plan.cap_s is not None
+    assert plan.trials[1] == capped_trials(40, 1.0, 2 * plan.cap_s) > plan.trials[0]
+    assert plan.trials[1] > even.trials[1] and plan.trials[0] < even.trials[0]
+
+
+def test_the_scheduler_learns_from_each_finished_study(tmp_path: Path) -> None:
+    """Under a budget, each finished fold's inner-CV scores (read from its study) are what the
+    next re-plan weighs its pair by."""
+    base = replace(_job(tmp_path, n_trials=7), pruner="none")
+    jobs = [replace(base, fold=f, study_name=f"value{f}") for f in range(2)]
+    value = TuningValue()
+    outcomes = [o for o, _ in Scheduler(jobs, range(2), value=value).run()]
+    assert [o.status for o in outcomes] == ["done", "done"]
+    storage = open_storage(base.storage_url)
+    scores = [inner_scores(storage, j.study_name) for j in jobs]
+    assert [len(s) for s in scores] == [7, 7]
+    assert scores[0] == [t.value for t in _trials(jobs[0])]
+    assert value.gains[("synthetic", "logreg")] == [late_gain(s) for s in scores]
+    assert ("synthetic", "logreg") in value.weights()
 
 
 def test_capped_trials_keeps_one_and_never_more_than_planned() -> None:
@@ -221,6 +272,22 @@ def test_each_round_replans_the_trials_of_the_folds_left(tmp_path: Path) -> None
     assert asked == [([1, 2], True), ([2], True)]  # once as each later round begins
     assert [done[f].trial_budget for f in range(3)] == [1, 2, 2]
     assert [done[f].n_trials + done[f].n_pruned for f in range(3)] == [1, 2, 2]
+
+
+def test_raced_folds_the_budget_did_not_reach_end_their_round(tmp_path: Path) -> None:
+    """Past the deadline every fold left is a not-reached row, raced pairs' later rounds
+    included: the rounds they end are decided, nothing waits on a fold that never runs."""
+    base = _job(tmp_path, n_trials=1)
+    jobs = [
+        replace(base, pair=PairKey("s", fam, "kfold"), fold=f, study_name=f"{fam}{f}")
+        for f in range(3)
+        for fam in ("a", "b")
+    ]
+    race = Race.of(RacingSettings(alpha=0.05, min_folds=3), {j.pair for j in jobs}, ["kfold"])
+    scheduler = Scheduler(jobs, range(6), deadline=time.time() - 1, race=race)
+    rows = list(scheduler.run())
+    assert len(rows) == 6 and all(o.status == "skip" and not ran for o, ran in rows)
+    assert all("not reached" in o.message for o, _ in rows)
 
 
 def test_the_time_left_is_the_cost_model_of_the_folds_not_finished(tmp_path: Path) -> None:
