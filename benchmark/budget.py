@@ -75,7 +75,7 @@ def late_gain(scores: Sequence[float]) -> float | None:
 @dataclass
 class TuningValue:
     """What more trials are worth to each (feature set, family) pair, learnt from the late
-    gains (:func:`late_gain`) of its finished studies; :meth:`weight` scales its cap."""
+    gains (:func:`late_gain`) of its finished studies; :meth:`weighting` scales its cap."""
 
     gains: dict[tuple[str, str], list[float]] = field(default_factory=lambda: defaultdict(list))
 
