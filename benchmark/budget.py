@@ -17,8 +17,11 @@ a few trials, a sigmoid SVM's good region is a corner its early trials rarely hi
 round of folds is re-planned, a pair's cap is scaled by what its finished studies' last trials
 still found (:class:`TuningValue`: how much the second half of a study's trials raised its best
 inner-CV accuracy, against the other pairs'), within x0.5..x2: the seconds move to the pairs
-whose tuning is not done. Only inner-CV scores enter (the training part's own folds), never an
-outer test fold; the first round, with nothing learnt yet, is planned with one cap.
+whose tuning is not done. Only inner-CV scores enter (each study's own training part), never
+an outer test fold's predictions; like racing's decisions they come from earlier folds, whose
+training parts hold later folds' test tracks, and they set only how many trials a later study
+gets, never its params. The first round (the fault-filtered split among it), with nothing
+learnt yet, is planned with one cap.
 """
 
 from __future__ import annotations

@@ -493,9 +493,10 @@ class Schedule:
                 ends_at=self.ends_at,
             )
         value = self.scheduler.value
-        if value is not None and value.weights():
+        weights = value.weights() if value is not None else {}
+        if weights:
             out["cap_weights"] = {
-                f"{fs} · {fam}": round(w, 3) for (fs, fam), w in sorted(value.weights().items())
+                f"{fs} · {fam}": round(w, 3) for (fs, fam), w in sorted(weights.items())
             }
         race = self.scheduler.race
         if race is not None:
