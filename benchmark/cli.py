@@ -44,6 +44,12 @@ def _config_overrides(fn: Callable[..., Any]) -> Callable[..., Any]:
             click.option("--timeout", type=float, help="Seconds per study."),
             click.option("--seed", type=int, help="The seed every random choice derives from."),
             click.option(
+                "--search-seed",
+                type=int,
+                help="Another seed for the hyperparameter search alone: the same folds and "
+                "models, another search (config key search_seed).",
+            ),
+            click.option(
                 "--no-ensemble",
                 is_flag=True,
                 help="Skip the ensemble stage over the tuned pairs (config key ensembles).",
@@ -62,6 +68,7 @@ def _overridden_config(
     trials: int | None,
     timeout: float | None,
     seed: int | None,
+    search_seed: int | None = None,
     no_ensemble: bool = False,
     **more: Any,
 ) -> Any:
@@ -75,6 +82,7 @@ def _overridden_config(
         n_trials=trials,
         timeout_s=timeout,
         seed=seed,
+        search_seed=search_seed,
         ensembles=False if no_ensemble else None,
         **more,
     )
@@ -193,6 +201,7 @@ def run(
     timeout: float | None,
     n_jobs: int | None,
     seed: int | None,
+    search_seed: int | None,
     no_ensemble: bool,
     storage: str | None,
     tracking_uri: str | None,
@@ -214,7 +223,8 @@ def run(
         trials,
         timeout,
         seed,
-        no_ensemble,
+        search_seed=search_seed,
+        no_ensemble=no_ensemble,
         n_jobs=n_jobs,
         budget=budget,
         racing=racing,
@@ -231,7 +241,9 @@ def run(
         f"benchmark [bold]{cfg.name}[/]: {', '.join(cfg.feature_sets)} × "
         f"{len(cfg.family_names())} families × {', '.join(cfg.protocols)}; "
         f"{cfg.n_trials} trials/study, inner {cfg.inner_folds}-fold, seed {cfg.seed}, "
-        f"{cfg.n_jobs} job(s)" + (f", budget {cfg.budget}" if cfg.budget else "")
+        + (f"search seed {cfg.search_seed}, " if cfg.search_seed is not None else "")
+        + f"{cfg.n_jobs} job(s)"
+        + (f", budget {cfg.budget}" if cfg.budget else "")
     )
     if dry_run:
         from benchmark.runner import dry_run as plan_only
@@ -874,6 +886,7 @@ def worker(
     trials: int | None,
     timeout: float | None,
     seed: int | None,
+    search_seed: int | None,
     no_ensemble: bool,
     storage: str | None,
     tracking_uri: str | None,
@@ -894,7 +907,15 @@ def worker(
     if heartbeat * 2 > grace:
         raise click.BadParameter("--grace must be at least twice --heartbeat")
     cfg = _overridden_config(
-        config_name, features, models, protocols, trials, timeout, seed, no_ensemble
+        config_name,
+        features,
+        models,
+        protocols,
+        trials,
+        timeout,
+        seed,
+        search_seed=search_seed,
+        no_ensemble=no_ensemble,
     )
     opts = WorkerOptions(
         data_dir=data_dir,

@@ -32,6 +32,10 @@ DEFAULTS: dict[str, Any] = {
     "description": "",
     # the one seed every random choice derives from (splits, samplers, models)
     "seed": 0,
+    # a second seed for the hyperparameter search alone (the samplers; null: seed): another
+    # value runs the same folds and models with another search, which measures how much a
+    # ranking owes to the search's luck rather than to the folds
+    "search_seed": None,
     # dataset manifest in datasets/ (layout, classes, schema)
     "dataset": "gtzan",
     # feature sets to run (names from benchmark/features); unavailable ones become skip rows
@@ -81,7 +85,7 @@ DEFAULTS: dict[str, Any] = {
 
 #: keys added after digests were first stored: left out of the digest while at these values,
 #: so a config that does not use them keeps its digest (and its studies)
-_DIGEST_SINCE = {"trials_per_param": None, "pruner": "median"}
+_DIGEST_SINCE = {"trials_per_param": None, "pruner": "median", "search_seed": None}
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,7 @@ class BenchmarkConfig:
     name: str
     description: str = ""
     seed: int = 0
+    search_seed: int | None = None
     dataset: str = "gtzan"
     feature_sets: tuple[str, ...] = ("csv_30s",)
     feature_params: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -234,6 +239,14 @@ def _validate(cfg: BenchmarkConfig, source: str) -> None:
         value = getattr(cfg, key)
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
             raise ConfigError(f"{source}: {key} must be an integer >= {low}, got {value!r}")
+    if cfg.search_seed is not None and (
+        not isinstance(cfg.search_seed, int)
+        or isinstance(cfg.search_seed, bool)
+        or cfg.search_seed < 0
+    ):
+        raise ConfigError(
+            f"{source}: search_seed must be an integer >= 0 or null, got {cfg.search_seed!r}"
+        )
     if cfg.timeout_s is not None and not (
         isinstance(cfg.timeout_s, (int, float))
         and not isinstance(cfg.timeout_s, bool)

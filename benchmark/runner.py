@@ -130,7 +130,7 @@ def benchmark_lock(results_dir: Path) -> Iterator[None]:
 def tracker_tags(cfg: BenchmarkConfig, prov: dict[str, Any]) -> dict[str, str]:
     """The tags of every MLflow run of a benchmark, from its provenance (so ``run`` and every
     worker tag alike)."""
-    return {
+    tags = {
         "seed": str(cfg.seed),
         "config_digest": prov["config_digest"],
         "data_checksum": prov["data_checksum"],
@@ -138,6 +138,9 @@ def tracker_tags(cfg: BenchmarkConfig, prov: dict[str, Any]) -> dict[str, str]:
         "dataset": cfg.dataset,
         "genrebench_version": benchmark.__version__,
     }
+    if cfg.search_seed is not None:
+        tags["search_seed"] = str(cfg.search_seed)
+    return tags
 
 
 def _refuse_if_workers(storage_url: str, name: str) -> None:
@@ -347,6 +350,7 @@ def fold_job(
         "planned_trials": cfg.trials_for(pair.family),
         "timeout_s": cfg.timeout_s,
         "seed": cfg.seed,
+        "search_seed": cfg.search_seed,
         "pruner": cfg.pruner,
         **settings,
     }

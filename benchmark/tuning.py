@@ -119,6 +119,9 @@ class FoldJob:
     #: the study's trials without a run budget (None: ``n_trials``): a study the budget cuts
     #: short keeps the planned share of random start-up trials (:func:`startup_trials`)
     planned_trials: int | None = None
+    #: the config's ``search_seed``: seeds the sampler instead of ``seed`` (None: ``seed``),
+    #: so the same folds and models can be searched again with other luck
+    search_seed: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -318,8 +321,9 @@ def load_study(
         load_if_exists=True,
     )
     parts = (pair.feature_set, pair.family, pair.protocol, job.fold, *salt)
+    seed = job.seed if job.search_seed is None else job.search_seed
     study.sampler = PositionSeededSampler(
-        lambda k: derive_seed(job.seed, *parts, k),
+        lambda k: derive_seed(seed, *parts, k),
         is_counted,
         startup_trials(job.n_trials, job.planned_trials),
     )

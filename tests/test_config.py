@@ -165,6 +165,8 @@ def test_extends_unknown_parent(tmp_path: Path) -> None:
         ("n_jobs: 0\n", "n_jobs must be an integer >= 1"),
         ("seed: -1\n", "seed must be an integer >= 0"),
         ("seed: abc\n", "seed must be an integer >= 0"),
+        ("search_seed: -3\n", "search_seed must be an integer >= 0 or null, got -3"),
+        ("search_seed: one\n", "search_seed must be an integer >= 0 or null, got 'one'"),
         ("timeout_s: 0\n", "timeout_s must be a positive number"),
         ("timeout_s: soon\n", "timeout_s must be a positive number"),
         ("baseline: {family: logreg}\n", "baseline needs feature_set and family"),
@@ -242,6 +244,9 @@ def test_digest(cfg: BenchmarkConfig, tmp_path: Path) -> None:
     # changed by what does
     assert cfg.with_overrides(n_trials=3).digest() != d
     assert cfg.with_overrides(seed=1).digest() != d
+    # a search seed is another search: other studies
+    assert cfg.with_overrides(search_seed=1).digest() != d
+    assert cfg.with_overrides(search_seed=1).digest() != cfg.with_overrides(search_seed=2).digest()
     assert cfg.with_overrides(protocols=["artist_kfold"]).digest() != d
     assert cfg.with_overrides(feature_sets=["csv_3s"]).digest() != d
     assert cfg.with_overrides(timeout_s=30).digest() != d

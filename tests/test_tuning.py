@@ -203,6 +203,18 @@ def test_same_seed_same_result_in_a_fresh_storage(tmp_path: Path) -> None:
     assert a.params == b.params and a.metrics == b.metrics
 
 
+def test_a_search_seed_searches_again_on_the_same_folds_and_models(tmp_path: Path) -> None:
+    job = _job(tmp_path / "a", n_trials=4)
+    base = _trials(_finished(job))
+    same = _trials(_finished(replace(_job(tmp_path / "b", n_trials=4), search_seed=job.seed)))
+    other = _trials(_finished(replace(_job(tmp_path / "c", n_trials=4), search_seed=7)))
+    assert [t.params for t in same] == [t.params for t in base]  # its own seed: as before
+    # the first trial is the defaults in every search; the sampled ones differ
+    assert other[0].params == base[0].params
+    assert [t.params for t in other[1:]] != [t.params for t in base[1:]]
+    assert [t.params for t in other[1:]] != [t.params for t in same[1:]]
+
+
 def test_segments_are_scored_per_track_by_mean_and_vote(tmp_path: Path) -> None:
     job = _job(tmp_path, segments=3, n_trials=2)
     out = run_fold(job)
