@@ -57,6 +57,7 @@ __all__ = [
     "repeating",
     "run_trial",
     "run_trials",
+    "seconds_spent",
 ]
 
 log = logging.getLogger(__name__)
@@ -276,8 +277,10 @@ def run_trials(
     timeout_s: float | None = None,
     deadline: float | None = None,
 ) -> None:
-    """Run trials until ``n_trials`` have finished, ``timeout_s`` has passed or the run's
-    ``deadline`` (a ``time.time()``) has, once the study has a finished trial.
+    """Run trials until ``n_trials`` have finished, ``timeout_s`` has passed (counting what the
+    study's earlier trials ran, so a killed and resumed study tunes no longer than an
+    uninterrupted one) or the run's ``deadline`` (a ``time.time()``) has, once the study has a
+    finished trial.
 
     Finished trials of an earlier run count towards the budget, and so do those of other
     workers; failed trials (params the data cannot support, e.g. more neighbours than rows) do
@@ -286,7 +289,12 @@ def run_trials(
     retrying those whose worker died).
     """
     earlier_failures = _fresh_attempts(study, n_trials, shared)
-    stop_at = None if timeout_s is None else time.monotonic() + timeout_s
+    stop_at = None
+    if timeout_s is not None:
+        # a resumed study has its earlier trials' seconds spent already; shared studies'
+        # trials overlap in time, so for workers the clock is each worker's own
+        spent = 0.0 if shared is not None else seconds_spent(study.get_trials(deepcopy=False))
+        stop_at = time.monotonic() + max(0.0, timeout_s - spent)
     while True:
         budget = budget_of(study.get_trials(deepcopy=False), n_trials)
         budget = replace(budget, attempts=budget.attempts - earlier_failures)
@@ -303,6 +311,16 @@ def run_trials(
                 time.sleep(shared.poll_s)
             continue
         run_trial(study, storage, objective, n_trials, shared)
+
+
+def seconds_spent(trials: Sequence[optuna.trial.FrozenTrial]) -> float:
+    """Seconds a study's counted, finished trials ran (failed ones too: they took the time):
+    what ``timeout_s`` has already used when a killed run resumes the study."""
+    return sum(
+        t.duration.total_seconds()
+        for t in trials
+        if is_counted(t) and t.state.is_finished() and t.duration is not None
+    )
 
 
 def _fresh_attempts(study: optuna.Study, n_trials: int, shared: Shared | None) -> int:

@@ -14,7 +14,12 @@ they add up over a reference resumed across sessions.
 A reference still running (no ``results.parquet`` yet) is read from its Optuna storage: the folds
 finished so far, labelled partial (means over fewer folds, no wall time).
 
+``--also`` names more budgeted runs of the same folds searched with other luck (``--search-seed``):
+for each, its best pair and its tau against the reference and against the first budgeted run,
+so a tau can be read against how far two equally honest budgeted runs agree with each other.
+
     python benchmarks/budget_vs_full.py results-budget/full results/full
+    python benchmarks/budget_vs_full.py b/full ref/full --also b-seed1/full --also b-seed2/full
 """
 
 from __future__ import annotations
@@ -91,10 +96,63 @@ def _self_tau(pairs: pd.DataFrame, protocol: str, draws: int = 2000) -> tuple[fl
     return tuple(float(q) for q in np.nanquantile(taus, [0.5, 0.05, 0.95]))
 
 
+def _pair_means(means: pd.DataFrame, protocol: str) -> pd.DataFrame:
+    return means[means["protocol"] == protocol].set_index(["feature_set", "family"])
+
+
+def _tau(a: pd.DataFrame, b: pd.DataFrame) -> tuple[float, int]:
+    """Kendall's tau of two runs' pair rankings (mean accuracy) over the pairs both have."""
+    common = a.index.intersection(b.index)
+    if len(common) <= 2:
+        return float("nan"), len(common)
+    return float(kendalltau(a.loc[common, "accuracy"], b.loc[common, "accuracy"]).statistic), len(
+        common
+    )
+
+
+def _other_searches(
+    folders: list[Path], mean_b: pd.DataFrame, mean_r: pd.DataFrame, first: str
+) -> None:
+    """Each other budgeted run against the reference and against the first budgeted run."""
+    protocols = sorted(set(mean_r["protocol"]) & set(mean_b["protocol"]) - {"fault_filtered"})
+    taus: dict[str, list[float]] = {p: [] for p in protocols}
+    for folder in folders:
+        run, _, mean_o = _summary(folder)
+        config = run.get("config", {})
+        seed = config.get("search_seed")
+        print(f"\n{folder} (search seed {seed if seed is not None else config.get('seed', '-')})")
+        for protocol in protocols:
+            o = _pair_means(mean_o, protocol)
+            if o.empty:
+                continue
+            vs_ref, n = _tau(o, _pair_means(mean_r, protocol))
+            vs_first, _ = _tau(o, _pair_means(mean_b, protocol))
+            taus[protocol].append(vs_ref)
+            best = o["accuracy"].idxmax()
+            print(
+                f"  {protocol:<18} best {' · '.join(best)} {o.accuracy.max():.3f}; Kendall tau "
+                f"({n} pairs) vs reference {vs_ref:.3f}, vs {first} {vs_first:.3f}"
+            )
+    for protocol, values in taus.items():
+        tau_b, _ = _tau(_pair_means(mean_b, protocol), _pair_means(mean_r, protocol))
+        every = [tau_b, *values]
+        print(
+            f"{protocol}: tau vs reference over {len(every)} budgeted runs: mean "
+            f"{np.mean(every):.3f}, range [{min(every):.3f}, {max(every):.3f}]"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("budgeted", type=Path)
     parser.add_argument("reference", type=Path)
+    parser.add_argument(
+        "--also",
+        type=Path,
+        action="append",
+        default=[],
+        help="another budgeted run of the same folds (another --search-seed); repeatable",
+    )
     args = parser.parse_args()
     (run_b, pairs_b, mean_b), (run_r, pairs_r, mean_r) = (
         _summary(args.budgeted),
@@ -122,8 +180,7 @@ def main() -> None:
             f"{int((pairs_r['status'] == status).sum()):>32}"
         )
     for protocol in sorted(set(mean_r["protocol"]) & set(mean_b["protocol"])):
-        b = mean_b[mean_b["protocol"] == protocol].set_index(["feature_set", "family"])
-        r = mean_r[mean_r["protocol"] == protocol].set_index(["feature_set", "family"])
+        b, r = _pair_means(mean_b, protocol), _pair_means(mean_r, protocol)
         best_b, best_r = b["accuracy"].idxmax(), r["accuracy"].idxmax()
         print(
             f"{'best ' + protocol:<34}{' · '.join(best_b) + f' {b.accuracy.max():.3f}':>32}"
@@ -137,14 +194,15 @@ def main() -> None:
                 f"{'  budgeted best in the reference':<34}{there:>32.3f}"
                 f"{f'{inside} [{lo:.3f}, {hi:.3f}]':>32}"
             )
-        common = b.index.intersection(r.index)
-        if len(common) > 2 and protocol != "fault_filtered":
-            tau = kendalltau(b.loc[common, "accuracy"], r.loc[common, "accuracy"]).statistic
+        tau, n = _tau(b, r)
+        if n > 2 and protocol != "fault_filtered":
             med, lo, hi = _self_tau(pairs_r, protocol)
             print(
-                f"{'Kendall tau ' + protocol + f' ({len(common)} pairs)':<34}{tau:>32.3f}"
+                f"{'Kendall tau ' + protocol + f' ({n} pairs)':<34}{tau:>32.3f}"
                 f"  reference vs itself, folds resampled {med:.3f} [{lo:.3f}, {hi:.3f}]"
             )
+    if args.also:
+        _other_searches(args.also, mean_b, mean_r, str(args.budgeted))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from benchmark.sampling import STARTUP_TRIALS, startup_trials
 from benchmark.search_space import SearchSpace, load_search_space
 from benchmark.storage import open_storage
 from benchmark.testing import make_tabular_problem
-from benchmark.trial_budget import KILLED_ATTR, is_counted
+from benchmark.trial_budget import KILLED_ATTR, is_counted, seconds_spent
 from benchmark.tuning import (
     OUTCOME_ATTR,
     FoldJob,
@@ -117,6 +117,22 @@ def test_a_larger_budget_tops_up_the_same_study(tmp_path: Path) -> None:
     out = run_fold(replace(job, n_trials=5))
     finished = [t for t in _trials(job) if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
     assert len(finished) == 5 and out.status == "done"
+
+
+def test_a_resumed_study_counts_the_seconds_its_earlier_trials_ran(tmp_path: Path) -> None:
+    job = _job(tmp_path, n_trials=3)
+    run_fold(job)
+    study = optuna.load_study(study_name=job.study_name, storage=job.storage_url)
+    study.set_user_attr(OUTCOME_ATTR, None)  # killed before its refit
+    spent = seconds_spent(_trials(job))
+    assert spent > 0
+    # its timeout_s was already used up by the first run's trials: nothing more runs
+    out = run_fold(replace(job, n_trials=10, timeout_s=spent / 2))
+    assert len(_trials(job)) == 3 and out.status == "done"
+    study.set_user_attr(OUTCOME_ATTR, None)
+    # time left on the clock: the study goes on
+    out = run_fold(replace(job, n_trials=5, timeout_s=spent + 600))
+    assert len(_trials(job)) == 5 and out.status == "done"
 
 
 def test_a_trial_left_running_by_a_killed_run_is_failed_and_replaced(tmp_path: Path) -> None:
