@@ -907,15 +907,7 @@ def worker(
     if heartbeat * 2 > grace:
         raise click.BadParameter("--grace must be at least twice --heartbeat")
     cfg = _overridden_config(
-        config_name,
-        features,
-        models,
-        protocols,
-        trials,
-        timeout,
-        seed,
-        search_seed=search_seed,
-        no_ensemble=no_ensemble,
+        config_name, features, models, protocols, trials, timeout, seed, search_seed, no_ensemble
     )
     opts = WorkerOptions(
         data_dir=data_dir,
