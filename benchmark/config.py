@@ -235,18 +235,21 @@ def _validate(cfg: BenchmarkConfig, source: str) -> None:
         unknown = [f for f in cfg.families if f not in known]
         if unknown:
             raise ConfigError(f"{source}: unknown family {unknown[0]!r}; known: {', '.join(known)}")
-    for key, low in (("seed", 0), ("inner_folds", 2), ("n_trials", 0), ("n_jobs", 1)):
-        value = getattr(cfg, key)
-        if not isinstance(value, int) or isinstance(value, bool) or value < low:
-            raise ConfigError(f"{source}: {key} must be an integer >= {low}, got {value!r}")
-    if cfg.search_seed is not None and (
-        not isinstance(cfg.search_seed, int)
-        or isinstance(cfg.search_seed, bool)
-        or cfg.search_seed < 0
+    # (key, lowest value, whether null is allowed)
+    for key, low, nullable in (
+        ("seed", 0, False),
+        ("inner_folds", 2, False),
+        ("n_trials", 0, False),
+        ("n_jobs", 1, False),
+        ("search_seed", 0, True),
+        ("trials_per_param", 1, True),
     ):
-        raise ConfigError(
-            f"{source}: search_seed must be an integer >= 0 or null, got {cfg.search_seed!r}"
-        )
+        value = getattr(cfg, key)
+        if nullable and value is None:
+            continue
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            null = " or null" if nullable else ""
+            raise ConfigError(f"{source}: {key} must be an integer >= {low}{null}, got {value!r}")
     if cfg.timeout_s is not None and not (
         isinstance(cfg.timeout_s, (int, float))
         and not isinstance(cfg.timeout_s, bool)
@@ -260,15 +263,6 @@ def _validate(cfg: BenchmarkConfig, source: str) -> None:
             parse_duration(cfg.budget)
         except ConfigError as exc:
             raise ConfigError(f"{source}: {exc}") from None
-    if cfg.trials_per_param is not None and (
-        not isinstance(cfg.trials_per_param, int)
-        or isinstance(cfg.trials_per_param, bool)
-        or cfg.trials_per_param < 1
-    ):
-        raise ConfigError(
-            f"{source}: trials_per_param must be an integer >= 1 or null, "
-            f"got {cfg.trials_per_param!r}"
-        )
     from benchmark.racing import RacingSettings
     from benchmark.tuning import PRUNERS
 
