@@ -166,6 +166,7 @@ def test_extends_unknown_parent(tmp_path: Path) -> None:
         ("seed: -1\n", "seed must be an integer >= 0"),
         ("seed: abc\n", "seed must be an integer >= 0"),
         ("search_seed: -3\n", "search_seed must be an integer >= 0 or null, got -3"),
+        ("trials_per_param: 0\n", "trials_per_param must be an integer >= 1 or null, got 0"),
         ("search_seed: one\n", "search_seed must be an integer >= 0 or null, got 'one'"),
         ("timeout_s: 0\n", "timeout_s must be a positive number"),
         ("timeout_s: soon\n", "timeout_s must be a positive number"),
