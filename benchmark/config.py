@@ -74,10 +74,10 @@ DEFAULTS: dict[str, Any] = {
     # trials per tuned parameter of a family's search space, capped by n_trials (null: every
     # family gets n_trials): LDA's 2 parameters need far fewer trials than LightGBM's 7
     "trials_per_param": None,
-    # racing across pairs on the k-fold protocols (benchmark/racing.py): {alpha, min_folds}
-    # or true for {alpha: 0.05, min_folds: 3}; false: every pair gets every fold. A pair a
-    # test shows worse than the leader keeps its rows and gets no more folds. Not part of the
-    # digest: it changes no fold's result, only which folds run
+    # racing across pairs on the k-fold protocols (benchmark/racing.py): {alpha, min_folds,
+    # test: ttest | friedman} or true for {alpha: 0.05, min_folds: 3, test: ttest}; false:
+    # every pair gets every fold. A pair a test shows worse than the leader keeps its rows and
+    # gets no more folds. Not in the digest: it changes no fold's result, only which folds run
     "racing": False,
     # how hopeless trials stop early: median | successive_halving | hyperband | none
     "pruner": "median",

@@ -1,10 +1,18 @@
 """Racing across pairs on the k-fold protocols: stop giving folds to pairs shown worse.
 
 After each round of outer folds (fold ``r`` of every pair still racing), a pair whose per-fold
-accuracies over folds ``0..r`` are worse than the current leader's by the corrected resampled
-t-test (one-sided, Holm-adjusted over the pairs tested in that round) at ``alpha`` stops
-receiving folds; its remaining folds become ``eliminated`` rows that say after how many folds,
-against which leader and with which p. Decisions are made only at round boundaries, on the same
+accuracies over folds ``0..r`` are worse than the current leader's at ``alpha`` stops receiving
+folds; its remaining folds become ``eliminated`` rows that say after how many folds, against
+which leader and with which p. Two tests (``test:``), both one-sided and Holm-adjusted over the
+pairs tested in that round:
+
+* ``ttest`` (default): the corrected resampled t-test of each pair against the leader (the best
+  mean). It allows for the folds' shared training rows, so it rarely decides before 4–5 folds;
+* ``friedman``: the Friedman test over all racing pairs (folds as blocks), and once it rejects,
+  Conover's post-hoc comparison of each pair's rank sum with the leader's (the best rank sum),
+  as irace races configurations. It pools the rank noise of every pair and decides sooner, but
+  treats the folds as independent: `benchmarks/racing_replay.py` measures what each costs.
+ Decisions are made only at round boundaries, on the same
 folds for every pair, so a run is as deterministic as its folds. The fault-filtered test is a
 single split: single-split protocols are never raced, and nothing here ever reads them. The
 baseline pair is never eliminated (every pair is compared with it on every fold).
@@ -23,19 +31,28 @@ import numpy as np
 
 from benchmark.errors import ConfigError
 from benchmark.results import FoldOutcome, PairKey
-from benchmark.stats import corrected_resampled_ttest, holm
+from benchmark.stats import corrected_resampled_ttest, friedman_conover, holm
 
-__all__ = ["Elimination", "Race", "RacingSettings"]
+__all__ = ["TESTS", "Elimination", "Race", "RacingSettings"]
 
 log = logging.getLogger(__name__)
+
+#: racing test -> how an elimination message names it
+TESTS = {
+    "ttest": "corrected t-test, one-sided",
+    "friedman": "Conover post-hoc, one-sided",
+}
+_KEYS = ("alpha", "min_folds", "test")
 
 
 @dataclass(frozen=True)
 class RacingSettings:
-    """``racing:`` in a config: ``{alpha: 0.05, min_folds: 3}``; false or absent: no racing."""
+    """``racing:`` in a config: ``{alpha: 0.05, min_folds: 3, test: ttest}``; false or absent:
+    no racing."""
 
     alpha: float = 0.05
     min_folds: int = 3
+    test: str = "ttest"
 
     @classmethod
     def from_config(cls, raw: Any, source: str) -> RacingSettings | None:
@@ -44,11 +61,11 @@ class RacingSettings:
         if raw is True:
             return cls()
         if not isinstance(raw, Mapping):
-            raise ConfigError(f"{source}: racing must be false, true or {{alpha, min_folds}}")
-        unknown = sorted(set(raw) - {"alpha", "min_folds"})
+            raise ConfigError(f"{source}: racing must be false, true or {{{', '.join(_KEYS)}}}")
+        unknown = sorted(set(raw) - set(_KEYS))
         if unknown:
             raise ConfigError(
-                f"{source}: racing: unknown key(s) {', '.join(unknown)}; known: alpha, min_folds"
+                f"{source}: racing: unknown key(s) {', '.join(unknown)}; known: {', '.join(_KEYS)}"
             )
         out = cls(**dict(raw))
         if not (isinstance(out.alpha, float | int) and 0 < out.alpha < 1):
@@ -56,6 +73,10 @@ class RacingSettings:
         if not (isinstance(out.min_folds, int) and out.min_folds >= 2):
             raise ConfigError(
                 f"{source}: racing.min_folds must be an integer >= 2, got {out.min_folds!r}"
+            )
+        if out.test not in TESTS:
+            raise ConfigError(
+                f"{source}: racing.test must be one of {', '.join(TESTS)}, got {out.test!r}"
             )
         return out
 
@@ -66,13 +87,16 @@ class Elimination:
     after_folds: int
     leader: PairKey
     p_holm: float
+    test: str = "ttest"
+    p_friedman: float | None = None  # the omnibus test's p, for test="friedman"
 
     @property
     def message(self) -> str:
+        omnibus = "" if self.p_friedman is None else f"Friedman p = {self.p_friedman:.3g}; "
         return (
             f"eliminated after {self.after_folds} folds: worse than "
             f"{self.leader.feature_set} · {self.leader.family} "
-            f"(corrected t-test, one-sided, Holm p = {self.p_holm:.3g})"
+            f"({omnibus}{TESTS[self.test]}, Holm p = {self.p_holm:.3g})"
         )
 
     def outcome(self, fold: int) -> FoldOutcome:
@@ -157,29 +181,56 @@ class Race:
         }
         if len(complete) < 2:
             return []
-        # ties on the mean go to the first pair in name order: a deterministic leader
-        leader = min(complete, key=lambda k: (-complete[k].mean(), k))
-        tested = [
-            k for k in complete if k != leader and (k.feature_set, k.family) not in self.exempt
-        ]
+        if self.settings.test == "friedman":
+            leader, pvalues, p_friedman = _conover_against_leader(complete, self.settings.alpha)
+        else:
+            leader, pvalues = self._ttest_against_leader(complete, folds)
+            p_friedman = None
+        tested = [k for k in pvalues if (k.feature_set, k.family) not in self.exempt]
         if not tested:
             return []
-        pvalues = []
-        for k in tested:
-            n_train = float(np.mean([self._scores[k][f][1] for f in folds]))
-            n_test = float(np.mean([self._scores[k][f][2] for f in folds]))
-            t = corrected_resampled_ttest(complete[k], complete[leader], n_train, n_test)
-            if not math.isfinite(t.p):
-                pvalues.append(1.0)
-                continue
-            # one-sided: is the pair worse than the leader?
-            pvalues.append(t.p / 2 if t.t < 0 else 1 - t.p / 2)
-        adjusted = holm(np.array(pvalues))
+        adjusted = holm(np.array([pvalues[k] for k in tested]))
         out = []
         for k, p in zip(tested, adjusted, strict=True):
             if p < self.settings.alpha:
-                e = Elimination(k, r + 1, leader, float(p))
+                e = Elimination(k, r + 1, leader, float(p), self.settings.test, p_friedman)
                 self.eliminated[k] = e
                 log.info("racing: %s %s", k.label, e.message)
                 out.append(e)
         return out
+
+    def _ttest_against_leader(
+        self, complete: Mapping[PairKey, np.ndarray], folds: range
+    ) -> tuple[PairKey, dict[PairKey, float]]:
+        """The best mean leads (ties to the first pair in name order: deterministic); every
+        other pair's one-sided corrected t-test p against it."""
+        leader = min(complete, key=lambda k: (-complete[k].mean(), k))
+        pvalues: dict[PairKey, float] = {}
+        for k in sorted(complete):
+            if k == leader:
+                continue
+            n_train = float(np.mean([self._scores[k][f][1] for f in folds]))
+            n_test = float(np.mean([self._scores[k][f][2] for f in folds]))
+            t = corrected_resampled_ttest(complete[k], complete[leader], n_train, n_test)
+            if not math.isfinite(t.p):
+                pvalues[k] = 1.0
+            else:  # one-sided: is the pair worse than the leader?
+                pvalues[k] = t.p / 2 if t.t < 0 else 1 - t.p / 2
+        return leader, pvalues
+
+
+def _conover_against_leader(
+    complete: Mapping[PairKey, np.ndarray], alpha: float
+) -> tuple[PairKey, dict[PairKey, float], float | None]:
+    """The best rank sum leads; once the Friedman test over every pair rejects at ``alpha``,
+    every other pair's one-sided Conover p against it (none before: the omnibus test guards the
+    post-hoc ones, as in irace). Fewer than 3 pairs: no Friedman test, nobody is tested."""
+    keys = sorted(complete)
+    if len(keys) < 3:
+        return keys[0], {}, None
+    res = friedman_conover(np.column_stack([complete[k] for k in keys]))
+    leader = keys[res.best]
+    if not res.pvalue < alpha:
+        return leader, {}, res.pvalue
+    pvalues = {k: float(p) for k, p in zip(keys, res.p_worse, strict=True) if k != leader}
+    return leader, pvalues, res.pvalue

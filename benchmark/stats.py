@@ -11,7 +11,10 @@ holds the tests the leaderboard uses, each chosen for the data it is given:
 * an accuracy's uncertainty: the percentile bootstrap over tracks (Efron & Tibshirani, 1993);
 * many pairs compared with one baseline: Holm's step-down adjustment (Holm, 1979);
 * families over many blocks (feature set x protocol): the Friedman test, the Nemenyi critical
-  difference and its CD diagram (Demšar, 2006).
+  difference and its CD diagram (Demšar, 2006);
+* racing many pairs over the folds so far: the Friedman test with Conover's post-hoc
+  comparisons against the best-ranked pair (Conover, 1999; as in irace, López-Ibáñez et al.,
+  2016).
 
 :func:`compare_to_baseline` reads ``results.parquet`` and ``predictions.parquet`` exactly as
 :mod:`benchmark.results` documents them and returns one row per pair and protocol.
@@ -35,6 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "COMPARISON_COLUMNS",
+    "ConoverResult",
     "FriedmanResult",
     "McNemarResult",
     "StatsWarning",
@@ -46,6 +50,7 @@ __all__ = [
     "compare_to_baseline",
     "corrected_resampled_ttest",
     "family_score_matrix",
+    "friedman_conover",
     "friedman_nemenyi",
     "holm",
     "mcnemar_exact",
@@ -386,6 +391,61 @@ def friedman_nemenyi(scores: pd.DataFrame, alpha: float = 0.05) -> FriedmanResul
     q = nemenyi_q(k, alpha)
     cd = q * math.sqrt(k * (k + 1) / (6.0 * n))
     return FriedmanResult(chi2, p, avg, n, k, alpha, q, cd, dropped)
+
+
+class ConoverResult(NamedTuple):
+    """Friedman test over the columns of a block matrix and Conover's one-sided post-hoc
+    p-values of every column against the best-ranked one (see :func:`friedman_conover`)."""
+
+    statistic: float  # Conover's T1 (the tie-corrected Friedman chi-squared)
+    pvalue: float  # of T1 against chi-squared with k - 1 degrees of freedom
+    best: int  # column with the lowest rank sum
+    rank_sums: np.ndarray  # per column, rank 1 = highest score
+    p_worse: np.ndarray  # per column: P(its ranks are this much worse than best's by chance)
+
+
+def friedman_conover(scores: np.ndarray) -> ConoverResult:
+    """Friedman test and Conover's post-hoc t-tests against the best column.
+
+    Conover (1999), *Practical Nonparametric Statistics*, 3rd ed., pp. 369-373, the test irace
+    races configurations with (López-Ibáñez et al., 2016): ``scores`` has one row per block (a
+    fold) and one column per treatment (a pair); each row is ranked (1 = highest score, ties
+    averaged); with ``A1`` the sum of squared ranks, ``C1 = b k (k+1)^2 / 4`` and ``R_j`` the
+    rank sums, ``T1 = (k-1)(sum R_j^2 - b C1) / (A1 - C1)`` is the tie-corrected Friedman
+    statistic, and column ``j`` is worse than the best (lowest rank sum) by
+    ``t = (R_j - R_best) / sqrt(2 (b A1 - sum R_j^2) / ((b-1)(k-1)))`` on ``(b-1)(k-1)``
+    degrees of freedom. Unlike a pairwise test it pools the rank noise of every column, so it
+    decides with fewer blocks; like Friedman's it treats the blocks as independent (folds share
+    training rows: see :func:`corrected_resampled_ttest`). Needs >= 2 blocks and >= 3 columns.
+    When every block ranks the columns the same, no rank noise is left: a worse column gets
+    ``p = 0``; when every block is one tie, nothing differs: ``p = 1`` everywhere.
+    """
+    x = np.asarray(scores, dtype=float)
+    if x.ndim != 2 or x.shape[0] < 2 or x.shape[1] < 3:
+        raise ValueError(f"need >= 2 blocks x >= 3 columns, got shape {x.shape}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError("scores must be finite (drop blocks that did not finish first)")
+    b, k = x.shape
+    ranks = np.vstack([stats.rankdata(-row, method="average") for row in x])
+    sums = ranks.sum(axis=0)
+    a1 = float((ranks**2).sum())
+    c1 = b * k * (k + 1) ** 2 / 4.0
+    sum_sq = float((sums**2).sum())
+    # the best column: lowest rank sum, ties to the higher mean score, then the first
+    best = int(min(range(k), key=lambda j: (sums[j], -x[:, j].mean(), j)))
+    spread = a1 - c1  # zero only when every block is a single tie
+    if spread <= _CONSTANT_TOL * a1:
+        return ConoverResult(0.0, 1.0, best, sums, np.ones(k))
+    t1 = (k - 1) * (sum_sq - b * c1) / spread
+    p_omnibus = float(stats.chi2.sf(t1, k - 1))
+    df = (b - 1) * (k - 1)
+    noise = 2.0 * (b * a1 - sum_sq) / df
+    gap = sums - sums[best]
+    if noise <= _CONSTANT_TOL * b * a1:  # the same ranking in every block
+        p_worse = np.where(gap > 0, 0.0, 1.0)
+    else:
+        p_worse = stats.t.sf(gap / math.sqrt(noise), df)
+    return ConoverResult(float(t1), p_omnibus, best, sums, np.asarray(p_worse, dtype=float))
 
 
 def family_score_matrix(

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from test_runner import _config, _run
 
+from benchmark.errors import ConfigError
 from benchmark.racing import Race, RacingSettings
 from benchmark.results import FoldOutcome, PairKey
 
@@ -51,9 +52,65 @@ def test_a_clearly_worse_pair_is_eliminated_once_min_folds_are_in() -> None:
     assert (row.status, row.fold, row.message) == ("eliminated", 4, out.message)
 
 
+# six pairs within noise of each other, one a few points under them in every fold, a baseline
+CLUSTER = {
+    "p0": [0.66, 0.52, 0.61, 0.58, 0.59],
+    "p1": [0.59, 0.54, 0.59, 0.57, 0.70],
+    "p2": [0.61, 0.59, 0.59, 0.58, 0.57],
+    "p3": [0.59, 0.61, 0.59, 0.63, 0.59],
+    "p4": [0.60, 0.65, 0.62, 0.58, 0.59],
+    "p5": [0.62, 0.66, 0.59, 0.59, 0.63],
+    "worse": [0.47, 0.49, 0.53, 0.52, 0.50],
+    "base": [0.30, 0.31, 0.29, 0.33, 0.30],
+}
+
+
+def _race_cluster(test: str) -> dict[str, tuple[int, str]]:
+    """Race CLUSTER fold by fold; who was eliminated, after how many folds, with which message."""
+    keys = {name: PairKey("s", name, "kfold") for name in CLUSTER}
+    race = Race.of(RacingSettings(0.05, 3, test), keys.values(), ["kfold"], [("s", "base")])
+    for fold in range(5):
+        for name, key in keys.items():
+            if key not in race.eliminated:
+                acc = {"accuracy": CLUSTER[name][fold]}
+                race.record(FoldOutcome(key, fold, "done", metrics=acc, n_train=90, n_test=10))
+        race.settle()
+    return {k.family: (e.after_folds, e.message) for k, e in race.eliminated.items()}
+
+
+def test_friedman_racing_decides_sooner_than_the_corrected_ttest() -> None:
+    """The pair a few points under the cluster: Conover's post-hoc, pooling the rank noise of
+    all eight pairs, drops it after 3 folds; the pairwise corrected t-test needs all 5. The
+    price: by fold 5 it has also dropped two pairs of the cluster, 1–2 points under its best
+    (what benchmarks/racing_replay.py measures on real folds)."""
+    ttest, friedman = _race_cluster("ttest"), _race_cluster("friedman")
+    assert set(ttest) == {"worse"} and ttest["worse"][0] == 5
+    assert "(corrected t-test, one-sided, Holm p = " in ttest["worse"][1]
+    after, message = friedman["worse"]
+    assert after == 3
+    assert message.startswith("eliminated after 3 folds: worse than s · p4 (Friedman p = 0.0273")
+    assert "; Conover post-hoc, one-sided, Holm p = 0.00476)" in message
+    assert {k: v[0] for k, v in friedman.items()} == {"worse": 3, "p1": 4, "p2": 5}
+    assert "base" not in friedman  # the baseline is ranked with the others, never eliminated
+
+
+def test_friedman_racing_waits_for_the_omnibus_test_and_three_pairs() -> None:
+    two = {GOOD: ACC[GOOD], BAD: ACC[BAD]}
+    race = Race.of(RacingSettings(0.05, 3, "friedman"), two, ["kfold"])
+    for fold in range(5):
+        for key in two:
+            race.record(_done(key, fold))
+        assert race.settle() == []  # two pairs: no Friedman test, nobody eliminated
+
+
 def test_racing_settings_validate() -> None:
     assert RacingSettings.from_config(False, "t") is None
     assert RacingSettings.from_config({"min_folds": 4}, "t") == RacingSettings(0.05, 4)
+    assert RacingSettings.from_config({"test": "friedman"}, "t") == RacingSettings(test="friedman")
+    with pytest.raises(ConfigError, match="racing.test must be one of ttest, friedman, got 'wil"):
+        RacingSettings.from_config({"test": "wilcoxon"}, "t")
+    with pytest.raises(ConfigError, match="unknown key.*known: alpha, min_folds, test"):
+        RacingSettings.from_config({"tests": "friedman"}, "t")
 
 
 RACED = """\

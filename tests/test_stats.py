@@ -19,6 +19,7 @@ from benchmark.stats import (
     compare_to_baseline,
     corrected_resampled_ttest,
     family_score_matrix,
+    friedman_conover,
     friedman_nemenyi,
     holm,
     mcnemar_exact,
@@ -289,6 +290,48 @@ def test_friedman_drops_incomplete_blocks_and_checks_size() -> None:
     tied = friedman_nemenyi(pd.DataFrame(np.ones((3, 4)), columns=list("abcd")))
     assert (tied.statistic, tied.pvalue) == (0.0, 1.0)
     assert tied.avg_ranks.to_dict() == {"a": 2.5, "b": 2.5, "c": 2.5, "d": 2.5}
+
+
+# Friedman + Conover post-hoc (racing's alternative test). Reference: scikit-posthocs 0.17.1,
+# posthoc_conover_friedman(CONOVER_SCORES, p_adjust=None), its row for the best column (0);
+# two-sided, so twice our one-sided p. Column 4 ties column 1 in the first block.
+CONOVER_SCORES = np.array(
+    [
+        [0.61, 0.58, 0.55, 0.40, 0.58],
+        [0.57, 0.60, 0.52, 0.38, 0.49],
+        [0.66, 0.59, 0.57, 0.45, 0.59],
+        [0.59, 0.55, 0.57, 0.41, 0.50],
+    ]
+)
+CONOVER_REFERENCE = [0.10886430106296384, 4.6816047531641238e-03, 2.9572865443522911e-05,
+                     4.6816047531641238e-03]  # fmt: skip
+
+
+def test_friedman_conover_matches_scikit_posthocs_and_scipy() -> None:
+    res = friedman_conover(CONOVER_SCORES)
+    assert res.best == 0
+    assert list(res.rank_sums) == [5.0, 9.0, 13.0, 20.0, 13.0]  # by hand, ties averaged
+    assert 2 * res.p_worse[1:] == pytest.approx(CONOVER_REFERENCE, rel=1e-12)
+    # T1 is the tie-corrected Friedman chi-squared, for any matrix, ties or not
+    rng = np.random.default_rng(0)
+    for shape in [(3, 5), (10, 24), (4, 6)]:
+        x = np.round(rng.normal(size=shape) + np.linspace(0, 1.5, shape[1]), 0)
+        ours = friedman_conover(x)
+        theirs = sps.friedmanchisquare(*x.T)
+        assert ours.statistic == pytest.approx(theirs.statistic, rel=1e-12)
+        assert ours.pvalue == pytest.approx(theirs.pvalue, rel=1e-9)
+
+
+def test_friedman_conover_degenerate_blocks_and_sizes() -> None:
+    # every fold ranks the columns alike: no rank noise, every worse column p = 0
+    same = friedman_conover(np.array([[0.9, 0.5, 0.1], [0.8, 0.6, 0.2], [0.7, 0.6, 0.3]]))
+    assert same.best == 0 and list(same.p_worse[1:]) == [0.0, 0.0]
+    tied = friedman_conover(np.ones((3, 4)))
+    assert (tied.statistic, tied.pvalue) == (0.0, 1.0) and list(tied.p_worse) == [1.0] * 4
+    with pytest.raises(ValueError, match="3 columns"):
+        friedman_conover(np.ones((4, 2)))
+    with pytest.raises(ValueError, match="finite"):
+        friedman_conover(np.array([[0.5, np.nan, 0.1], [0.4, 0.3, 0.2]]))
 
 
 def test_cd_groups_are_maximal_runs() -> None:
