@@ -15,6 +15,10 @@ its own copy of the data. Then:
    the trial of a worker that died is failed after the grace period and retried with its
    params; its claim expires and another worker takes the (pair, fold) over, keeping every
    finished trial (:func:`run_fold_shared` writes nothing once its claim is lost).
+   With ``racing`` (the benchmark's, stored with it like its budget) every worker rebuilds the
+   race from the stored outcomes before it claims: fold ``r`` of a raced pair is claimed only
+   once round ``r - 1`` is decided, and the folds of an eliminated pair are finished as
+   ``eliminated`` rows, so the workers race exactly as ``genrebench run`` does.
 3. **Tracking.** The worker that scores a fold logs it to MLflow (one pair at a time, under a
    lock, so a pair gets one parent run whoever logs it).
 4. **Results.** The worker that sees the last fold finished claims the assembly: it logs the
@@ -55,6 +59,7 @@ from benchmark.data import Dataset
 from benchmark.ensembles import EnsembleSettings, run_ensemble_stage
 from benchmark.errors import ConfigError, GenrebenchError
 from benchmark.paths import manifests_dir, search_spaces_dir
+from benchmark.racing import Race, RacingSettings
 from benchmark.results import FoldOutcome, PairKey, write_table
 from benchmark.runner import (
     RunOptions,
@@ -118,10 +123,12 @@ RESULT_CODE = (
     "audio.py",
     "config.py",
     "data.py",
+    "racing.py",
     "results.py",
     "sampling.py",
     "scoring.py",
     "search_space.py",
+    "stats.py",
     "trial_budget.py",
     "tuning.py",
     "features",
@@ -215,6 +222,10 @@ def _manifest(cfg: BenchmarkConfig, plan: Any, prov: dict[str, Any], url: str) -
         "n_trials": cfg.n_trials,
         # the benchmark's wall-clock budget (the first worker's): every worker stops there
         "budget_s": cfg.budget_seconds(),
+        # and its race (the first worker's: racing is not in the digest), raced protocols
+        "racing": cfg.racing,
+        "raced": [n for n, p in plan.protocols.items() if p.kind == "k-fold"],
+        "baseline": [cfg.baseline["feature_set"], cfg.baseline["family"]],
         "jobs": [
             {"study": j.study_name, "pair": list(_pair_tuple(j.pair)), "fold": j.fold}
             for j in plan.jobs
@@ -301,10 +312,57 @@ class _Context:
     tracker: Any
     summary: WorkerSummary
     on_outcome: Callable[[FoldOutcome], None] | None
+    race: _StoredRace | None = None
 
     @property
     def bench(self) -> str:
         return self.cfg.name
+
+
+@dataclass
+class _StoredRace:
+    """The benchmark's race as the stored outcomes decide it. Every worker feeds the same
+    finished folds to the same :class:`~benchmark.racing.Race`, which decides a round only once
+    every racing pair has finished it, so all workers agree on who is eliminated and when."""
+
+    race: Race
+    folds: dict[str, tuple[PairKey, int]]  # study -> its (pair, fold), every job of the benchmark
+    recorded: set[str] = field(default_factory=set)
+
+    @classmethod
+    def of(cls, record: BenchmarkRecord) -> _StoredRace | None:
+        m = record.manifest
+        settings = RacingSettings.from_config(m.get("racing"), f"benchmark {record.name!r}")
+        if settings is None:
+            return None
+        folds = {j["study"]: (PairKey(*j["pair"]), int(j["fold"])) for j in m["jobs"]}
+        pairs = {pair for pair, _ in folds.values()}
+        race = Race.of(settings, pairs, m["raced"], exempt=[tuple(m["baseline"])])
+        return cls(race, folds)
+
+    def update(self, claims: dict[str, Any], storage: Any) -> None:
+        """Record the folds finished since the last look (their outcomes are stored for good)."""
+        for study in self.folds.keys() - self.recorded:
+            claim = claims.get(_fold_key(study))
+            if claim is None or not claim.done:
+                continue
+            if claim.payload:
+                outcome = FoldOutcome.from_json(json.loads(claim.payload))
+            else:
+                attrs = storage.get_study_user_attrs(storage.get_study_id_from_name(study))
+                outcome = FoldOutcome.from_json(attrs[OUTCOME_ATTR])
+            self.race.record(outcome)
+            self.recorded.add(study)
+        self.race.settle()  # logs each elimination
+
+    def may_claim(self, study: str) -> bool:
+        pair, fold = self.folds[study]
+        return pair in self.race.eliminated or self.race.may_start(pair, fold)
+
+    def eliminated(self, study: str) -> FoldOutcome | None:
+        pair, fold = self.folds[study]
+        e = self.race.eliminated.get(pair)
+        return None if e is None else e.outcome(fold)
 
 
 def run_worker(
@@ -400,6 +458,7 @@ def _work(cfg, opts, me, url, results_dir, storage, board, on_joined, on_outcome
                 tracker,
                 summary,
                 on_outcome,
+                _StoredRace.of(record),
             )
             if on_joined:
                 claims = board.claims(cfg.name)
@@ -503,9 +562,18 @@ def _step(ctx: _Context, results_dir: Path) -> bool:
         time.sleep(ctx.opts.poll_s)
         return False
     runnable = [s for s in pending if s in ctx.jobs]
+    claimable = runnable
+    if ctx.race is not None:
+        ctx.race.update(claims, ctx.shared.storage)
+        # a later round waits for this one; an eliminated pair's rows need no data: anyone
+        claimable = [
+            s
+            for s in pending
+            if ctx.race.may_claim(s) and (s in ctx.jobs or ctx.race.eliminated(s) is not None)
+        ]
     free = [
         s
-        for s in runnable
+        for s in claimable
         if (c := claims.get(_fold_key(s))) is None or c.worker == ctx.me or c.age_s > grace
     ]
     claimed = next(
@@ -523,8 +591,11 @@ def _step(ctx: _Context, results_dir: Path) -> bool:
 
 def _own(ctx: _Context, study: str) -> None:
     """Tune, refit and score a claimed (pair, fold), log it, mark it finished."""
-    job = ctx.jobs[study]
     key = _fold_key(study)
+    if ctx.race is not None and (row := ctx.race.eliminated(study)) is not None:
+        ctx.board.finish(ctx.bench, key, ctx.me, row.status, json.dumps(row.to_json()))
+        return
+    job = ctx.jobs[study]
     ctx.beat.set(f"tuning {job.pair.label} fold {job.fold}")
     if past_deadline(job.deadline):  # the benchmark's budget is spent: the fold is not started
         outcome = not_reached(job)

@@ -11,6 +11,7 @@ from test_runner import _config, _run
 from benchmark.errors import ConfigError
 from benchmark.racing import Race, RacingSettings
 from benchmark.results import FoldOutcome, PairKey
+from benchmark.worker import WorkerOptions, run_worker
 
 GOOD, CLOSE, BAD, BASE = (PairKey("s", f, "kfold") for f in ("good", "close", "bad", "base"))
 ACC = {
@@ -162,3 +163,27 @@ def test_racing_never_reads_the_fault_filtered_test(
     kfold = raced[raced["protocol"] == "artist_kfold"][cols].reset_index(drop=True)
     assert "fault_filtered" not in set(alone["protocol"])
     pd.testing.assert_frame_equal(alone[cols].reset_index(drop=True), kfold)
+
+
+def test_workers_race_as_one_process_does(
+    raced: pd.DataFrame, fake_gtzan: Path, tmp_path: Path
+) -> None:
+    """A worker rebuilds the race from the stored outcomes before each claim: the same pairs are
+    eliminated after the same folds, with the same messages, and it scores no eliminated fold."""
+    opts = WorkerOptions(
+        data_dir=str(fake_gtzan),
+        results_root=tmp_path / "r",
+        storage_url=f"journal:///{tmp_path / 'shared' / 'raced.log'}",
+        track=False,
+        heartbeat_s=1,
+        grace_s=5,
+        poll_s=0.1,
+    )
+    summary = run_worker(_config(tmp_path, RACED), opts)
+    res = summary.finalized.results
+    cols = ["feature_set", "family", "protocol", "fold", "status", "message"]
+    by_worker = res[cols].sort_values(cols[:4]).reset_index(drop=True)
+    by_run = raced[cols].sort_values(cols[:4]).reset_index(drop=True)
+    assert (by_run["status"] == "eliminated").sum() == 2
+    pd.testing.assert_frame_equal(by_worker, by_run)
+    assert len(summary.evaluated) == int((res["status"] != "eliminated").sum())
