@@ -107,17 +107,35 @@ def _handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+class _StderrLines(logging.StreamHandler):  # type: ignore[type-arg]
+    """Plain log lines on whatever ``sys.stderr`` is when a record is written (a test runner
+    swaps it between commands), never wrapped to a console's width."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: Any) -> None:
+        pass
+
+
 @click.group()
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 @click.version_option(package_name="genrebench")
 def main(verbose: bool) -> None:
     """genrebench: an honest AutoML model-comparison benchmark for music genre classification."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(message)s",
-        datefmt="[%X]",
-        handlers=[RichHandler(console=console, show_path=False, rich_tracebacks=False)],
-    )
+    if console.is_terminal:
+        handler: logging.Handler = RichHandler(
+            console=console, show_path=False, rich_tracebacks=False
+        )
+        handler.setFormatter(logging.Formatter("%(message)s", datefmt="[%X]"))
+    else:  # a log file, `docker compose logs`: one unwrapped, dated line per record
+        handler = _StderrLines()
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
+        )
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler])
     for noisy in ("alembic", "mlflow", "urllib3", "numba", "matplotlib", "PIL"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -243,7 +261,8 @@ def run(
         f"{cfg.n_trials} trials/study, inner {cfg.inner_folds}-fold, seed {cfg.seed}, "
         + (f"search seed {cfg.search_seed}, " if cfg.search_seed is not None else "")
         + f"{cfg.n_jobs} job(s)"
-        + (f", budget {cfg.budget}" if cfg.budget else "")
+        + (f", budget {cfg.budget}" if cfg.budget else ""),
+        soft_wrap=True,  # one line in a log
     )
     if dry_run:
         from benchmark.runner import dry_run as plan_only

@@ -138,3 +138,22 @@ def test_fold_log_prints_a_summary_line_while_the_run_lasts() -> None:
     # and the trials are the finished folds' plus those the running studies have so far
     assert "progress: 0/4 folds, 7 trials, " in buf.getvalue()
     assert "about 2.5 min left" in buf.getvalue()
+
+
+def test_log_records_are_dated_unwrapped_lines_when_not_a_terminal(fake_gtzan, tmp_path) -> None:
+    """`nohup`, `docker compose logs`: the whole command, its stderr a pipe; each log record is
+    one line with its date, however long (a console would wrap it at 80 columns)."""
+    import re
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "benchmark.cli", "run", "--config", "smoke", "--dry-run"]
+    cmd += ["--data-dir", str(fake_gtzan), "--results-dir", str(tmp_path), "--no-tracking"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr
+    records = [ln for ln in proc.stderr.splitlines() if " INFO " in ln]
+    assert records, proc.stderr
+    dated = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d INFO feature set \S+ \(tabular\): .* s$")
+    assert any(dated.match(ln) for ln in records), records
+    header = next(ln for ln in proc.stderr.splitlines() if ln.startswith("benchmark smoke: "))
+    assert header.endswith("job(s)"), header  # the run's header is one line too
