@@ -7,11 +7,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from test_runner import _config, _run
+from test_worker_units import journal_options
 
 from benchmark.errors import ConfigError
 from benchmark.racing import Race, RacingSettings
 from benchmark.results import FoldOutcome, PairKey
-from benchmark.worker import WorkerOptions, run_worker
+from benchmark.worker import run_worker
 
 GOOD, CLOSE, BAD, BASE = (PairKey("s", f, "kfold") for f in ("good", "close", "bad", "base"))
 ACC = {
@@ -170,16 +171,7 @@ def test_workers_race_as_one_process_does(
 ) -> None:
     """A worker rebuilds the race from the stored outcomes before each claim: the same pairs are
     eliminated after the same folds, with the same messages, and it scores no eliminated fold."""
-    opts = WorkerOptions(
-        data_dir=str(fake_gtzan),
-        results_root=tmp_path / "r",
-        storage_url=f"journal:///{tmp_path / 'shared' / 'raced.log'}",
-        track=False,
-        heartbeat_s=1,
-        grace_s=5,
-        poll_s=0.1,
-    )
-    summary = run_worker(_config(tmp_path, RACED), opts)
+    summary = run_worker(_config(tmp_path, RACED), journal_options(fake_gtzan, tmp_path, "raced"))
     res = summary.finalized.results
     cols = ["feature_set", "family", "protocol", "fold", "status", "message"]
     by_worker = res[cols].sort_values(cols[:4]).reset_index(drop=True)

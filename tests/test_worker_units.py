@@ -141,19 +141,24 @@ baseline: {feature_set: csv_30s, family: logreg}
 """
 
 
-def test_workers_on_a_journal_file(fake_gtzan, tmp_path) -> None:
-    (tmp_path / "j.yaml").write_text(JOURNAL_CONFIG)
-    cfg = load_config(str(tmp_path / "j.yaml"))
-    url = f"journal:///{tmp_path / 'shared' / 'j.log'}"
-    opts = WorkerOptions(
-        data_dir=str(fake_gtzan),
+def journal_options(data: Path, tmp_path: Path, name: str) -> WorkerOptions:
+    """A quick worker on a journal file of its own (no MLflow, short beats and polls)."""
+    return WorkerOptions(
+        data_dir=str(data),
         results_root=tmp_path / "r",
-        storage_url=url,
+        storage_url=f"journal:///{tmp_path / 'shared' / name}.log",
         track=False,
         heartbeat_s=1,
         grace_s=5,
         poll_s=0.1,
     )
+
+
+def test_workers_on_a_journal_file(fake_gtzan, tmp_path) -> None:
+    (tmp_path / "j.yaml").write_text(JOURNAL_CONFIG)
+    cfg = load_config(str(tmp_path / "j.yaml"))
+    opts = journal_options(fake_gtzan, tmp_path, "j")
+    url = opts.storage_url
     summary = run_worker(cfg, opts)
     assert summary.complete and len(summary.evaluated) == 1
     res = summary.finalized.results
@@ -264,16 +269,7 @@ def test_workers_stop_at_the_benchmarks_budget(fake_gtzan, tmp_path) -> None:
     config = JOURNAL_CONFIG.replace("name: j", "name: jb") + "budget: 0.001\n"
     (tmp_path / "jb.yaml").write_text(config)
     cfg = load_config(str(tmp_path / "jb.yaml"))
-    opts = WorkerOptions(
-        data_dir=str(fake_gtzan),
-        results_root=tmp_path / "r",
-        storage_url=f"journal:///{tmp_path / 'shared' / 'jb.log'}",
-        track=False,
-        heartbeat_s=1,
-        grace_s=5,
-        poll_s=0.1,
-    )
-    summary = run_worker(cfg, opts)
+    summary = run_worker(cfg, journal_options(fake_gtzan, tmp_path, "jb"))
     res = summary.finalized.results
     assert res["status"].tolist() == ["skip"]
     assert res["message"].iloc[0].startswith("not reached: the run's budget")
