@@ -33,7 +33,7 @@ from benchmark.errors import ConfigError
 from benchmark.results import FoldOutcome, PairKey
 from benchmark.stats import corrected_resampled_ttest, friedman_conover, holm
 
-__all__ = ["TESTS", "Elimination", "Race", "RacingSettings"]
+__all__ = ["TESTS", "Elimination", "Race", "RacingSettings", "folds_per_protocol"]
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +81,14 @@ class RacingSettings:
         return out
 
 
+def folds_per_protocol(folds: Iterable[tuple[PairKey, int]]) -> dict[str, int]:
+    """How many outer folds each protocol has, from its (pair, fold) jobs: the race's rounds."""
+    out: dict[str, int] = {}
+    for pair, fold in folds:
+        out[pair.protocol] = max(out.get(pair.protocol, 0), fold + 1)
+    return out
+
+
 @dataclass(frozen=True)
 class Elimination:
     pair: PairKey
@@ -111,6 +119,9 @@ class Race:
     #: raced protocol -> pairs racing in it
     pairs: dict[str, set[PairKey]]
     exempt: frozenset[tuple[str, str]] = frozenset()
+    #: raced protocol -> its folds: after the last round nothing is left to save, so nothing
+    #: is decided (no pair is called eliminated with every fold done)
+    n_folds: Mapping[str, int] = field(default_factory=dict)
     _scores: dict[PairKey, dict[int, tuple[float, int, int]]] = field(
         default_factory=lambda: defaultdict(dict)
     )
@@ -125,13 +136,14 @@ class Race:
         keys: Iterable[PairKey],
         raced_protocols: Iterable[str],
         exempt: Iterable[tuple[str, str]] = (),
+        n_folds: Mapping[str, int] | None = None,
     ) -> Race:
         raced = set(raced_protocols)
         pairs: dict[str, set[PairKey]] = defaultdict(set)
         for key in keys:
             if key.protocol in raced:
                 pairs[key.protocol].add(key)
-        return cls(settings, dict(pairs), frozenset(exempt))
+        return cls(settings, dict(pairs), frozenset(exempt), dict(n_folds or {}))
 
     def raced(self, protocol: str) -> bool:
         return protocol in self.pairs
@@ -172,7 +184,7 @@ class Race:
 
     def _decide(self, protocol: str, r: int, alive: list[PairKey]) -> list[Elimination]:
         folds = range(r + 1)
-        if r + 1 < self.settings.min_folds:
+        if not self.settings.min_folds <= r + 1 < self.n_folds.get(protocol, math.inf):
             return []
         complete = {
             k: np.array([self._scores[k][f][0] for f in folds])

@@ -45,7 +45,7 @@ from benchmark.features import FeatureMatrix, FeatureSet, all_feature_sets, get_
 from benchmark.models import get_family
 from benchmark.paths import project_root
 from benchmark.protocols import OuterSplit, Protocol, get_protocol, splits_table
-from benchmark.racing import Race
+from benchmark.racing import Race, folds_per_protocol
 from benchmark.results import (
     FoldOutcome,
     PairKey,
@@ -611,7 +611,8 @@ def make_schedule(
     if racing is not None:
         raced = [n for n, p in plan.protocols.items() if p.kind == "k-fold"]
         base = (cfg.baseline["feature_set"], cfg.baseline["family"])
-        race = Race.of(racing, {j.pair for j in jobs}, raced, exempt=[base])
+        rounds = folds_per_protocol((j.pair, j.fold) for j in jobs)
+        race = Race.of(racing, {j.pair for j in jobs}, raced, [base], rounds)
     scheduler = Scheduler(
         jobs,
         dispatch_order(jobs, cost),

@@ -59,7 +59,7 @@ from benchmark.data import Dataset
 from benchmark.ensembles import EnsembleSettings, run_ensemble_stage
 from benchmark.errors import ConfigError, GenrebenchError
 from benchmark.paths import manifests_dir, search_spaces_dir
-from benchmark.racing import Race, RacingSettings
+from benchmark.racing import Race, RacingSettings, folds_per_protocol
 from benchmark.results import FoldOutcome, PairKey, write_table
 from benchmark.runner import (
     RunOptions,
@@ -337,7 +337,8 @@ class _StoredRace:
             return None
         folds = {j["study"]: (PairKey(*j["pair"]), int(j["fold"])) for j in m["jobs"]}
         pairs = {pair for pair, _ in folds.values()}
-        race = Race.of(settings, pairs, m["raced"], exempt=[tuple(m["baseline"])])
+        rounds = folds_per_protocol(folds.values())
+        race = Race.of(settings, pairs, m["raced"], [tuple(m["baseline"])], rounds)
         return cls(race, folds)
 
     def update(self, claims: dict[str, Any], storage: Any) -> None:

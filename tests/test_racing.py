@@ -67,10 +67,11 @@ CLUSTER = {
 }
 
 
-def _race_cluster(test: str) -> dict[str, tuple[int, str]]:
+def _race_cluster(test: str, n_folds: int | None = None) -> dict[str, tuple[int, str]]:
     """Race CLUSTER fold by fold; who was eliminated, after how many folds, with which message."""
     keys = {name: PairKey("s", name, "kfold") for name in CLUSTER}
-    race = Race.of(RacingSettings(0.05, 3, test), keys.values(), ["kfold"], [("s", "base")])
+    rounds = {"kfold": n_folds} if n_folds else None
+    race = Race.of(RacingSettings(0.05, 3, test), keys.values(), ["kfold"], [("s", "base")], rounds)
     for fold in range(5):
         for name, key in keys.items():
             if key not in race.eliminated:
@@ -94,6 +95,15 @@ def test_friedman_racing_decides_sooner_than_the_corrected_ttest() -> None:
     assert "; Conover post-hoc, one-sided, Holm p = 0.00476)" in message
     assert {k: v[0] for k, v in friedman.items()} == {"worse": 3, "p1": 4, "p2": 5}
     assert "base" not in friedman  # the baseline is ranked with the others, never eliminated
+
+
+def test_nothing_is_decided_after_the_last_fold() -> None:
+    """With every fold in there is nothing left to save: no pair is called eliminated then."""
+    assert _race_cluster("ttest", n_folds=5) == {}  # its one decision came after fold 5
+    assert {k: v[0] for k, v in _race_cluster("friedman", n_folds=5).items()} == {
+        "worse": 3,
+        "p1": 4,
+    }
 
 
 def test_friedman_racing_waits_for_the_omnibus_test_and_three_pairs() -> None:
