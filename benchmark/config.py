@@ -75,7 +75,7 @@ DEFAULTS: dict[str, Any] = {
     # family gets n_trials): LDA's 2 parameters need far fewer trials than LightGBM's 7
     "trials_per_param": None,
     # racing across pairs on the k-fold protocols (benchmark/racing.py): {alpha, min_folds,
-    # test: ttest | friedman} or true for {alpha: 0.05, min_folds: 3, test: ttest}; false:
+    # test: ttest | friedman} or true for {alpha: 0.05, min_folds: 4, test: ttest}; false:
     # every pair gets every fold. A pair a test shows worse than the leader keeps its rows and
     # gets no more folds. Not in the digest: it changes no fold's result, only which folds run
     "racing": False,

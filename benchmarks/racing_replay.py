@@ -114,7 +114,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", type=Path, help="a results folder (results.parquet, run.json)")
     parser.add_argument("--alpha", type=float, default=0.05)
-    parser.add_argument("--min-folds", type=int, default=3)
+    parser.add_argument("--min-folds", type=int, default=RacingSettings().min_folds)
     args = parser.parse_args()
     res = read_table(args.results / "results.parquet")
     config = json.loads((args.results / "run.json").read_text()).get("config", {})

@@ -117,7 +117,8 @@ def test_friedman_racing_waits_for_the_omnibus_test_and_three_pairs() -> None:
 
 def test_racing_settings_validate() -> None:
     assert RacingSettings.from_config(False, "t") is None
-    assert RacingSettings.from_config({"min_folds": 4}, "t") == RacingSettings(0.05, 4)
+    assert RacingSettings.from_config({"min_folds": 5}, "t") == RacingSettings(0.05, 5)
+    assert RacingSettings.from_config(True, "t") == RacingSettings(0.05, 4, "ttest")
     assert RacingSettings.from_config({"test": "friedman"}, "t") == RacingSettings(test="friedman")
     with pytest.raises(ConfigError, match="racing.test must be one of ttest, friedman, got 'wil"):
         RacingSettings.from_config({"test": "wilcoxon"}, "t")
