@@ -7,15 +7,17 @@ which leader and with which p. Two tests (``test:``), both one-sided and Holm-ad
 pairs tested in that round:
 
 * ``ttest`` (default): the corrected resampled t-test of each pair against the leader (the best
-  mean). It allows for the folds' shared training rows, so it rarely decides before 4–5 folds;
+  mean). It allows for the folds' shared training rows, so it decides late and rarely wrongly;
 * ``friedman``: the Friedman test over all racing pairs (folds as blocks), and once it rejects,
   Conover's post-hoc comparison of each pair's rank sum with the leader's (the best rank sum),
   as irace races configurations. It pools the rank noise of every pair and decides sooner, but
-  treats the folds as independent: `benchmarks/racing_replay.py` measures what each costs.
- Decisions are made only at round boundaries, on the same
-folds for every pair, so a run is as deterministic as its folds. The fault-filtered test is a
-single split: single-split protocols are never raced, and nothing here ever reads them. The
-baseline pair is never eliminated (every pair is compared with it on every fold).
+  treats the folds as independent: ``benchmarks/racing_replay.py`` measures what each costs.
+
+Decisions are made only at round boundaries (from ``min_folds`` up to the last fold, after which
+nothing is left to save), on the same folds for every pair, so a run is as deterministic as its
+folds. The fault-filtered test is a single split: single-split protocols are never raced,
+and nothing here ever reads them. The baseline pair is never eliminated (every pair is compared
+with it on every fold).
 """
 
 from __future__ import annotations
