@@ -381,7 +381,9 @@ def test_registered_model_is_served_over_rest(trained: dict, tmp_path: Path) -> 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    env = dict(os.environ, MLFLOW_TRACKING_URI=uri)
+    # mlflow execs `uvicorn` from PATH: find it beside this interpreter, venv activated or not
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    env = dict(os.environ, MLFLOW_TRACKING_URI=uri, PATH=path)
     log = tmp_path / "serve.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
