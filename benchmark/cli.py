@@ -231,7 +231,7 @@ def run(
     dry_run: bool,
 ) -> None:
     """Tune and evaluate every (feature set × family) pair under the config's protocols."""
-    from benchmark.runner import RunOptions, plan_and_run
+    from benchmark.execution import RunOptions, plan_and_run
 
     cfg = _overridden_config(
         config_name,
@@ -265,7 +265,7 @@ def run(
         soft_wrap=True,  # one line in a log
     )
     if dry_run:
-        from benchmark.runner import dry_run as plan_only
+        from benchmark.execution import dry_run as plan_only
 
         print_plan(*plan_only(cfg, opts), cfg)
         return
@@ -325,7 +325,7 @@ def run(
 
 def print_plan(plan: Any, schedule: Any, cfg: Any) -> None:
     """``run --dry-run``: what the run would do and how long the cost model says it takes."""
-    from benchmark.budget import format_duration
+    from benchmark.config import format_duration
 
     b = schedule.budget
     jobs = schedule.scheduler.jobs
@@ -520,7 +520,7 @@ def report(results_dir: str | None, storage: str | None) -> None:
 
     folder = find_results_dir(results_dir)
     if storage:
-        from benchmark.runner import write_trials_file
+        from benchmark.execution import write_trials_file
 
         write_trials_file(folder, storage)
     path = write_report(folder)
@@ -843,7 +843,7 @@ def export(
 
 
 # --------------------------------------------------------------------------------------------
-# scale-out: genrebench worker / genrebench status (benchmark/worker.py)
+# scale-out: genrebench worker / genrebench status (benchmark/execution/workers/worker.py)
 # --------------------------------------------------------------------------------------------
 
 
@@ -921,7 +921,7 @@ def worker(
     share --storage; ends when every (pair, fold) is finished."""
     import signal
 
-    from benchmark.worker import WorkerOptions, run_worker
+    from benchmark.execution import WorkerOptions, run_worker
 
     if heartbeat * 2 > grace:
         raise click.BadParameter("--grace must be at least twice --heartbeat")
@@ -1006,7 +1006,7 @@ def status(
     grace: int,
 ) -> None:
     """Progress of a benchmark across its workers, per pair, from the shared storage."""
-    from benchmark.worker import assemble_results, progress
+    from benchmark.execution import assemble_results, progress
 
     name = config_name
     if config_name and Path(config_name).suffix in (".yaml", ".yml"):

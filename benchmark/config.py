@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -68,16 +71,17 @@ DEFAULTS: dict[str, Any] = {
     # pair's result and are recomputed from the results files.
     "ensembles": {"methods": ["greedy", "stacking", "top_k"], "size": 25, "top_k": 5},
     # a wall-clock budget for the whole run: "2h", "45m", "1h30m" or seconds (null: none). The
-    # run plans every study's trials to fit it (benchmark/budget.py) and starts no work after
-    # it. Not part of the digest: a rerun with a larger budget continues the same studies
+    # run plans every study's trials to fit it (benchmark/execution/time_budget.py) and starts
+    # no work after it. Not part of the digest: a rerun with a larger budget continues the same
+    # studies
     "budget": None,
     # trials per tuned parameter of a family's search space, capped by n_trials (null: every
     # family gets n_trials): LDA's 2 parameters need far fewer trials than LightGBM's 7
     "trials_per_param": None,
-    # racing across pairs on the k-fold protocols (benchmark/racing.py): {alpha, min_folds,
-    # test: ttest | friedman} or true for {alpha: 0.05, min_folds: 4, test: ttest}; false:
-    # every pair gets every fold. A pair a test shows worse than the leader keeps its rows and
-    # gets no more folds. Not in the digest: it changes no fold's result, only which folds run
+    # racing across pairs on the k-fold protocols (benchmark/execution/racing.py): {alpha,
+    # min_folds, test: ttest | friedman} or true for {alpha: 0.05, min_folds: 4, test: ttest};
+    # false: every pair gets every fold. A pair a test shows worse than the leader keeps its rows
+    # and gets no more folds. Not in the digest: it changes no fold's result, only which folds run
     "racing": False,
     # how hopeless trials stop early: median | successive_halving | hyperband | none
     "pruner": "median",
@@ -113,14 +117,10 @@ class BenchmarkConfig:
     pruner: str = "median"
 
     def budget_seconds(self) -> float | None:
-        from benchmark.budget import parse_duration
-
         return parse_duration(self.budget)
 
     def racing_settings(self) -> Any:
-        """The racing settings (:class:`benchmark.racing.RacingSettings`), None when off."""
-        from benchmark.racing import RacingSettings
-
+        """The racing settings (:class:`RacingSettings`), None when off."""
         return RacingSettings.from_config(self.racing, source=f"config {self.name!r}")
 
     def trials_for(self, family: str) -> int:
@@ -257,13 +257,10 @@ def _validate(cfg: BenchmarkConfig, source: str) -> None:
     ):
         raise ConfigError(f"{source}: timeout_s must be a positive number, got {cfg.timeout_s!r}")
     if cfg.budget is not None:
-        from benchmark.budget import parse_duration
-
         try:
             parse_duration(cfg.budget)
         except ConfigError as exc:
             raise ConfigError(f"{source}: {exc}") from None
-    from benchmark.racing import RacingSettings
     from benchmark.tuning import PRUNERS
 
     RacingSettings.from_config(cfg.racing, source=source)
@@ -401,3 +398,93 @@ def config_from_dict(raw: dict[str, Any], *, source: str) -> BenchmarkConfig:
     cfg = BenchmarkConfig(**merged)
     _validate(cfg, source=source)
     return cfg
+
+
+# ------------------------------------------------------------- durations and racing settings
+
+_UNITS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
+
+
+_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([dhms])")
+
+
+def parse_duration(value: str | float | int | None) -> float | None:
+    """Seconds of ``2h``, ``45m``, ``1h30m``, ``90s``, or a number of seconds; None stays None."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ConfigError(f"budget must be a duration like 2h or 45m, got {value!r}")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        text = str(value).strip().lower().replace(" ", "")
+        if re.fullmatch(r"\d+(\.\d+)?", text):
+            seconds = float(text)
+        elif text and _PART.sub("", text) == "":
+            seconds = sum(float(n) * _UNITS[u] for n, u in _PART.findall(text))
+        else:
+            raise ConfigError(
+                f"budget must be a duration like 2h, 45m, 1h30m or 90s, got {value!r}"
+            )
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ConfigError(f"budget must be a positive duration, got {value!r}")
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    if seconds >= 60:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds:.0f} s"
+
+
+#: racing test -> how an elimination message names it
+RACING_TESTS = {
+    "ttest": "corrected t-test, one-sided",
+    "friedman": "Conover post-hoc, one-sided",
+}
+
+
+_RACING_KEYS = ("alpha", "min_folds", "test")
+
+
+@dataclass(frozen=True)
+class RacingSettings:
+    """``racing:`` in a config: ``{alpha: 0.05, min_folds: 4, test: ttest}``; false or absent:
+    no racing. Four folds at least: a t-test on three has 2 degrees of freedom, and three
+    nearly equal differences then make a good pair look hopeless (benchmarks/racing_replay.py
+    saw the 7th of 24 dropped so)."""
+
+    alpha: float = 0.05
+    min_folds: int = 4
+    test: str = "ttest"
+
+    @classmethod
+    def from_config(cls, raw: Any, source: str) -> RacingSettings | None:
+        if raw in (None, False):
+            return None
+        if raw is True:
+            return cls()
+        if not isinstance(raw, Mapping):
+            raise ConfigError(
+                f"{source}: racing must be false, true or {{{', '.join(_RACING_KEYS)}}}"
+            )
+        unknown = sorted(set(raw) - set(_RACING_KEYS))
+        if unknown:
+            raise ConfigError(
+                f"{source}: racing: unknown key(s) {', '.join(unknown)}; "
+                f"known: {', '.join(_RACING_KEYS)}"
+            )
+        out = cls(**dict(raw))
+        if not (isinstance(out.alpha, float | int) and 0 < out.alpha < 1):
+            raise ConfigError(f"{source}: racing.alpha must lie in (0, 1), got {out.alpha!r}")
+        if not (isinstance(out.min_folds, int) and out.min_folds >= 2):
+            raise ConfigError(
+                f"{source}: racing.min_folds must be an integer >= 2, got {out.min_folds!r}"
+            )
+        if out.test not in RACING_TESTS:
+            raise ConfigError(
+                f"{source}: racing.test must be one of {', '.join(RACING_TESTS)}, got {out.test!r}"
+            )
+        return out

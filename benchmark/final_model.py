@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmark.bandwidth import TrainingBand, measure_training
+from benchmark.band_limit import TrainingBand, measure_training
 from benchmark.config import BenchmarkConfig
 from benchmark.data import Dataset
 from benchmark.ensembles import (
@@ -30,12 +30,12 @@ from benchmark.ensembles import (
     training_pool,
 )
 from benchmark.errors import GenrebenchError
+from benchmark.execution.plan import feature_set_of, fold_job
 from benchmark.features import all_feature_sets
 from benchmark.models import get_family
 from benchmark.predict import SavedModel, model_inputs, save_model
 from benchmark.protocols import get_protocol, selection_protocols
 from benchmark.results import PairKey, summarize_pairs
-from benchmark.runner import feature_set_of, fold_job
 from benchmark.storage import default_storage_url
 from benchmark.tuning import FoldJob, derive_seed, fit_final, refit, tune_final
 

@@ -9,7 +9,7 @@ A saved model is a folder holding
   "feature_params": {...}, "view": "tabular", "classes": [...], "pair": {...},
   "params": {...}, "benchmark": ..., "protocol_scores": {...}, "training_audio": {...}}``
   (plus the versions it was saved with); ``training_audio`` is the
-  :class:`~benchmark.bandwidth.TrainingBand` of the training clips (sample rate, bandwidth).
+  :class:`~benchmark.band_limit.TrainingBand` of the training clips (sample rate, bandwidth).
   An exported ensemble (``"kind": "ensemble"``) holds an
   :class:`~benchmark.ensembles.EnsembleModel` instead, and ``model.json`` lists its
   ``members`` (feature set, params, view and weight of each).
@@ -20,7 +20,7 @@ the song with ``windows=True``), computes the model's feature set on it — a mo
 Kaggle's CSVs (``csv_30s``/``csv_3s``) gets the same 57 features computed by ``librosa_30s`` /
 ``librosa_3s`` — and averages the class probabilities over segments and windows. Each file's
 sample rate and effective bandwidth are measured and compared with the training audio's
-(:mod:`benchmark.bandwidth`): a band-limited file (16 kHz, a low-passed MP3) gets a warning.
+(:mod:`benchmark.band_limit`): a band-limited file (16 kHz, a low-passed MP3) gets a warning.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from benchmark.audio import load_clip, song_windows
-from benchmark.bandwidth import FileBand, TrainingBand, band_warning, measure_file
+from benchmark.band_limit import FileBand, TrainingBand, band_warning, measure_file
 from benchmark.errors import ConfigError, GenrebenchError
 from benchmark.features.audio_base import AudioFeatureSet
 

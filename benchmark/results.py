@@ -61,7 +61,7 @@ __all__ = [
 
 #: closed status vocabulary of a result row
 #: ``eliminated``: a raced pair a paired test showed worse than the leader stopped receiving
-#: folds (:mod:`benchmark.racing`); its row says after how many folds and with which p
+#: folds (:mod:`benchmark.execution.racing`); its row says after how many folds and with which p
 STATUSES = ("done", "skip", "error", "timeout", "eliminated")
 
 #: metric -> higher is better; the harness computes them, families never do

@@ -4,7 +4,7 @@
 MLflow model whose input is a table with one column, ``path`` (audio files the serving process
 can read), and whose output is one row per file: ``genre`` (the top class), ``error`` (empty
 unless the file could not be used), ``warning`` (empty unless the file is band-limited below
-the training audio, :mod:`benchmark.bandwidth`) and one ``proba_<class>`` column per class. It is
+the training audio, :mod:`benchmark.band_limit`) and one ``proba_<class>`` column per class. It is
 registered under ``genrebench-<benchmark>`` with the protocol scores as version tags (a rerun
 that exports the same model gets its existing version back, not a new one), so
 

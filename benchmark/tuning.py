@@ -11,7 +11,7 @@ finds it: finished trials are kept, the budget counts them, and a finished fold'
 stored on the study (``user_attrs["outcome"]``) and reused without any new work.
 
 Which trials run and which count (the budget, a killed run's trials, the trials of workers
-sharing a study) is :mod:`benchmark.trial_budget`'s; this module says what a trial computes
+sharing a study) is :mod:`benchmark.trial_count`'s; this module says what a trial computes
 and what becomes of the best one.
 """
 
@@ -34,11 +34,11 @@ from optuna.trial import TrialState
 from benchmark.errors import GenrebenchError
 from benchmark.models import get_family
 from benchmark.results import FoldOutcome, PairKey
-from benchmark.sampling import PositionSeededSampler, startup_trials
+from benchmark.sampler_seeding import PositionSeededSampler, startup_trials
 from benchmark.scoring import aggregate_tracks, align_proba, score_tracks
 from benchmark.search_space import SearchSpace
 from benchmark.storage import open_storage
-from benchmark.trial_budget import (
+from benchmark.trial_count import (
     FINISHED,
     Shared,
     budget_of,
@@ -414,7 +414,7 @@ def _tune(
     shared: Shared | None = None,
     inner_oof: dict[int, pd.DataFrame] | None = None,
 ) -> tuple[dict[str, Any], float, int | None]:
-    """Run the study up to its budget (:func:`benchmark.trial_budget.run_trials`); the best
+    """Run the study up to its budget (:func:`benchmark.trial_count.run_trials`); the best
     params, their inner-CV accuracy and the best trial's number (None when nothing was tuned).
     Completed trials run here leave their inner out-of-fold predictions in ``inner_oof``."""
     if space.fixed:

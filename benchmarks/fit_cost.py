@@ -20,9 +20,10 @@ import numpy as np
 
 from benchmark.config import load_config
 from benchmark.data import Dataset
+from benchmark.execution.local import plan_and_run
+from benchmark.execution.plan import RunOptions
 from benchmark.features import get_feature_set
 from benchmark.models import all_families
-from benchmark.runner import RunOptions, plan_and_run
 from benchmark.search_space import load_search_space
 
 

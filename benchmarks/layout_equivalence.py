@@ -118,6 +118,7 @@ def main() -> int:
     args = ap.parse_args()
     if not args.data_dir:
         ap.error("--data-dir (or $GENREBENCH_DATA) is needed")
+    args.data_dir = str(Path(args.data_dir).resolve())  # the runs start in other folders
     ok = True
     with tempfile.TemporaryDirectory(prefix="genrebench-eq-") as tmp:
         sides = {}

@@ -19,7 +19,8 @@ from pathlib import Path
 import pandas as pd
 
 from benchmark.config import config_from_dict
-from benchmark.runner import RunOptions, plan_and_run
+from benchmark.execution.local import plan_and_run
+from benchmark.execution.plan import RunOptions
 from benchmark.tuning import PRUNERS
 
 

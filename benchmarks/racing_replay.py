@@ -2,7 +2,7 @@
 
 Racing decides on folds as they come; a run that gave every pair every fold (one without
 racing, such as ``genrebench run --config quick``) holds what each decision would have seen.
-This replays the race fold by fold on those scores with each test of ``benchmark.racing``
+This replays the race fold by fold on those scores with each test of ``benchmark.execution.racing``
 (the ``Race`` a run uses, nothing reimplemented) and prints, per k-fold protocol and test:
 
 * who is eliminated, after how many folds, and the share of pair folds and of fold seconds
@@ -28,7 +28,9 @@ import numpy as np
 import pandas as pd
 from scipy.stats import kendalltau
 
-from benchmark.racing import TESTS, Race, RacingSettings
+from benchmark.config import RACING_TESTS as TESTS
+from benchmark.config import RacingSettings
+from benchmark.execution.racing import Race
 from benchmark.results import FoldOutcome, PairKey, read_table
 from benchmark.stats import corrected_resampled_ttest, holm
 

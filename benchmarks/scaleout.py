@@ -43,7 +43,7 @@ from tracking_overhead import time_log_fold  # noqa: E402
 
 from benchmark.storage import open_storage  # noqa: E402
 from benchmark.tracking import Tracker  # noqa: E402
-from benchmark.trial_budget import Shared, reap_trials, run_trial  # noqa: E402
+from benchmark.trial_count import Shared, reap_trials, run_trial  # noqa: E402
 
 THROUGHPUT_CONFIG = """\
 name: scaleout

@@ -3,7 +3,8 @@
 Runs one pair's studies on every outer fold of the named protocols with ``--trials`` trials (a
 budget's cut) twice, on the same folds and seeds: once with TPE's default 10 random start-up
 trials (what a budgeted study had before ``FoldJob.planned_trials``), once with the planned
-study's share of them (``ceil(10 * trials / planned)``, :func:`benchmark.sampling.startup_trials`),
+study's share of them (``ceil(10 * trials / planned)``,
+:func:`benchmark.sampler_seeding.startup_trials`),
 and prints the mean outer and inner (tuning) accuracy of each. Inner accuracy is the less noisy
 figure: it says how well the few trials searched; outer accuracy adds the fold's test noise.
 
@@ -29,8 +30,8 @@ import numpy as np
 
 from benchmark.config import load_config
 from benchmark.data import Dataset
-from benchmark.runner import RunOptions, make_plan
-from benchmark.sampling import startup_trials
+from benchmark.execution.plan import RunOptions, make_plan
+from benchmark.sampler_seeding import startup_trials
 from benchmark.tuning import FoldJob, run_fold
 
 

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from fake_gtzan import FEATURE_COLUMNS, make_fake_gtzan
 
-from benchmark.trial_budget import counted_trials
+from benchmark.trial_count import counted_trials
 
 __all__ = [
     "CONFIG",

@@ -215,7 +215,8 @@ def test_clip_rows_for_a_single_clip() -> None:
 def test_benchmark_run_on_audio_feature_sets(audio_root: Path, tmp_path: Path) -> None:
     """librosa_30s, librosa_3s and logmel summaries land in the same results table."""
     from benchmark.config import load_config
-    from benchmark.runner import RunOptions, plan_and_run
+    from benchmark.execution.local import plan_and_run
+    from benchmark.execution.plan import RunOptions
 
     root = tmp_path / "g"
     shutil.copytree(audio_root, root)

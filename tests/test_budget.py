@@ -11,13 +11,13 @@ import pandas as pd
 import pytest
 from test_tuning import _job, _trials
 
-from benchmark.budget import TuningValue, capped_trials, late_gain, parse_duration, plan_budget
-from benchmark.config import config_from_dict
-from benchmark.cost import CostModel, FitCost, makespan, measure_fit
+from benchmark.config import RacingSettings, config_from_dict, parse_duration
 from benchmark.errors import ConfigError
-from benchmark.racing import Race, RacingSettings
+from benchmark.execution.cost import CostModel, FitCost, makespan, measure_fit
+from benchmark.execution.racing import Race
+from benchmark.execution.schedule import Scheduler, dispatch_order
+from benchmark.execution.time_budget import TuningValue, capped_trials, late_gain, plan_budget
 from benchmark.results import PairKey
-from benchmark.scheduling import Scheduler, dispatch_order
 from benchmark.search_space import load_search_space
 from benchmark.storage import open_storage
 from benchmark.testing import make_tabular_problem

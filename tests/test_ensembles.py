@@ -20,7 +20,8 @@ from benchmark.ensembles import (
     run_ensemble_stage,
 )
 from benchmark.errors import ConfigError
-from benchmark.runner import RunOptions, plan_and_run
+from benchmark.execution.local import plan_and_run
+from benchmark.execution.plan import RunOptions
 
 CONFIG = """\
 name: ens

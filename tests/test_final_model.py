@@ -12,9 +12,10 @@ import pytest
 
 from benchmark.config import load_config
 from benchmark.errors import GenrebenchError
+from benchmark.execution.local import plan_and_run
+from benchmark.execution.plan import RunOptions
 from benchmark.final_model import choose_best_pair, export_from_results
 from benchmark.predict import load_model
-from benchmark.runner import RunOptions, plan_and_run
 
 CONFIG = """\
 name: fm

@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 
 from benchmark.config import load_config
-from benchmark.runner import RunOptions, plan_and_run
+from benchmark.execution.local import plan_and_run
+from benchmark.execution.plan import RunOptions
 
 pytestmark = pytest.mark.integration
 
@@ -102,9 +103,9 @@ def test_lightgbm_does_not_collapse_on_the_fold_where_it_once_did(real_gtzan: Pa
 
     from benchmark.config import config_from_dict
     from benchmark.data import Dataset
+    from benchmark.execution.plan import feature_set_of
     from benchmark.models.boosting import build_lightgbm
     from benchmark.protocols import get_protocol
-    from benchmark.runner import feature_set_of
 
     cfg = config_from_dict({"name": "lgb", "protocols": ["stratified_kfold"]}, source="t")
     ds = Dataset.open(real_gtzan, cfg.dataset)

@@ -352,7 +352,8 @@ def test_a_protocol_is_one_new_module(fake_gtzan: Path, tmp_path: Path) -> None:
     checked, a run scores it, and it never selects the final model (a test split)."""
     import benchmark.protocols as protocols
     from benchmark.config import load_config
-    from benchmark.runner import RunOptions, plan_and_run
+    from benchmark.execution.local import plan_and_run
+    from benchmark.execution.plan import RunOptions
 
     module = Path(protocols.__file__).parent / "tmp_holdout.py"
     module.write_text(HOLDOUT)

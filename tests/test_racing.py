@@ -9,10 +9,11 @@ import pytest
 from test_runner import _config, _run
 from test_worker_units import journal_options
 
+from benchmark.config import RacingSettings
 from benchmark.errors import ConfigError
-from benchmark.racing import Race, RacingSettings
+from benchmark.execution.racing import Race
+from benchmark.execution.workers.worker import run_worker
 from benchmark.results import FoldOutcome, PairKey
-from benchmark.worker import run_worker
 
 GOOD, CLOSE, BAD, BASE = (PairKey("s", f, "kfold") for f in ("good", "close", "bad", "base"))
 ACC = {

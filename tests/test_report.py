@@ -23,6 +23,8 @@ from click.testing import CliRunner
 from benchmark import stats
 from benchmark.cli import main
 from benchmark.config import load_config
+from benchmark.execution.local import plan_and_run
+from benchmark.execution.plan import RunOptions
 from benchmark.report import (
     ALPHA,
     LEADERBOARD,
@@ -31,7 +33,6 @@ from benchmark.report import (
     mlflow_ui_argv,
     write_report,
 )
-from benchmark.runner import RunOptions, plan_and_run
 
 CONFIG = """\
 name: rep

@@ -13,8 +13,9 @@ from fake_gtzan import make_fake_gtzan
 
 from benchmark.config import load_config
 from benchmark.errors import GenrebenchError
+from benchmark.execution.local import benchmark_lock, plan_and_run
+from benchmark.execution.plan import RunOptions
 from benchmark.results import RESULT_COLUMNS
-from benchmark.runner import RunOptions, benchmark_lock, plan_and_run
 
 CONFIG = """\
 name: t

@@ -12,11 +12,11 @@ from optuna.trial import TrialState
 
 from benchmark.errors import GenrebenchError
 from benchmark.results import PairKey
-from benchmark.sampling import STARTUP_TRIALS, startup_trials
+from benchmark.sampler_seeding import STARTUP_TRIALS, startup_trials
 from benchmark.search_space import SearchSpace, load_search_space
 from benchmark.storage import open_storage
 from benchmark.testing import make_tabular_problem
-from benchmark.trial_budget import KILLED_ATTR, is_counted, seconds_spent
+from benchmark.trial_count import KILLED_ATTR, is_counted, seconds_spent
 from benchmark.tuning import (
     OUTCOME_ATTR,
     FoldJob,

@@ -28,8 +28,9 @@ from optuna.trial import TrialState
 
 from benchmark.cli import main
 from benchmark.config import load_config
-from benchmark.runner import RunOptions, plan_and_run
-from benchmark.trial_budget import SURPLUS_ATTR, WORKER_ATTR
+from benchmark.execution.local import plan_and_run
+from benchmark.execution.plan import RunOptions
+from benchmark.trial_count import SURPLUS_ATTR, WORKER_ATTR
 
 TESTS = Path(__file__).resolve().parent
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)

@@ -12,13 +12,19 @@ import pytest
 from optuna.trial import TrialState
 from test_tuning import _job
 
-from benchmark.claims import FileBoard, SqlBoard
 from benchmark.config import load_config
 from benchmark.errors import GenrebenchError
-from benchmark.runner import RunOptions, plan_and_run
+from benchmark.execution.local import plan_and_run
+from benchmark.execution.plan import RunOptions
+from benchmark.execution.workers.assembly import assemble_results
+from benchmark.execution.workers.file_board import FileBoard
+from benchmark.execution.workers.shared_study import help_study, run_fold_shared
+from benchmark.execution.workers.sql_board import SqlBoard
+from benchmark.execution.workers.status import progress
+from benchmark.execution.workers.worker import WorkerOptions, run_worker
 from benchmark.search_space import SearchSpace
 from benchmark.storage import open_storage
-from benchmark.trial_budget import (
+from benchmark.trial_count import (
     SURPLUS_ATTR,
     WORKER_ATTR,
     Shared,
@@ -27,14 +33,6 @@ from benchmark.trial_budget import (
     run_trial,
 )
 from benchmark.tuning import inner_cv_objective, load_study
-from benchmark.worker import (
-    WorkerOptions,
-    assemble_results,
-    help_study,
-    progress,
-    run_fold_shared,
-    run_worker,
-)
 
 # the tests ask() trials by hand, as Optuna's heartbeat warns against (the workers do not)
 pytestmark = pytest.mark.filterwarnings("ignore:Heartbeat of storage")
@@ -280,10 +278,11 @@ def test_the_code_version_hashes_every_module_that_changes_results(
 ) -> None:
     """Workers that join a benchmark must run the same code; a module renamed out of the hashed
     list would let two code versions mix rows silently, so a missing name is an error."""
-    import benchmark.worker as worker
+    import benchmark
+    import benchmark.execution.workers.identity as worker
 
     version = worker.code_version()
-    assert version.startswith(f"{worker.benchmark.__version__}+")
+    assert version.startswith(f"{benchmark.__version__}+")
     monkeypatch.setattr(worker, "RESULT_CODE", (*worker.RESULT_CODE, "protocol.py"))
     with pytest.raises(RuntimeError, match="protocol.py"):
         worker.code_version()

@@ -197,7 +197,7 @@ class AudioFeatureSet(ClipParameters, FeatureSet):
     * ``seconds`` (30): the clip length read from the start of each file (shorter clips are
       padded with silence);
     * ``band_limit_hz`` (none): cut every clip at this frequency before its features
-      (:func:`benchmark.bandwidth.low_pass`), in training and in ``predict`` alike, so a file
+      (:func:`benchmark.band_limit.low_pass`), in training and in ``predict`` alike, so a file
       whose content stops above it gives the features of a full-band one (7500 covers audio
       resampled to 16 kHz, whose resampler keeps a transition band below 8 kHz);
     * ``n_jobs``: extraction processes (not in the cache key; default: all cores for 16 clips
@@ -231,7 +231,7 @@ class AudioFeatureSet(ClipParameters, FeatureSet):
         set has ``band_limit_hz``."""
         limit = self.band_limit_hz
         if limit is not None:
-            from benchmark.bandwidth import low_pass
+            from benchmark.band_limit import low_pass
 
             samples = low_pass(clip.samples, clip.sample_rate, limit)
             samples[clip.n_audio :] = 0.0  # the padding stays silence

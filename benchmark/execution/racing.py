@@ -27,62 +27,16 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
-from benchmark.errors import ConfigError
+from benchmark.config import RACING_TESTS, RacingSettings
 from benchmark.results import FoldOutcome, PairKey
 from benchmark.stats import corrected_resampled_ttest, friedman_conover, holm
 
-__all__ = ["TESTS", "Elimination", "Race", "RacingSettings", "folds_per_protocol"]
+__all__ = ["Elimination", "Race", "folds_per_protocol"]
 
 log = logging.getLogger(__name__)
-
-#: racing test -> how an elimination message names it
-TESTS = {
-    "ttest": "corrected t-test, one-sided",
-    "friedman": "Conover post-hoc, one-sided",
-}
-_KEYS = ("alpha", "min_folds", "test")
-
-
-@dataclass(frozen=True)
-class RacingSettings:
-    """``racing:`` in a config: ``{alpha: 0.05, min_folds: 4, test: ttest}``; false or absent:
-    no racing. Four folds at least: a t-test on three has 2 degrees of freedom, and three
-    nearly equal differences then make a good pair look hopeless (benchmarks/racing_replay.py
-    saw the 7th of 24 dropped so)."""
-
-    alpha: float = 0.05
-    min_folds: int = 4
-    test: str = "ttest"
-
-    @classmethod
-    def from_config(cls, raw: Any, source: str) -> RacingSettings | None:
-        if raw in (None, False):
-            return None
-        if raw is True:
-            return cls()
-        if not isinstance(raw, Mapping):
-            raise ConfigError(f"{source}: racing must be false, true or {{{', '.join(_KEYS)}}}")
-        unknown = sorted(set(raw) - set(_KEYS))
-        if unknown:
-            raise ConfigError(
-                f"{source}: racing: unknown key(s) {', '.join(unknown)}; known: {', '.join(_KEYS)}"
-            )
-        out = cls(**dict(raw))
-        if not (isinstance(out.alpha, float | int) and 0 < out.alpha < 1):
-            raise ConfigError(f"{source}: racing.alpha must lie in (0, 1), got {out.alpha!r}")
-        if not (isinstance(out.min_folds, int) and out.min_folds >= 2):
-            raise ConfigError(
-                f"{source}: racing.min_folds must be an integer >= 2, got {out.min_folds!r}"
-            )
-        if out.test not in TESTS:
-            raise ConfigError(
-                f"{source}: racing.test must be one of {', '.join(TESTS)}, got {out.test!r}"
-            )
-        return out
 
 
 def folds_per_protocol(folds: Iterable[tuple[PairKey, int]]) -> dict[str, int]:
@@ -108,7 +62,7 @@ class Elimination:
         return (
             f"eliminated after {self.after_folds} folds: worse than "
             f"{self.leader.feature_set} · {self.leader.family} "
-            f"({omnibus}{TESTS[self.test]}, Holm p = {self.p_holm:.3g})"
+            f"({omnibus}{RACING_TESTS[self.test]}, Holm p = {self.p_holm:.3g})"
         )
 
     def outcome(self, fold: int) -> FoldOutcome:

@@ -6,15 +6,15 @@ which count, so that a study ends with the same trials however its work was cut 
 * ``genrebench run`` owns its studies alone (the results folder's lock): a killed run's
   leftover ``RUNNING`` trials are failed on start, marked ``genrebench:killed`` (they count
   nowhere) and queued again as they were (:func:`fail_stale_trials`); every trial samples with
-  a seed of its place among the counted trials (:mod:`benchmark.sampling`, :func:`is_counted`),
-  so a resumed run is the run it would have been without the kill.
-* Workers (:mod:`benchmark.worker`) share studies, with one rule that makes a study's budget
-  global: a trial runs only if fewer than ``n_trials`` trials numbered before it are finished,
-  running or waiting (Optuna numbers trials in creation order). Any number of processes may
-  then add trials to one study: at most ``n_trials`` ever finish, and a trial that would exceed
-  the budget is ended at once as ``FAIL`` with the system attribute ``genrebench:surplus`` (it
-  counts nowhere). A dead worker's trial is failed once its heartbeat is stale (or its worker
-  is gone, :func:`reap_trials`), and retried with the same params.
+  a seed of its place among the counted trials (:mod:`benchmark.sampler_seeding`,
+  :func:`is_counted`), so a resumed run is the run it would have been without the kill.
+* Workers (:mod:`benchmark.execution.workers.worker`) share studies, with one rule that makes
+  a study's budget global: a trial runs only if fewer than ``n_trials`` trials numbered before it
+  are finished, running or waiting (Optuna numbers trials in creation order). Any number of
+  processes may then add trials to one study: at most ``n_trials`` ever finish, and a trial that
+  would exceed the budget is ended at once as ``FAIL`` with the system attribute
+  ``genrebench:surplus`` (it counts nowhere). A dead worker's trial is failed once its heartbeat is
+  stale (or its worker is gone, :func:`reap_trials`), and retried with the same params.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import contextlib
 import copy
 import functools
 import logging
-import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -35,16 +34,10 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
+from benchmark.periodic import repeating
 from benchmark.storage import open_storage, retry_callback_kwarg
 
 __all__ = [
-    "CATCH",
-    "FINISHED",
-    "KILLED_ATTR",
-    "LIVE",
-    "RERUN_OF_ATTR",
-    "SURPLUS_ATTR",
-    "WORKER_ATTR",
     "Budget",
     "Shared",
     "budget_of",
@@ -54,7 +47,6 @@ __all__ = [
     "past_deadline",
     "reap_trials",
     "recover_trials",
-    "repeating",
     "run_trial",
     "run_trials",
     "seconds_spent",
@@ -62,19 +54,32 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+
 #: system attribute of a trial ended unrun because the budget was already taken
 SURPLUS_ATTR = "genrebench:surplus"
+
+
 #: system attribute of a trial cut off by a kill of ``genrebench run``: it counts nowhere, and
 #: is run again as it was
 KILLED_ATTR = "genrebench:killed"
+
+
 #: system attribute of a killed trial's rerun: the number of the trial it replaces
 RERUN_OF_ATTR = "genrebench:rerun_of"
+
+
 #: system attribute: the worker that ran a trial (shared studies)
 WORKER_ATTR = "genrebench:worker"
+
+
 #: trial states that count towards a study's budget (failed trials are retried)
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
 #: states of the trials that hold a place in the budget
 LIVE = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
+
+
 #: exceptions that fail one trial (params the data cannot support) without stopping the study
 CATCH = (ValueError, ArithmeticError, np.linalg.LinAlgError)
 
@@ -145,33 +150,6 @@ class Shared:
     #: fail (and retry) the RUNNING trials of dead workers; returns how many
     reap: Callable[[optuna.Study], int]
     poll_s: float = 1.0
-
-
-@contextlib.contextmanager
-def repeating(
-    interval_s: float, fn: Callable[[], object], *, first: bool = False
-) -> Iterator[None]:
-    """Call ``fn`` every ``interval_s`` seconds (and at once with ``first``) in a daemon thread
-    while the block runs: trial heartbeats, and the renewal of claims (:mod:`benchmark.claims`).
-    A failed call is retried next interval (the storage may be briefly away); the thread is
-    stopped and joined on exit."""
-    stop = threading.Event()
-
-    def loop() -> None:
-        if first:
-            with contextlib.suppress(Exception):
-                fn()
-        while not stop.wait(interval_s):
-            with contextlib.suppress(Exception):
-                fn()
-
-    thread = threading.Thread(target=loop, name="genrebench-repeating", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
 
 
 @contextlib.contextmanager

@@ -1,7 +1,8 @@
 """The cost model: how long each fold job takes, estimated before it runs and as trials finish.
 
-A run with a budget plans its trials with it (:mod:`benchmark.budget`), ``genrebench run
---dry-run`` prints it, and the scheduler (:mod:`benchmark.scheduling`) starts the longest
+A run with a budget plans its trials with it (:mod:`benchmark.execution.time_budget`), ``genrebench
+run
+--dry-run`` prints it, and the scheduler (:mod:`benchmark.execution.schedule`) starts the longest
 studies first. The cost of one fit of each (feature set, family) is *measured on the data*
 when the plan is made: the family's search-space defaults fit on a subsample of the rows an
 inner fold trains on, and on all of them when that is cheap, which gives the exponent of cost
@@ -33,12 +34,19 @@ __all__ = ["CostModel", "FitCost", "makespan", "measure_fit"]
 
 log = logging.getLogger(__name__)
 
+
 #: storage bookkeeping per trial on top of the fits (README: ~60 ms SQLite, ~35 ms MLflow)
 TRIAL_OVERHEAD_S = 0.1
+
+
 #: MLflow logging of one finished fold in the main process (README: ~0.3 s)
 FOLD_OVERHEAD_S = 0.35
+
+
 #: the ensemble stage per (protocol, outer fold): stacking's inner CV dominates (README: 1.6 s)
 ENSEMBLE_FOLD_S = 2.0
+
+
 #: a full-size fit projected longer than this (from the small one) is not made
 EXPENSIVE_FIT_S = 20.0
 

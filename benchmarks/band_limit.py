@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.bandwidth import band_warning, measure_file, measure_training
+from benchmark.band_limit import band_warning, measure_file, measure_training
 from benchmark.data import Dataset
 from benchmark.features import get_feature_set
 from benchmark.features.audio_base import imap_progress

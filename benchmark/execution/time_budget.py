@@ -1,7 +1,7 @@
 """A wall-clock budget for a whole run: how many trials fit, and when to stop starting work.
 
 ``--budget 1h`` (``budget:`` in a config) is planned before anything runs, with the cost model
-(:mod:`benchmark.cost`): every study may tune for the same number of seconds at most (the
+(:mod:`benchmark.execution.cost`): every study may tune for the same number of seconds at most (the
 largest cap whose estimated wall time on ``n_jobs`` processes, plus the stages after the folds,
 fits the budget), never fewer than one trial nor more than it planned. A cap, not a common
 share, because trials cost from milliseconds (LDA) to minutes (a forest on 3-s segments): a
@@ -27,40 +27,35 @@ learnt yet, is planned with one cap.
 from __future__ import annotations
 
 import math
-import re
 import statistics
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-from benchmark.cost import ENSEMBLE_FOLD_S, CostModel, makespan
-from benchmark.errors import ConfigError
+from benchmark.execution.cost import ENSEMBLE_FOLD_S, CostModel, makespan
 from benchmark.results import FoldOutcome
 from benchmark.tuning import FoldJob
 
-__all__ = [
-    "BudgetPlan",
-    "TuningValue",
-    "capped_trials",
-    "format_duration",
-    "late_gain",
-    "not_reached",
-    "parse_duration",
-    "plan_budget",
-]
+__all__ = ["BudgetPlan", "TuningValue", "capped_trials", "late_gain", "not_reached", "plan_budget"]
 
-_UNITS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
-_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([dhms])")
 
 #: the plan keeps this share of the budget for what it cannot foresee (load, stragglers)
 SAFETY = 0.9
+
+
 #: how far what a pair's trials still find may scale its cap, down and up
 VALUE_RANGE = (0.5, 2.0)
+
+
 #: a study says what its last trials found only with this many complete trials (its second
 #: half then has three)
 MIN_GAIN_TRIALS = 6
+
+
 #: pairs with fewer such studies keep the common cap: no evidence either way
 MIN_GAIN_STUDIES = 2
+
+
 #: added to every gain so that pairs whose trials all found nothing compare as equals
 GAIN_FLOOR = 1e-3
 
@@ -105,37 +100,6 @@ class TuningValue:
         """``job -> its cap's factor`` as things stand (1: no evidence)."""
         weights = self.weights()
         return lambda job: weights.get((job.pair.feature_set, job.pair.family), 1.0)
-
-
-def parse_duration(value: str | float | int | None) -> float | None:
-    """Seconds of ``2h``, ``45m``, ``1h30m``, ``90s``, or a number of seconds; None stays None."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        raise ConfigError(f"budget must be a duration like 2h or 45m, got {value!r}")
-    if isinstance(value, (int, float)):
-        seconds = float(value)
-    else:
-        text = str(value).strip().lower().replace(" ", "")
-        if re.fullmatch(r"\d+(\.\d+)?", text):
-            seconds = float(text)
-        elif text and _PART.sub("", text) == "":
-            seconds = sum(float(n) * _UNITS[u] for n, u in _PART.findall(text))
-        else:
-            raise ConfigError(
-                f"budget must be a duration like 2h, 45m, 1h30m or 90s, got {value!r}"
-            )
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise ConfigError(f"budget must be a positive duration, got {value!r}")
-    return seconds
-
-
-def format_duration(seconds: float) -> str:
-    if seconds >= 3600:
-        return f"{seconds / 3600:.1f} h"
-    if seconds >= 60:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds:.0f} s"
 
 
 def not_reached(job: FoldJob, budget_label: str = "") -> FoldOutcome:

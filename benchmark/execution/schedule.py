@@ -1,14 +1,15 @@
 """Which fold job runs next, on which process, and when to stop starting them.
 
 Jobs go round by round (fold ``r`` of every pair and protocol; a single split is round 0) and,
-within a round, longest first by the cost model (:mod:`benchmark.cost`), so that the cores are
+within a round, longest first by the cost model (:mod:`benchmark.execution.cost`), so that the
+cores are
 not left with one long study at the end and a budget that runs out leaves every pair with the
-same folds. A raced pair (:mod:`benchmark.racing`) starts its fold ``r`` only once round
+same folds. A raced pair (:mod:`benchmark.execution.racing`) starts its fold ``r`` only once round
 ``r - 1`` of its protocol is decided; an eliminated pair's folds become ``eliminated`` rows
 without running. Once the run's deadline is near, a fold that cannot finish a trial before it
 is not started: it becomes a ``skip`` row that says so (a rerun with a larger budget runs it).
 Under a budget, each finished study's inner-CV scores tell the next rounds' re-plan what more
-trials are worth to its pair (:class:`benchmark.budget.TuningValue`).
+trials are worth to its pair (:class:`benchmark.execution.time_budget.TuningValue`).
 """
 
 from __future__ import annotations
@@ -20,16 +21,29 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
-from benchmark.budget import TuningValue, not_reached
-from benchmark.cost import CostModel, makespan
-from benchmark.racing import Race
-from benchmark.results import FoldOutcome
-from benchmark.storage import open_storage
-from benchmark.tuning import FoldJob, finished_trials, inner_scores, run_fold
+import pandas as pd
 
-__all__ = ["Scheduler", "dispatch_order"]
+from benchmark.config import BenchmarkConfig, format_duration
+from benchmark.execution.cost import CostModel, makespan
+from benchmark.execution.plan import Plan
+from benchmark.execution.racing import Race, folds_per_protocol
+from benchmark.execution.time_budget import BudgetPlan, TuningValue, not_reached, plan_budget
+from benchmark.results import (
+    FoldOutcome,
+    read_table,
+)
+from benchmark.storage import open_storage
+from benchmark.tuning import (
+    FoldJob,
+    finished_trials,
+    inner_scores,
+    run_fold,
+)
+
+__all__ = ["Schedule", "Scheduler", "answered_trials", "dispatch_order", "make_schedule"]
 
 log = logging.getLogger(__name__)
 
@@ -264,3 +278,160 @@ class Scheduler:
             if time.time() + least > self.deadline:
                 return not_reached(job, self.budget_label)
         return None
+
+
+@dataclass
+class Schedule:
+    """How a run spends its time: the budget's plan (trials per job, estimates), the deadline
+    and the scheduler that runs the jobs."""
+
+    budget: BudgetPlan | None
+    deadline: float | None
+    scheduler: Scheduler
+    measure_s: float = 0.0
+    ends_at: float | None = None  # the budget's end (the export's deadline)
+
+    def describe(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"measure_s": round(self.measure_s, 1)}
+        if self.budget is not None:
+            b = self.budget
+            out.update(
+                budget_s=b.budget_s,
+                trial_share=round(b.share, 4),
+                study_cap_s=None if b.cap_s is None else round(b.cap_s, 1),
+                estimated_wall_s=round(b.wall_s + b.after_s, 1),
+                estimated_core_s=round(b.core_s, 1),
+                unbudgeted_wall_s=round(b.full_wall_s + b.after_s, 1),
+                ends_at=self.ends_at,
+            )
+        value = self.scheduler.value
+        weights = value.weights() if value is not None else {}
+        if weights:
+            out["cap_weights"] = {
+                f"{fs} · {fam}": round(w, 3) for (fs, fam), w in sorted(weights.items())
+            }
+        race = self.scheduler.race
+        if race is not None:
+            out["eliminated"] = {k.label: e.message for k, e in sorted(race.eliminated.items())}
+        return out
+
+
+def answered_trials(results_dir: Path, cfg: BenchmarkConfig) -> Callable[[FoldJob], int | None]:
+    """``job -> trial budget its stored outcome satisfies`` (None: not done), from the last
+    ``results.parquet`` of this config (a killed run's newer outcomes are simply re-read)."""
+    path = Path(results_dir) / "results.parquet"
+    done: dict[tuple[str, str, str, int], int] = {}
+    if path.is_file():
+        rows = read_table(path)
+        rows = rows[(rows["status"] == "done") & (rows["config_digest"] == cfg.digest())]
+        budgets = pd.to_numeric(rows.get("trial_budget"), errors="coerce")
+        for r, b in zip(rows.itertuples(), budgets, strict=True):
+            key = (str(r.feature_set), str(r.family), str(r.protocol), int(r.fold))
+            done[key] = int(b) if pd.notna(b) else 1 << 30
+
+    def lookup(job: FoldJob) -> int | None:
+        p = job.pair
+        return done.get((p.feature_set, p.family, p.protocol, job.fold))
+
+    return lookup
+
+
+def _replanner(
+    cfg: BenchmarkConfig,
+    plan: Plan,
+    cost: CostModel,
+    answered: Callable[[FoldJob], int | None],
+    value: TuningValue,
+) -> Callable[[list[FoldJob], float], list[int]]:
+    """Re-plan the trials of the folds left within the seconds left (each study's planned
+    trials are the cap), with the cost model as the run has refined it and each pair's cap
+    scaled by what its finished studies' last trials still found (``value``)."""
+    planned = {j.study_name: j.n_trials for j in plan.jobs}
+
+    def replan(pending: list[FoldJob], seconds_left: float) -> list[int]:
+        full = [replace(j, n_trials=planned[j.study_name]) for j in pending]
+        weights = value.weights()
+        if weights:
+            log.info(
+                "caps scaled by what trials still find: %s",
+                ", ".join(f"{fs} · {fam} x{w:.2f}" for (fs, fam), w in sorted(weights.items())),
+            )
+        again = plan_budget(
+            full,
+            cost,
+            cfg.n_jobs,
+            seconds_left,
+            done=answered,
+            order=dispatch_order,
+            reserve_after=False,
+            weight=value.weighting(),
+        )
+        return list(again.trials)
+
+    return replan
+
+
+def make_schedule(
+    cfg: BenchmarkConfig,
+    plan: Plan,
+    results_dir: Path,
+    *,
+    started_at: float,
+    measure: bool | None = None,
+) -> Schedule:
+    """The run's schedule: with a budget (or ``measure``, or more than one process) the cost of
+    every pair is measured first, so jobs go longest first within each round and the budget's
+    trials are planned; with ``racing``, k-fold protocols are raced."""
+    budget_s = cfg.budget_seconds()
+    if measure is None:
+        measure = budget_s is not None or cfg.n_jobs > 1
+    cost, t0 = None, time.perf_counter()
+    if measure and plan.jobs:
+        trials_path = Path(results_dir) / "trials.parquet"
+        trials = read_table(trials_path) if trials_path.is_file() else None
+        cost = CostModel.measure(plan.jobs, trials, seed=cfg.seed)
+    measure_s = time.perf_counter() - t0
+    jobs = list(plan.jobs)
+    bplan = deadline = replan = value = None
+    answered = answered_trials(results_dir, cfg)
+    if cost is not None:
+        settings = cfg.ensemble_settings()
+        n_folds = (
+            len(plan.splits[["protocol", "fold"]].drop_duplicates()) if len(plan.splits) else 0
+        )
+        bplan = plan_budget(
+            jobs,
+            cost,
+            cfg.n_jobs,
+            budget_s,
+            done=answered,
+            order=dispatch_order,
+            ensemble_folds=n_folds if settings is not None else 0,
+        )
+        if budget_s is not None:
+            # the export has its own deadline (the budget's end): the folds keep most of it
+            deadline = started_at + budget_s - min(bplan.after_s, 0.25 * budget_s)
+            jobs = bplan.apply(jobs, deadline)
+            value = TuningValue()
+            replan = _replanner(cfg, plan, cost, answered, value)
+    race = None
+    racing = cfg.racing_settings()
+    if racing is not None:
+        raced = [n for n, p in plan.protocols.items() if p.kind == "k-fold"]
+        base = (cfg.baseline["feature_set"], cfg.baseline["family"])
+        rounds = folds_per_protocol((j.pair, j.fold) for j in jobs)
+        race = Race.of(racing, {j.pair for j in jobs}, raced, [base], rounds)
+    scheduler = Scheduler(
+        jobs,
+        dispatch_order(jobs, cost),
+        n_jobs=cfg.n_jobs,
+        deadline=deadline,
+        race=race,
+        cost=cost,
+        budget_label=format_duration(budget_s) if budget_s else "",
+        answered=answered,
+        replan=replan,
+        value=value,
+    )
+    ends_at = started_at + budget_s if budget_s is not None else None
+    return Schedule(bplan, deadline, scheduler, measure_s, ends_at)

@@ -22,13 +22,7 @@ from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 from benchmark.audio import Clip  # noqa: E402
-from benchmark.bandwidth import (  # noqa: E402
-    FileBand,
-    TrainingBand,
-    band_edge_hz,
-    band_warning,
-    low_pass,
-)
+from benchmark.band_limit import FileBand, TrainingBand, band_edge_hz, band_warning, low_pass
 from benchmark.cli import main  # noqa: E402
 from benchmark.config import load_config  # noqa: E402
 from benchmark.data import Dataset, load_manifest  # noqa: E402
@@ -103,7 +97,7 @@ def test_the_exported_model_records_its_training_audio(setup: dict) -> None:
 
 
 def test_a_dataset_without_audio_declares_its_rate_or_says_unknown(tmp_path: Path) -> None:
-    from benchmark.bandwidth import measure_training
+    from benchmark.band_limit import measure_training
 
     assert measure_training([], SR, declared_rate=22050) == TrainingBand("declared", 22050)
     assert measure_training([str(tmp_path / "none.wav")], SR).source == "unknown"

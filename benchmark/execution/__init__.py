@@ -1,0 +1,48 @@
+"""The execution wing: everything that plans and runs folds, on one machine or many.
+
+The stages (data, features, protocols, models, tuning, results, ensembles, report, the final
+model) say *what* is computed; this wing says *which* fold jobs run, where, in what order and
+for how long:
+
+* :mod:`~benchmark.execution.plan`: the jobs of a benchmark (the one module stages may import);
+* :mod:`~benchmark.execution.local`: ``genrebench run`` on one machine (lock, dry run);
+* :mod:`~benchmark.execution.schedule`: dispatch order, processes, re-plans, the deadline;
+* :mod:`~benchmark.execution.time_budget` and :mod:`~benchmark.execution.cost`: a wall-clock
+  budget turned into trial caps, from measured costs;
+* :mod:`~benchmark.execution.racing`: pairs shown worse get no more folds;
+* :mod:`~benchmark.execution.outputs`: the results files a run writes;
+* :mod:`~benchmark.execution.workers`: ``genrebench worker`` and ``status`` over a shared storage.
+
+The command line imports what it runs from here.
+"""
+
+from benchmark.execution.local import RunResult, benchmark_lock, dry_run, plan_and_run
+from benchmark.execution.outputs import write_outcome_files, write_trials_file
+from benchmark.execution.plan import Plan, RunOptions, make_plan, provenance
+from benchmark.execution.workers import (
+    Progress,
+    WorkerOptions,
+    WorkerSummary,
+    assemble_results,
+    progress,
+    run_worker,
+)
+
+__all__ = [
+    "Plan",
+    "Progress",
+    "RunOptions",
+    "RunResult",
+    "WorkerOptions",
+    "WorkerSummary",
+    "assemble_results",
+    "benchmark_lock",
+    "dry_run",
+    "make_plan",
+    "plan_and_run",
+    "progress",
+    "provenance",
+    "run_worker",
+    "write_outcome_files",
+    "write_trials_file",
+]

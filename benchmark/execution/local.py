@@ -1,0 +1,203 @@
+"""``genrebench run`` on one machine: a config and a dataset folder in, the results files out.
+
+The run only plans, schedules and collects: :mod:`~benchmark.execution.plan` makes the jobs,
+:mod:`~benchmark.execution.schedule` runs them (in parallel with ``n_jobs``), each outcome is
+logged to MLflow and :mod:`~benchmark.execution.outputs` writes the tables every later stage
+reads. All state that matters lives in the Optuna storage (finished trials, finished fold
+outcomes), so a killed run started again redoes only what was unfinished.
+
+``genrebench run`` is one process (with ``n_jobs`` worker processes) that owns its storage (the
+results folder's lock); to spread one benchmark over many processes or machines, start
+``genrebench worker`` on each (:mod:`benchmark.execution.workers`).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import functools
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+
+from benchmark.config import BenchmarkConfig
+from benchmark.data import Dataset
+from benchmark.errors import GenrebenchError
+from benchmark.execution.outputs import write_outcome_files
+from benchmark.execution.plan import Plan, RunOptions, make_plan, provenance, tracker_tags
+from benchmark.execution.schedule import Schedule, make_schedule
+from benchmark.results import (
+    FoldOutcome,
+    PairKey,
+    write_table,
+)
+from benchmark.search_space import load_search_space
+from benchmark.storage import default_storage_url, journal_path, mask_url, open_storage
+from benchmark.trial_count import counted_trials
+
+__all__ = ["RunResult", "benchmark_lock", "dry_run", "plan_and_run"]
+
+
+@dataclass
+class RunResult:
+    results_dir: Path
+    results: pd.DataFrame
+    predictions: pd.DataFrame
+    wall_s: float
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+@contextmanager
+def benchmark_lock(results_dir: Path) -> Iterator[None]:
+    """One ``genrebench run`` per results folder at a time (an advisory lock the OS drops when
+    the process dies, so a killed run never leaves a stale lock)."""
+    results_dir.mkdir(parents=True, exist_ok=True)
+    path = results_dir / ".run.lock"
+    with open(path, "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise GenrebenchError(
+                f"another genrebench run is using {results_dir}; wait for it or pass another "
+                "--results-dir"
+            ) from None
+        fh.write(str(os.getpid()))
+        fh.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _refuse_if_workers(storage_url: str, name: str) -> None:
+    """``run`` fails every RUNNING trial when it starts: never while workers share the storage
+    (read-only look; a storage without workers' tables has none)."""
+    if journal_path(storage_url) is not None:
+        return
+    try:
+        import sqlalchemy as sa
+
+        engine = sa.create_engine(storage_url)
+        try:
+            if not sa.inspect(engine).has_table("genrebench_workers"):
+                return
+        finally:
+            engine.dispose()
+        from benchmark.execution.workers.sql_board import SqlBoard
+
+        board = SqlBoard(storage_url)
+        try:
+            live = [w for w in board.workers(name) if w.state == "running" and w.age_s < 120]
+        finally:
+            board.close()
+    except Exception:  # unreadable here: open_storage reports the URL problem
+        return
+    if live:
+        raise GenrebenchError(
+            f"{len(live)} genrebench worker(s) are running benchmark {name!r} on this storage "
+            "(genrebench status shows them): start another `genrebench worker` to help instead"
+        )
+
+
+def plan_and_run(
+    cfg: BenchmarkConfig,
+    opts: RunOptions,
+    *,
+    on_start: Callable[[int, Callable[[], float | None], Callable[[], int]], None] | None = None,
+    on_outcome: Callable[[FoldOutcome], None] | None = None,
+) -> RunResult:
+    """Run (or resume) the benchmark ``cfg``; returns the results tables."""
+    t0 = time.perf_counter()
+    started_at = time.time()
+    results_dir = Path(opts.results_root) / cfg.name
+    with benchmark_lock(results_dir):
+        dataset = Dataset.open(opts.data_dir, cfg.dataset)
+        prov = provenance(cfg, dataset)
+        storage_url = opts.storage_url or default_storage_url(results_dir)
+        # create the schema once here: worker processes racing to create it collide
+        storage = open_storage(storage_url)
+        if opts.storage_url:
+            _refuse_if_workers(storage_url, cfg.name)
+        plan = make_plan(cfg, dataset, opts, storage_url)
+        write_table(plan.splits, results_dir / "splits.parquet")
+
+        tracker = None
+        if opts.track:
+            from benchmark.tracking import Tracker, default_tracking_uri
+
+            uri = opts.tracking_uri or default_tracking_uri(results_dir)
+            tracker = Tracker(uri, cfg.name, tracker_tags(cfg, prov), results_dir=results_dir)
+
+        context = {
+            "benchmark": cfg.name,
+            "dataset": cfg.dataset,
+            "seed": cfg.seed,
+            "config_digest": prov["config_digest"],
+            "data_checksum": prov["data_checksum"],
+        }
+        outcomes: list[FoldOutcome] = list(plan.skipped)
+        schedule = make_schedule(cfg, plan, results_dir, started_at=started_at)
+        if on_start:
+            scheduler = schedule.scheduler
+            on_start(len(plan.jobs), scheduler.seconds_left, scheduler.trials_running)
+        spaces = {
+            fam: load_search_space(fam).to_dict() for fam in {j.pair.family for j in plan.jobs}
+        }
+        for outcome, ran in schedule.scheduler.run():
+            outcomes.append(outcome)
+            if tracker is not None and ran:
+                proto = plan.protocols[outcome.pair.protocol]
+                fold_split = plan.splits[
+                    (plan.splits["protocol"] == outcome.pair.protocol)
+                    & (plan.splits["fold"] == outcome.fold)
+                ]
+                tracker.log_fold(
+                    outcome,
+                    functools.partial(counted_trials, storage, outcome.study_name),
+                    fold_split,
+                    protocol_description=proto.description,
+                    search_space=spaces[outcome.pair.family],
+                )
+            if on_outcome:
+                on_outcome(outcome)
+
+        results, predictions = write_outcome_files(results_dir, outcomes, context, storage)
+        settings = cfg.ensemble_settings()
+        if settings is not None:
+            from benchmark.ensembles import run_ensemble_stage
+
+            results, predictions = run_ensemble_stage(results_dir, settings)
+        if tracker is not None:
+            for (fs, fam, proto_name), rows in results.groupby(
+                ["feature_set", "family", "protocol"], sort=True
+            ):
+                if (rows["status"] == "done").any():
+                    tracker.log_pair_summary(PairKey(fs, fam, proto_name), rows)
+        wall = time.perf_counter() - t0
+        prov.update(
+            finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            wall_s=round(wall, 2),
+            storage=mask_url(storage_url),
+            protocols={
+                n: p.to_dict() | {"description": p.description} for n, p in plan.protocols.items()
+            },
+            schedule=schedule.describe(),
+        )
+        (results_dir / "run.json").write_text(json.dumps(prov, indent=2, default=str))
+        counts = results["status"].value_counts().to_dict()
+        return RunResult(results_dir, results, predictions, wall, counts)
+
+
+def dry_run(cfg: BenchmarkConfig, opts: RunOptions) -> tuple[Plan, Schedule]:
+    """What ``run`` would do, without doing it: the plan, and its schedule with the measured
+    cost of every pair (``genrebench run --dry-run`` prints them). Opens no storage."""
+    results_dir = Path(opts.results_root) / cfg.name
+    dataset = Dataset.open(opts.data_dir, cfg.dataset)
+    plan = make_plan(cfg, dataset, opts, opts.storage_url or default_storage_url(results_dir))
+    return plan, make_schedule(cfg, plan, results_dir, started_at=time.time(), measure=True)
