@@ -42,16 +42,14 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
 from benchmark.models import _crops as crops
+from benchmark.models._estimator_params import check_int, check_number
 
 __all__ = [
     "BACKEND",
     "CropClassifier",
     "KerasClassifier",
-    "check_int",
-    "check_number",
     "import_keras",
     "softmax",
-    "store_params",
 ]
 
 #: the Keras backend genrebench sets unless the user chose one (README: "Neural families")
@@ -557,14 +555,6 @@ class CropClassifier(KerasClassifier):
         return out
 
 
-def store_params(estimator: BaseEstimator, arguments: Mapping[str, Any]) -> None:
-    """``__init__``'s whole job: keep each argument under its own name, untouched
-    (``store_params(self, locals())``), as scikit-learn's ``get_params`` expects."""
-    for name, value in arguments.items():
-        if name not in ("self", "__class__"):
-            setattr(estimator, name, value)
-
-
 def _weights(model: Any) -> list[np.ndarray]:
     """The network's weights as NumPy copies (``Model.get_weights`` goes through a NumPy
     conversion that NumPy 2 deprecates, warning on every call)."""
@@ -597,37 +587,3 @@ def _validation_split(
     held_units = np.sort(np.concatenate(held))
     is_valid = np.isin(unit_of_row, held_units)
     return rows[~is_valid], rows[is_valid]
-
-
-def check_number(
-    est: Any,
-    name: str,
-    *,
-    low: float | None = None,
-    high: float | None = None,
-    low_open: bool = False,
-) -> None:
-    value = getattr(est, name)
-    ok = isinstance(value, int | float | np.number) and not isinstance(value, bool)
-    ok = ok and math.isfinite(value)
-    if ok and low is not None:
-        ok = value > low if low_open else value >= low
-    if ok and high is not None:
-        ok = value <= high
-    if not ok:
-        lo = "" if low is None else f"{'>' if low_open else '>='} {low}"
-        hi = "" if high is None else f"<= {high}"
-        bounds = " and ".join(b for b in (lo, hi) if b) or "finite"
-        raise ValueError(
-            f"The {name!r} parameter of {type(est).__name__} must be a number {bounds}. "
-            f"Got {value!r} instead."
-        )
-
-
-def check_int(est: Any, name: str, low: int) -> None:
-    value = getattr(est, name)
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-        raise ValueError(
-            f"The {name!r} parameter of {type(est).__name__} must be an int >= {low}. "
-            f"Got {value!r} instead."
-        )

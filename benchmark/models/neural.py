@@ -26,14 +26,9 @@ from sklearn.pipeline import Pipeline
 
 from benchmark.errors import ConfigError
 from benchmark.models._common import make_pipeline, take_params
+from benchmark.models._estimator_params import check_int, check_number, store_params
 from benchmark.models._family import Family
-from benchmark.models._keras import (
-    CropClassifier,
-    KerasClassifier,
-    check_int,
-    check_number,
-    store_params,
-)
+from benchmark.models._keras import CropClassifier, KerasClassifier
 
 __all__ = [
     "CNN1D",
