@@ -53,7 +53,7 @@ RESULT_CODE = (
     "sampler_seeding.py",
     "scoring.py",
     "search_space.py",
-    "stats.py",
+    "stats",
     "trial_count.py",
     "tuning.py",
     "features",
