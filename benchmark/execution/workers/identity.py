@@ -47,7 +47,7 @@ RESULT_CODE = (
     "_audio_kernels.py",
     "audio.py",
     "config.py",
-    "data.py",
+    "data",
     "execution/racing.py",
     "results.py",
     "sampler_seeding.py",
