@@ -35,7 +35,7 @@ import math
 import os
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import Field, astuple, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -73,32 +73,15 @@ METRICS: dict[str, bool] = {
     "accuracy_vote": True,  # track level by majority vote of segments (= accuracy if unsegmented)
 }
 
-RESULT_KEY = ("feature_set", "family", "protocol", "fold")
-
-RESULT_COLUMNS = (
-    "benchmark",
-    "dataset",
-    *RESULT_KEY,
-    "status",
-    "message",
-    *METRICS,
-    "inner_accuracy",  # best trial's inner-CV accuracy on the outer training part
-    "n_trials",  # completed trials of the study
-    "trial_budget",  # trials the study was planned for (fewer when a run's budget ended it)
-    "n_pruned",
-    "n_train",  # tracks in the outer training part
-    "n_test",  # tracks scored
-    "coverage",  # scored tracks / tracks of the protocol's test part
-    "tune_s",
-    "fit_s",  # refit of the best params on the whole outer training part
-    "predict_s",
-    "params",  # JSON of the best params
-    "members",  # ensembles: JSON {"feature set · family": weight}; empty for a pair
-    "seed",
-    "study_name",
-    "config_digest",
-    "data_checksum",
-)
+#: metadata keys of a FoldOutcome field (``dataclasses.field(metadata=...)``): the field list
+#: is written once, in the class, and every view of an outcome (result row and columns, JSON,
+#: MLflow's fold metrics and outcome.json) is derived from it
+#: ``columns``: the result columns the field spreads into (absent: one column, its name;
+#: empty: none); ``encode``: value -> those columns' values (absent: the value as it is);
+#: ``scored``: logged as a per-fold metric; ``summary``: False keeps it out of outcome.json;
+#: ``table``: a table of its own (``predictions.parquet``), never a result column
+COLUMNS, ENCODE, SCORED, SUMMARY, TABLE = "columns", "encode", "scored", "summary", "table"
+_TABLE: dict[str, Any] = {COLUMNS: (), SUMMARY: False, TABLE: True}
 
 
 @dataclass(frozen=True, order=True)
@@ -117,38 +100,78 @@ class PairKey:
     def slug(self) -> str:
         return f"{self.feature_set}__{self.family}__{self.protocol}"
 
+    def as_dict(self) -> dict[str, str]:
+        """Field name -> value: the pair's result columns, and its MLflow params and tags."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+#: the dedup key of a result row: the pair's fields and the outer fold
+RESULT_KEY = (*(f.name for f in fields(PairKey)), "fold")
+
 
 @dataclass
 class FoldOutcome:
-    """What one (pair, outer fold) job produced: one result row plus its OOF predictions."""
+    """What one (pair, outer fold) job produced: one result row plus its OOF predictions.
 
-    pair: PairKey
-    fold: int
+    Field order is result-column order (see :data:`RESULT_COLUMNS`)."""
+
+    pair: PairKey = field(
+        metadata={
+            COLUMNS: tuple(f.name for f in fields(PairKey)),
+            ENCODE: PairKey.as_dict,
+            SUMMARY: False,
+        }
+    )
+    fold: int = field(metadata={SUMMARY: False})
     status: str
-    message: str = ""
-    metrics: dict[str, float] = field(default_factory=dict)
-    inner_accuracy: float = math.nan
-    n_trials: int = 0
-    n_pruned: int = 0
+    message: str = field(default="", metadata={ENCODE: lambda m: {"message": m[:500]}})
+    metrics: dict[str, float] = field(
+        default_factory=dict,
+        metadata={
+            COLUMNS: tuple(METRICS),
+            ENCODE: lambda d: {m: float(d.get(m, math.nan)) for m in METRICS},
+        },
+    )
+    #: best trial's inner-CV accuracy on the outer training part
+    inner_accuracy: float = field(default=math.nan, metadata={SCORED: True})
+    #: completed trials of the study
+    n_trials: int = field(default=0, metadata={SCORED: True})
     #: the trial budget this outcome satisfies: the study's planned trials, or the finished
     #: count when a run's wall-clock budget ended the study early (a rerun with more budget
     #: continues it); None: stored before budgets existed (reused as it is)
-    trial_budget: int | None = None
+    trial_budget: int | None = field(default=None, metadata={SUMMARY: False})
+    n_pruned: int = field(default=0, metadata={SCORED: True})
+    #: tracks in the outer training part
     n_train: int = 0
+    #: tracks scored
     n_test: int = 0
-    coverage: float = math.nan
-    tune_s: float = 0.0
-    fit_s: float = 0.0
-    predict_s: float = 0.0
-    params: dict[str, Any] = field(default_factory=dict)
-    #: an ensemble's members and their weights ("feature set · family" -> weight)
-    members: dict[str, float] = field(default_factory=dict)
-    study_name: str = ""
+    #: scored tracks / tracks of the protocol's test part
+    coverage: float = field(default=math.nan, metadata={SCORED: True})
+    tune_s: float = field(default=0.0, metadata={SCORED: True})
+    #: refit of the best params on the whole outer training part
+    fit_s: float = field(default=0.0, metadata={SCORED: True})
+    predict_s: float = field(default=0.0, metadata={SCORED: True})
+    #: the best params (a JSON column; also spread into ``p_<param>`` columns by :meth:`row`)
+    params: dict[str, Any] = field(
+        default_factory=dict,
+        metadata={ENCODE: lambda p: {"params": json.dumps(p, sort_keys=True, default=str)}},
+    )
+    #: an ensemble's members and their weights ("feature set · family" -> weight); empty for
+    #: a pair
+    members: dict[str, float] = field(
+        default_factory=dict,
+        metadata={
+            ENCODE: lambda m: {"members": json.dumps(m, sort_keys=True) if m else ""},
+            SUMMARY: False,
+        },
+    )
+    #: the run's seed column sits before it (the order results.parquet has always had)
+    study_name: str = field(default="", metadata={COLUMNS: ("seed", "study_name")})
     #: per scored track: track_id, y_true, y_pred, correct, proba_<genre>...
-    predictions: pd.DataFrame | None = None
+    predictions: pd.DataFrame | None = field(default=None, metadata=_TABLE)
     #: the best params' out-of-fold predictions on the outer *training* part (one row per
     #: training track, with its ``inner_fold``): what an ensemble learns its weights from
-    inner_predictions: pd.DataFrame | None = None
+    inner_predictions: pd.DataFrame | None = field(default=None, metadata=_TABLE)
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -158,72 +181,61 @@ class FoldOutcome:
         """The result row; ``context`` adds benchmark, dataset, seed, digests."""
         out: dict[str, Any] = {c: None for c in RESULT_COLUMNS}
         out.update(context)
-        out.update(
-            feature_set=self.pair.feature_set,
-            family=self.pair.family,
-            protocol=self.pair.protocol,
-            fold=self.fold,
-            status=self.status,
-            message=self.message[:500],
-            inner_accuracy=self.inner_accuracy,
-            n_trials=self.n_trials,
-            n_pruned=self.n_pruned,
-            trial_budget=self.trial_budget,
-            n_train=self.n_train,
-            n_test=self.n_test,
-            coverage=self.coverage,
-            tune_s=self.tune_s,
-            fit_s=self.fit_s,
-            predict_s=self.predict_s,
-            params=json.dumps(self.params, sort_keys=True, default=str),
-            members=json.dumps(self.members, sort_keys=True) if self.members else "",
-            study_name=self.study_name,
-        )
-        for metric in METRICS:
-            out[metric] = float(self.metrics.get(metric, math.nan))
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if ENCODE in f.metadata:
+                out.update(f.metadata[ENCODE](value))
+            elif f.metadata.get(COLUMNS, True):
+                out[f.name] = value
         for name, value in self.params.items():
             out[f"p_{name}"] = value
         return out
 
+    def scores(self) -> dict[str, float]:
+        """The fold's numbers MLflow logs per fold: its metrics, then the ``scored`` fields."""
+        out = dict(self.metrics)
+        out.update({f.name: getattr(self, f.name) for f in fields(self) if f.metadata.get(SCORED)})
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        """The outcome at a glance (MLflow's ``outcome.json``): no tables, the pair as label."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.metadata.get(SUMMARY, True)}
+        out.update(pair=self.pair.label, fold=self.fold)
+        return out
+
     def to_json(self) -> dict[str, Any]:
         """JSON form (stored with the finished study, so any process can reuse the outcome)."""
-        preds = None if self.predictions is None else self.predictions.to_dict(orient="list")
-        inner = None
-        if self.inner_predictions is not None:
-            inner = self.inner_predictions.to_dict(orient="list")
-        return {
-            "pair": [self.pair.feature_set, self.pair.family, self.pair.protocol],
-            "fold": self.fold,
-            "status": self.status,
-            "message": self.message,
-            "metrics": self.metrics,
-            "inner_accuracy": self.inner_accuracy,
-            "n_trials": self.n_trials,
-            "n_pruned": self.n_pruned,
-            "trial_budget": self.trial_budget,
-            "n_train": self.n_train,
-            "n_test": self.n_test,
-            "coverage": self.coverage,
-            "tune_s": self.tune_s,
-            "fit_s": self.fit_s,
-            "predict_s": self.predict_s,
-            "params": self.params,
-            "members": self.members,
-            "study_name": self.study_name,
-            "predictions": preds,
-            "inner_predictions": inner,
-        }
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["pair"] = list(astuple(self.pair))
+        for f in fields(self):
+            if _is_table(f):
+                table = out[f.name]
+                out[f.name] = None if table is None else table.to_dict(orient="list")
+        return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> FoldOutcome:
         d = dict(data)
         d["pair"] = PairKey(*d["pair"])
-        preds = d.pop("predictions", None)
-        inner = d.pop("inner_predictions", None)
+        tables = {f.name: d.pop(f.name, None) for f in fields(cls) if _is_table(f)}
         out = cls(**d)
-        out.predictions = pd.DataFrame(preds) if preds is not None else None
-        out.inner_predictions = pd.DataFrame(inner) if inner is not None else None
+        for name, table in tables.items():
+            setattr(out, name, pd.DataFrame(table) if table is not None else None)
         return out
+
+
+def _is_table(f: Field[Any]) -> bool:
+    return bool(f.metadata.get(TABLE, False))
+
+
+def _result_columns() -> tuple[str, ...]:
+    """The run's context columns (:meth:`FoldOutcome.row`'s ``context``) around the columns of
+    the outcome's own fields, in field order."""
+    own = [name for f in fields(FoldOutcome) for name in f.metadata.get(COLUMNS, (f.name,))]
+    return ("benchmark", "dataset", *own, "config_digest", "data_checksum")
+
+
+RESULT_COLUMNS = _result_columns()
 
 
 #: columns of ``trials.parquet``
@@ -238,7 +250,7 @@ TRIAL_COLUMNS = (
     "duration_s",
 )
 
-PREDICTION_KEY = ("feature_set", "family", "protocol", "fold")
+PREDICTION_KEY = RESULT_KEY
 
 
 def predictions_frame(outcomes: Iterable[FoldOutcome], *, inner: bool = False) -> pd.DataFrame:
@@ -271,9 +283,7 @@ def trials_frame(studies: Iterable[tuple[PairKey, int, str, Sequence[Any]]]) -> 
             end, start = t.datetime_complete, t.datetime_start
             rows.append(
                 {
-                    "feature_set": pair.feature_set,
-                    "family": pair.family,
-                    "protocol": pair.protocol,
+                    **pair.as_dict(),
                     "fold": fold,
                     "study_name": name,
                     "number": int(t.number),

@@ -1,0 +1,63 @@
+"""Names and small conversions every part of the MLflow logging shares: tag keys, value limits,
+filter quoting."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+TAG_PAIR = "genrebench.pair"
+TAG_KIND = "genrebench.kind"
+TAG_STUDY = "genrebench.study"
+TAG_TRIAL = "genrebench.trial"
+TAG_FOLD = "genrebench.fold"
+TAG_SPACE = "genrebench.search_space_sha"
+TAG_PARENT = "mlflow.parentRunId"
+TAG_NOTE = "mlflow.note.content"
+
+_MAX_PARAM = 6000  # mlflow.utils.validation.MAX_PARAM_VAL_LENGTH
+_MAX_TAG = 5000  # below MAX_TAG_VAL_LENGTH (8000)
+
+
+def _logged_tag(fold: int) -> str:
+    return f"genrebench.fold_{fold}_logged"
+
+
+def _tags(tags: Mapping[str, str]) -> list[Any]:
+    """MLflow ``RunTag`` objects (mlflow imported here: only a caller that logs needs it)."""
+    from mlflow.entities import RunTag
+
+    return [RunTag(k, str(v)) for k, v in tags.items()]
+
+
+def _quote(value: str) -> str:
+    """A string literal for an MLflow search filter."""
+    if "'" not in value:
+        return f"'{value}'"
+    if '"' not in value:
+        return f'"{value}"'
+    raise ValueError(f"cannot search MLflow for a value holding both quote kinds: {value!r}")
+
+
+def _finite(value: Any) -> bool:
+    try:
+        return value is not None and math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _ms(moment: Any) -> int | None:
+    return int(moment.timestamp() * 1000) if moment is not None else None
+
+
+def _param_str(value: Any) -> str:
+    if isinstance(value, float | np.floating):
+        return repr(float(value))
+    return str(value)
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
