@@ -1,0 +1,101 @@
+"""The floor plan holds: stages meet through files and public faces, rooms stay small.
+
+DESIGN.md: plugins and stages import ``execution.plan`` at most, never the wing's internals;
+``config`` imports nothing above it; no module over ~600 lines. These read the source (no
+imports run), so a move that breaks a rule fails here with the file and line that broke it.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "benchmark"
+MAX_LINES = 600
+#: what a module outside the wing may import from it: its public face and the plan
+WING_PUBLIC = {"benchmark.execution", "benchmark.execution.plan"}
+#: config sits at the bottom: only these (and the standard library, yaml) at module level
+CONFIG_MAY_IMPORT = {"benchmark.errors", "benchmark.paths"}
+
+
+def _modules() -> list[Path]:
+    found = sorted(PACKAGE.rglob("*.py"))
+    assert len(found) > 40, f"only {len(found)} modules under {PACKAGE}: wrong folder?"
+    return found
+
+
+def _imports(path: Path, *, top_level_only: bool = False) -> list[tuple[int, str]]:
+    """``(line, module)`` of every ``benchmark`` import in ``path`` (lazy ones too, unless
+    ``top_level_only``: then only what runs on import; ``TYPE_CHECKING`` blocks never run)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    nodes = tree.body if top_level_only else list(ast.walk(tree))
+    out = []
+    for node in nodes:
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            out.append((node.lineno, node.module))
+        elif isinstance(node, ast.Import):
+            out += [(node.lineno, a.name) for a in node.names]
+    return [(n, m) for n, m in out if m == "benchmark" or m.startswith("benchmark.")]
+
+
+def _rel(path: Path) -> str:
+    return str(path.relative_to(PACKAGE.parent))
+
+
+@pytest.mark.parametrize("path", _modules(), ids=_rel)
+def test_no_module_is_a_big_room(path: Path) -> None:
+    n = len(path.read_text().splitlines())
+    assert n <= MAX_LINES, f"{_rel(path)} has {n} lines (> {MAX_LINES}): split it by concept"
+
+
+def test_stages_import_the_execution_wing_only_through_its_plan_or_face() -> None:
+    wing = PACKAGE / "execution"
+    bad = [
+        f"{_rel(p)}:{line} imports {mod}"
+        for p in _modules()
+        if wing not in p.parents
+        for line, mod in _imports(p)
+        if mod.startswith("benchmark.execution") and mod not in WING_PUBLIC
+    ]
+    assert not bad, "outside benchmark/execution, import only its plan or package:\n" + "\n".join(
+        bad
+    )
+
+
+def test_the_execution_wing_is_where_its_modules_are() -> None:
+    wing = {p.stem for p in (PACKAGE / "execution").rglob("*.py")}
+    expected = {"plan", "local", "schedule", "time_budget", "cost", "racing", "outputs"}
+    assert expected <= wing, sorted(expected - wing)
+    assert {"worker", "board"} <= {p.stem for p in (PACKAGE / "execution/workers").glob("*.py")}
+    # the old flat names are gone for good (a copy left behind would drift)
+    for old in ("runner", "worker", "claims", "scheduling", "budget", "trial_budget", "sampling"):
+        assert not (PACKAGE / f"{old}.py").exists(), f"benchmark/{old}.py is back"
+
+
+def test_config_imports_nothing_above_it_at_module_level() -> None:
+    bad = [
+        f"benchmark/config.py:{line} imports {mod}"
+        for line, mod in _imports(PACKAGE / "config.py", top_level_only=True)
+        if mod not in CONFIG_MAY_IMPORT
+    ]
+    assert not bad, "\n".join(bad)
+
+
+def test_config_never_reaches_into_the_execution_wing() -> None:
+    """Duration parsing and the racing settings live in config, not in the wing it configures."""
+    bad = [
+        f"benchmark/config.py:{line} imports {mod}"
+        for line, mod in _imports(PACKAGE / "config.py")
+        if mod.startswith("benchmark.execution")
+    ]
+    assert not bad, "\n".join(bad)
+
+
+def test_the_checks_see_a_violation(tmp_path: Path) -> None:
+    """The import reader finds lazy imports too (a rule checked by a blind reader passes)."""
+    src = tmp_path / "m.py"
+    src.write_text("def f():\n    from benchmark.execution.schedule import Scheduler\n")
+    assert _imports(src) == [(2, "benchmark.execution.schedule")]
+    assert _imports(src, top_level_only=True) == []
