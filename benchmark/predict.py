@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -369,6 +369,23 @@ def predict_file(
         band=band,
         warning=band_warning(band, model.training_band, limits),
     )
+
+
+def predict_files(
+    model: SavedModel,
+    paths: Sequence[str | os.PathLike[str]],
+    *,
+    windows: bool = False,
+) -> Iterator[tuple[str, FilePrediction | GenrebenchError]]:
+    """``(file, prediction or its error)`` for every file, in the order given: the one path
+    that ``predict``, ``evaluate`` and the served model share, so they cannot disagree. A file
+    that cannot be used yields its error (one row), never stops the others."""
+    inputs = model_inputs(model)
+    for path in paths:
+        try:
+            yield str(path), predict_file(model, path, windows=windows, extractor=inputs)
+        except GenrebenchError as exc:
+            yield str(path), exc
 
 
 def audio_files_in(paths: Sequence[str]) -> list[str]:

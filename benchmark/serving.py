@@ -45,23 +45,21 @@ class AudioGenreModel(PythonModel):
     """A pyfunc around a saved genrebench model: audio paths in, class probabilities out."""
 
     def load_context(self, context: Any) -> None:
-        from benchmark.predict import load_model, model_inputs
+        from benchmark.predict import load_model
 
         self.model = load_model(context.artifacts[ARTIFACT])
-        self.inputs = model_inputs(self.model)
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> pd.DataFrame:
-        from benchmark.predict import predict_file
+        from benchmark.predict import predict_files
 
         classes = self.model.classes
         columns = [f"proba_{c}" for c in classes]
         rows = []
-        for path in model_input["path"].astype(str):
+        paths = model_input["path"].astype(str).tolist()
+        for path, pred in predict_files(self.model, paths):
             row: dict[str, Any] = {"path": path, "genre": "", "error": "", "warning": ""}
-            try:
-                pred = predict_file(self.model, path, extractor=self.inputs)
-            except GenrebenchError as exc:
-                row["error"] = str(exc)
+            if isinstance(pred, GenrebenchError):
+                row["error"] = str(pred)
                 row.update(dict.fromkeys(columns, math.nan))
             else:
                 row["genre"] = pred.top(1)[0][0]

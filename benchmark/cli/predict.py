@@ -56,15 +56,13 @@ def predict(
         audio_files_in,
         find_model,
         load_model,
-        model_inputs,
-        predict_file,
+        predict_files,
         write_predictions,
     )
 
     if output and not output.lower().endswith((".csv", ".json")):
         raise click.BadParameter("--output must end in .csv or .json", param_hint="--output")
     model = load_model(model_dir if model_dir else find_model(results_dir))
-    extractor = model_inputs(model)
     paths = audio_files_in(files)
     if not as_json:
         console.print(f"model: {model.describe()}", highlight=False, soft_wrap=True)
@@ -77,19 +75,16 @@ def predict(
     )  # fmt: skip
     with bar:
         task = bar.add_task("files", total=len(paths))
-        for f in paths:
-            try:
-                pred = predict_file(model, f, windows=windows, extractor=extractor)
-            except GenrebenchError as exc:
+        for f, pred in predict_files(model, paths, windows=windows):
+            bar.advance(task)
+            if isinstance(pred, GenrebenchError):
                 failed += 1
-                rows.append((f, exc))
+                rows.append((f, pred))
                 if not as_json:
-                    console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-                bar.advance(task)
+                    console.print(f"[bold red]error:[/] {pred}", highlight=False, soft_wrap=True)
                 continue
             rows.append((f, pred))
             warned += pred.warning is not None
-            bar.advance(task)
             if not as_json:
                 where = f" ({pred.windows} windows)" if windows else ""
                 ranked = " · ".join(f"{g} {p:.2f}" for g, p in pred.top(top_k))
