@@ -28,7 +28,13 @@ from mlflow.pyfunc import PythonModel
 
 from benchmark.errors import GenrebenchError
 
-__all__ = ["AudioGenreModel", "log_final_model", "model_identity", "registered_name"]
+__all__ = [
+    "AudioGenreModel",
+    "log_final_model",
+    "model_identity",
+    "registered_name",
+    "registered_version",
+]
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +97,17 @@ def _version_with_identity(client: Any, name: str, identity: str) -> str | None:
         return None
     same = [v for v in versions if v.tags.get(IDENTITY_TAG) == identity]
     return str(max(int(v.version) for v in same)) if same else None
+
+
+def registered_version(client: Any, meta: dict[str, Any]) -> Any | None:
+    """The Model Registry version (an MLflow ``ModelVersion``) that is the model of ``meta``
+    (its ``model.json``), found by its identity tag; None when it is not registered (or its
+    meta names no benchmark, hence no registered name)."""
+    if not meta.get("benchmark"):
+        return None
+    name = registered_name(str(meta["benchmark"]))
+    known = _version_with_identity(client, name, model_identity(meta))
+    return None if known is None else client.get_model_version(name, known)
 
 
 def log_final_model(final_dir: Path, tracking_uri: str, results_dir: Path) -> str:

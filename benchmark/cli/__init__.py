@@ -9,6 +9,7 @@ One module per command group, the options they share declared once (:mod:`._opti
 ``data check``, ``download``  :mod:`.data`
 ``list``                      :mod:`.catalog`
 ``predict``                   :mod:`.predict`
+``evaluate``                  :mod:`.evaluate`
 ``export``                    :mod:`.export`
 ============================  =====================================================
 
@@ -23,7 +24,7 @@ import logging
 import click
 from rich.logging import RichHandler
 
-from benchmark.cli import catalog, data, export, predict, report, run, workers
+from benchmark.cli import catalog, data, evaluate, export, predict, report, run, workers
 from benchmark.cli._console import _StderrLines, console, out
 from benchmark.cli._options import RunArgs
 from benchmark.cli._presentation import FoldLog, print_plan, summary_table
@@ -60,4 +61,5 @@ main.add_command(data.data)
 main.add_command(data.download)
 main.add_command(catalog.list_components)
 main.add_command(predict.predict)
+main.add_command(evaluate.evaluate)
 main.add_command(export.export)

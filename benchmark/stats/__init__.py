@@ -25,7 +25,12 @@ data it is given:
 Every public name is re-exported here, so ``from benchmark.stats import X`` is the import to use.
 """
 
-from benchmark.stats.bootstrap import bootstrap_ci, paired_bootstrap_ci
+from benchmark.stats.bootstrap import (
+    bootstrap_ci,
+    bootstrap_means,
+    paired_bootstrap_ci,
+    percentile_interval,
+)
 from benchmark.stats.cd_diagram import cd_diagram_svg
 from benchmark.stats.comparison import COMPARISON_COLUMNS, VERDICTS, compare_to_baseline
 from benchmark.stats.multiple_testing import holm
@@ -56,6 +61,7 @@ __all__ = [
     "TTestResult",
     "VERDICTS",
     "bootstrap_ci",
+    "bootstrap_means",
     "cd_diagram_svg",
     "cd_groups",
     "compare_to_baseline",
@@ -68,4 +74,5 @@ __all__ = [
     "nemenyi_critical_difference",
     "nemenyi_q",
     "paired_bootstrap_ci",
+    "percentile_interval",
 ]

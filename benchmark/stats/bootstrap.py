@@ -32,6 +32,34 @@ def _check_boot(n_boot: int, alpha: float) -> None:
         raise ValueError(f"alpha must lie in (0, 1), got {alpha}")
 
 
+def bootstrap_means(
+    columns: Sequence[np.ndarray], n_boot: int = 2000, seed: int = 0
+) -> list[np.ndarray]:
+    """The means of each column (one value per row: a track, a file) over the same ``n_boot``
+    resamples of rows with replacement, seeded as :func:`bootstrap_ci` (the same seed draws the
+    same resamples): statistics that are functions of such means (a recall is the ratio of two,
+    an F1 of three) get their percentile interval from these. The columns must be as long."""
+    _check_boot(n_boot, 0.05)
+    cols = [np.asarray(c, dtype=float) for c in columns]
+    if not cols or any(c.shape != cols[0].shape or c.ndim != 1 for c in cols):
+        raise ValueError("bootstrap_means needs one or more 1-d columns of the same length")
+    if cols[0].size == 0:
+        return [np.full(n_boot, math.nan) for _ in cols]
+    return _bootstrap_means(cols, n_boot, seed)
+
+
+def percentile_interval(samples: np.ndarray, alpha: float = 0.05) -> tuple[float, float]:
+    """The ``alpha/2`` and ``1 - alpha/2`` quantiles of bootstrap ``samples`` (NaN resamples,
+    where a statistic is undefined, left out; none left: ``(nan, nan)``)."""
+    _check_boot(1, alpha)
+    s = np.asarray(samples, dtype=float)
+    s = s[~np.isnan(s)]
+    if s.size == 0:
+        return (math.nan, math.nan)
+    lo, hi = np.quantile(s, [alpha / 2, 1 - alpha / 2])
+    return (float(lo), float(hi))
+
+
 def bootstrap_ci(
     correct: Sequence[bool] | np.ndarray, n_boot: int = 2000, alpha: float = 0.05, seed: int = 0
 ) -> tuple[float, float]:
