@@ -46,7 +46,9 @@ def summary(ev: Any) -> Table:
 
 def confusion(ev: Any) -> Table:
     m = ev.metrics
-    table = Table(title="confusion matrix (rows: label, columns: predicted)", title_justify="left")
+    table = Table(
+        title="confusion matrix", caption="rows: label · columns: predicted", title_justify="left"
+    )
     table.add_column("label")
     for p in m.predicted:
         table.add_column(p, justify="right")
