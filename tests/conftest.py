@@ -18,6 +18,9 @@ from helpers import REPORT_CONFIG, ConfigMaker, noisy_copy
 from benchmark.execution.local import plan_and_run
 from benchmark.execution.plan import RunOptions
 
+#: fails a whole-suite run in which a registered family or feature set never ran
+pytest_plugins = ["registry_coverage", "pytester"]
+
 
 @pytest.fixture(scope="session")
 def fake_gtzan(tmp_path_factory: pytest.TempPathFactory) -> Path:
