@@ -2,8 +2,8 @@
 
 Like scikit-learn's ``estimator_checks`` and ``optuna.testing``: small, descriptively named checks
 that take a :class:`~benchmark.models.Family` and generated data, and raise ``AssertionError``
-with a message saying what broke. ``tests/test_models.py`` runs every check on every registered
-family; a family written elsewhere can run them too::
+with a message saying what broke. ``tests/models/test_models.py`` runs every check on every
+registered family; a family written elsewhere can run them too::
 
     from benchmark import testing
     X, y = testing.make_problem(family.input_kind)

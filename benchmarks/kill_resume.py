@@ -2,8 +2,8 @@
 
     python benchmarks/kill_resume.py [--n 100] [--seed 0] [--work DIR]
 
-The small benchmark of ``tests/test_kill_anywhere.py`` (``tests/fault_injection.py``: two pairs,
-two artist-grouped folds, ``--n-jobs 2``, ensembles, MLflow, export) on noisy fake GTZAN
+The small benchmark of ``tests/integration/test_kill_anywhere.py`` (``tests/fault_injection.py``:
+two pairs, two artist-grouped folds, ``--n-jobs 2``, ensembles, MLflow, export) on noisy fake GTZAN
 features. It is run twice uninterrupted (the two must match: one seed, one result), then, ``n``
 times, in a fresh results folder: started, SIGKILLed (whole process group) at an instant drawn
 uniformly over the uninterrupted run's wall time, resumed to the end, and compared with the

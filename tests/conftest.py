@@ -1,4 +1,5 @@
-"""Shared fixtures: a generated fake GTZAN folder, and the real copy when one is configured.
+"""Shared fixtures: a generated fake GTZAN folder, the real copy when one is configured, and
+``make_config`` (a benchmark config from :data:`helpers.BASE_CONFIG` with keys replaced).
 
 ``fake_gtzan`` is built once per session and shared: tests that modify files must copy it first
 (``shutil.copytree(fake_gtzan, tmp_path / "g")``) or build their own with
@@ -12,6 +13,13 @@ from pathlib import Path
 
 import pytest
 from fake_gtzan import make_fake_gtzan
+from helpers import REPORT_CONFIG, ConfigMaker, noisy_copy
+
+from benchmark.execution.local import plan_and_run
+from benchmark.execution.plan import RunOptions
+
+#: fails a whole-suite run in which a registered family or feature set never ran
+pytest_plugins = ["registry_coverage", "pytester"]
 
 
 @pytest.fixture(scope="session")
@@ -32,3 +40,26 @@ def real_gtzan() -> Path:
     if not (root / "features_30_sec.csv").is_file():
         pytest.skip(f"GENREBENCH_DATA={data} holds no features_30_sec.csv")
     return root
+
+
+@pytest.fixture(scope="session")
+def make_config(tmp_path_factory: pytest.TempPathFactory) -> ConfigMaker:
+    """``make_config(**overrides)``: a loaded config, the small base with top-level keys
+    replaced (``None`` leaves one out); ``make_config.file(**overrides)``: its YAML path."""
+    return ConfigMaker(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def report_bench(
+    fake_gtzan: Path, tmp_path_factory: pytest.TempPathFactory, make_config: ConfigMaker
+) -> Path:
+    """One small benchmark's results folder, MLflow tracking on, run once per session (the
+    report's and the browser's tests read it): tuned on a noisier copy of the fake folder so
+    accuracies and intervals are not all 1. Treat it as read-only."""
+    tmp = tmp_path_factory.mktemp("report-run")
+    data = noisy_copy(fake_gtzan, tmp / "gtzan")
+    result = plan_and_run(
+        make_config(**REPORT_CONFIG), RunOptions(data_dir=str(data), results_root=tmp / "results")
+    )
+    assert set(result.results["status"]) == {"done"}
+    return result.results_dir

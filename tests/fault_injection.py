@@ -1,5 +1,5 @@
 """Kill ``genrebench run`` anywhere, resume it, and compare with an uninterrupted run: the
-harness of ``tests/test_kill_anywhere.py`` and ``benchmarks/kill_resume.py``.
+harness of ``tests/integration/test_kill_anywhere.py`` and ``benchmarks/kill_resume.py``.
 
 A run is killed as a user's machine would kill it: SIGKILL to its whole process group (the
 joblib workers die with it), at an instant chosen by a :class:`Trigger`. What must match

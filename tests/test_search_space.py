@@ -62,7 +62,9 @@ def test_to_dict_is_json_and_round_trips(space: SearchSpace) -> None:
 def test_every_project_search_space_loads() -> None:
     from benchmark.models import all_families
 
-    for name in all_families():
+    families = all_families()
+    assert families, "discovery found no model family"
+    for name in families:
         assert load_search_space(name).family == name
 
 

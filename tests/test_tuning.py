@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import optuna
 import pytest
+from helpers import fold_job, study_trials
 from optuna.trial import TrialState
 
 from benchmark.errors import GenrebenchError
@@ -15,7 +16,6 @@ from benchmark.results import PairKey
 from benchmark.sampler_seeding import STARTUP_TRIALS, startup_trials
 from benchmark.search_space import SearchSpace, load_search_space
 from benchmark.storage import open_storage
-from benchmark.testing import make_tabular_problem
 from benchmark.trial_count import KILLED_ATTR, is_counted, seconds_spent
 from benchmark.tuning import (
     OUTCOME_ATTR,
@@ -26,63 +26,12 @@ from benchmark.tuning import (
     study_name,
 )
 
-CLASSES = tuple(f"g{i}" for i in range(4))
-
-
-def _job(
-    tmp_path: Path,
-    *,
-    family: str = "logreg",
-    segments: int = 1,
-    n_trials: int = 4,
-    name: str = "study",
-) -> FoldJob:
-    """60 tracks of a learnable 4-class problem; ``segments`` rows per track."""
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    X, y = make_tabular_problem(n_samples=60 * segments, n_features=6, n_classes=4, seed=1)
-    order = np.argsort(y, kind="stable")  # rows of one track share a class
-    X, y = X[order], y[order]
-    per_class = np.bincount(y)
-    ids = []
-    for c, n in enumerate(per_class):
-        ids += [f"g{c}.{i // segments:05d}" for i in range(n)]
-    row_track = np.array(ids)
-    tracks = np.unique(row_track)
-    rng = np.random.default_rng(0)
-    test = np.sort(rng.choice(tracks, size=len(tracks) // 4, replace=False))
-    train = np.setdiff1d(tracks, test)
-    perm = rng.permutation(train)
-    inner = [(np.setdiff1d(train, part), part) for part in np.array_split(perm, 3)]
-    return FoldJob(
-        benchmark="t",
-        pair=PairKey("synthetic", family, "holdout"),
-        fold=0,
-        X=X,
-        row_track=row_track,
-        y=y,
-        classes=CLASSES,
-        train_tracks=train,
-        test_tracks=test,
-        inner_splits=inner,
-        space=load_search_space(family).to_dict(),
-        storage_url=f"sqlite:///{tmp_path / 'optuna.db'}",
-        study_name=name,
-        n_trials=n_trials,
-        timeout_s=None,
-        seed=0,
-        fail_fast=True,
-    )
-
-
-def _trials(job: FoldJob) -> list[optuna.trial.FrozenTrial]:
-    return optuna.load_study(study_name=job.study_name, storage=job.storage_url).get_trials()
-
 
 def test_fold_is_tuned_refit_and_scored_on_every_test_track(tmp_path: Path) -> None:
-    job = _job(tmp_path)
+    job = fold_job(tmp_path)
     out = run_fold(job)
     assert out.status == "done", out.message
-    trials = _trials(job)
+    trials = study_trials(job)
     assert sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials) == 4
     # the first trial is the search space's defaults
     assert trials[0].params == load_search_space("logreg").defaults_for_trial()
@@ -99,57 +48,57 @@ def test_fold_is_tuned_refit_and_scored_on_every_test_track(tmp_path: Path) -> N
 
 
 def test_rerun_reuses_the_stored_outcome_and_runs_no_trial(tmp_path: Path) -> None:
-    job = _job(tmp_path)
+    job = fold_job(tmp_path)
     first = run_fold(job)
-    n = len(_trials(job))
+    n = len(study_trials(job))
     again = run_fold(job)
-    assert len(_trials(job)) == n
+    assert len(study_trials(job)) == n
     assert again.metrics == first.metrics and again.params == first.params
     assert again.predictions.equals(first.predictions)
 
 
 def test_a_larger_budget_tops_up_the_same_study(tmp_path: Path) -> None:
-    job = _job(tmp_path, n_trials=2)
+    job = fold_job(tmp_path, n_trials=2)
     run_fold(job)
     study = optuna.load_study(study_name=job.study_name, storage=job.storage_url)
     # as if the run had been killed before its refit: a stored None is "no outcome"
     study.set_user_attr(OUTCOME_ATTR, None)
     out = run_fold(replace(job, n_trials=5))
-    finished = [t for t in _trials(job) if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    finished = [t for t in study_trials(job) if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
     assert len(finished) == 5 and out.status == "done"
 
 
 def test_a_resumed_study_counts_the_seconds_its_earlier_trials_ran(tmp_path: Path) -> None:
-    job = _job(tmp_path, n_trials=3)
+    job = fold_job(tmp_path, n_trials=3)
     run_fold(job)
     study = optuna.load_study(study_name=job.study_name, storage=job.storage_url)
     study.set_user_attr(OUTCOME_ATTR, None)  # killed before its refit
-    spent = seconds_spent(_trials(job))
+    spent = seconds_spent(study_trials(job))
     assert spent > 0
     # its timeout_s was already used up by the first run's trials: nothing more runs
     out = run_fold(replace(job, n_trials=10, timeout_s=spent / 2))
-    assert len(_trials(job)) == 3 and out.status == "done"
+    assert len(study_trials(job)) == 3 and out.status == "done"
     study.set_user_attr(OUTCOME_ATTR, None)
     # time left on the clock: the study goes on
     out = run_fold(replace(job, n_trials=5, timeout_s=spent + 600))
-    assert len(_trials(job)) == 5 and out.status == "done"
+    assert len(study_trials(job)) == 5 and out.status == "done"
 
 
 def test_a_trial_left_running_by_a_killed_run_is_failed_and_replaced(tmp_path: Path) -> None:
-    job = _job(tmp_path, n_trials=3)
+    job = fold_job(tmp_path, n_trials=3)
     study = optuna.create_study(
         study_name=job.study_name, storage=job.storage_url, direction="maximize"
     )
     study.ask()  # a trial that a killed process never told
     out = run_fold(job)
-    states = [t.state for t in _trials(job)]
+    states = [t.state for t in study_trials(job)]
     assert states[0] == TrialState.FAIL
     assert sum(s in (TrialState.COMPLETE, TrialState.PRUNED) for s in states) == 3
     assert out.status == "done"
 
 
 def _counted(job: FoldJob) -> list[tuple[TrialState, dict, float | None]]:
-    return [(t.state, t.params, t.value) for t in _trials(job) if is_counted(t)]
+    return [(t.state, t.params, t.value) for t in study_trials(job) if is_counted(t)]
 
 
 @pytest.mark.parametrize("killed_at", [0, 2, 5])
@@ -159,9 +108,9 @@ def test_a_run_killed_mid_trial_resumes_as_the_uninterrupted_run(
     """The trial cut off by a kill (0: the defaults; 5: once the pruner has its start-up
     trials) is run again with its params, every later trial samples what it would have, and
     the killed one counts nowhere."""
-    whole = _job(tmp_path / "whole", n_trials=7)
+    whole = fold_job(tmp_path / "whole", n_trials=7)
     expected = run_fold(whole)
-    cut = _job(tmp_path / "cut", n_trials=7)
+    cut = fold_job(tmp_path / "cut", n_trials=7)
     if killed_at:
         run_fold(replace(cut, n_trials=killed_at))
         optuna.load_study(study_name=cut.study_name, storage=cut.storage_url).set_user_attr(
@@ -175,7 +124,7 @@ def test_a_run_killed_mid_trial_resumes_as_the_uninterrupted_run(
     assert trial.params == _counted(whole)[killed_at][1]
     resumed = run_fold(cut)
     assert _counted(cut) == _counted(whole)
-    killed = [t for t in _trials(cut) if t.system_attrs.get(KILLED_ATTR)]
+    killed = [t for t in study_trials(cut) if t.system_attrs.get(KILLED_ATTR)]
     assert [t.number for t in killed] == [trial.number] and killed[0].state == TrialState.FAIL
     assert resumed.metrics == expected.metrics and resumed.params == expected.params
     assert resumed.predictions.equals(expected.predictions)
@@ -195,14 +144,16 @@ def test_a_cut_study_models_its_trials_sooner_and_an_uncut_one_samples_as_before
     """Trial 2 of a 3-trial study cut from 30 planned comes from TPE's model (start-up 1, the
     defaults), not from the random start a 30-trial study draws it from; a study that runs its
     planned trials samples exactly as one with nothing planned apart (the unbudgeted run)."""
-    asis = _counted(_finished(_job(tmp_path / "asis", n_trials=3)))
-    planned = _counted(_finished(replace(_job(tmp_path / "planned", n_trials=3), planned_trials=3)))
-    cut = _counted(_finished(replace(_job(tmp_path / "cut", n_trials=3), planned_trials=30)))
+    asis = _counted(_finished(fold_job(tmp_path / "asis", n_trials=3)))
+    planned = _counted(
+        _finished(replace(fold_job(tmp_path / "planned", n_trials=3), planned_trials=3))
+    )
+    cut = _counted(_finished(replace(fold_job(tmp_path / "cut", n_trials=3), planned_trials=30)))
     assert planned == asis
     assert cut[0] == asis[0]  # the defaults
     assert cut[1][1] != asis[1][1]
     sampler = load_study(
-        replace(_job(tmp_path / "x", n_trials=3), planned_trials=30),
+        replace(fold_job(tmp_path / "x", n_trials=3), planned_trials=30),
         open_storage(f"sqlite:///{tmp_path / 'x' / 'optuna.db'}"),
     ).sampler
     assert sampler.n_startup_trials == 1
@@ -214,16 +165,18 @@ def _finished(job: FoldJob) -> FoldJob:
 
 
 def test_same_seed_same_result_in_a_fresh_storage(tmp_path: Path) -> None:
-    a = run_fold(_job(tmp_path / "a", family="lightgbm", n_trials=3))
-    b = run_fold(_job(tmp_path / "b", family="lightgbm", n_trials=3))
+    a = run_fold(fold_job(tmp_path / "a", family="lightgbm", n_trials=3))
+    b = run_fold(fold_job(tmp_path / "b", family="lightgbm", n_trials=3))
     assert a.params == b.params and a.metrics == b.metrics
 
 
 def test_a_search_seed_searches_again_on_the_same_folds_and_models(tmp_path: Path) -> None:
-    job = _job(tmp_path / "a", n_trials=4)
-    base = _trials(_finished(job))
-    same = _trials(_finished(replace(_job(tmp_path / "b", n_trials=4), search_seed=job.seed)))
-    other = _trials(_finished(replace(_job(tmp_path / "c", n_trials=4), search_seed=7)))
+    job = fold_job(tmp_path / "a", n_trials=4)
+    base = study_trials(_finished(job))
+    same = study_trials(
+        _finished(replace(fold_job(tmp_path / "b", n_trials=4), search_seed=job.seed))
+    )
+    other = study_trials(_finished(replace(fold_job(tmp_path / "c", n_trials=4), search_seed=7)))
     assert [t.params for t in same] == [t.params for t in base]  # its own seed: as before
     # the first trial is the defaults in every search; the sampled ones differ
     assert other[0].params == base[0].params
@@ -232,7 +185,7 @@ def test_a_search_seed_searches_again_on_the_same_folds_and_models(tmp_path: Pat
 
 
 def test_segments_are_scored_per_track_by_mean_and_vote(tmp_path: Path) -> None:
-    job = _job(tmp_path, segments=3, n_trials=2)
+    job = fold_job(tmp_path, segments=3, n_trials=2)
     out = run_fold(job)
     assert len(out.predictions) == len(job.test_tracks)  # one row per track, not per segment
     assert not np.isnan(out.metrics["accuracy_vote"])
@@ -240,25 +193,25 @@ def test_segments_are_scored_per_track_by_mean_and_vote(tmp_path: Path) -> None:
 
 
 def test_fixed_baseline_is_refit_without_trials(tmp_path: Path) -> None:
-    job = _job(tmp_path, family="dummy")
+    job = fold_job(tmp_path, family="dummy")
     out = run_fold(job)
     assert out.status == "done" and out.n_trials == 0 and out.params == {}
-    assert _trials(job) == []
+    assert study_trials(job) == []
 
 
 def test_zero_trials_refits_the_defaults_without_inner_cv(tmp_path: Path) -> None:
     """n_trials 0 is the untuned reference: one fit of the defaults per outer fold."""
-    job = _job(tmp_path, family="logreg", n_trials=0)
+    job = fold_job(tmp_path, family="logreg", n_trials=0)
     out = run_fold(job)
     assert out.status == "done", out.message
     assert out.params == load_search_space("logreg").defaults_for_trial()
     assert out.n_trials == 0 and np.isnan(out.inner_accuracy)
-    assert not _trials(job)
+    assert not study_trials(job)
     assert set(out.predictions["track_id"]) == set(job.test_tracks)
 
 
 def test_inner_folds_touching_the_test_part_are_refused(tmp_path: Path) -> None:
-    job = _job(tmp_path)
+    job = fold_job(tmp_path)
     a, b = job.inner_splits[0]
     leaky = replace(job, inner_splits=[(a, np.concatenate([b, job.test_tracks[:1]]))])
     with pytest.raises(GenrebenchError, match="outside the outer training part"):
@@ -269,7 +222,7 @@ def test_inner_folds_touching_the_test_part_are_refused(tmp_path: Path) -> None:
 
 
 def test_a_failing_fold_becomes_an_error_outcome(tmp_path: Path) -> None:
-    job = replace(_job(tmp_path), test_tracks=np.array(["g0.99999"]), fail_fast=False)
+    job = replace(fold_job(tmp_path), test_tracks=np.array(["g0.99999"]), fail_fast=False)
     out = run_fold(job)
     assert out.status == "error" and "no rows" in out.message
 
@@ -284,14 +237,14 @@ def test_study_names_and_seeds_are_deterministic() -> None:
 def test_a_fold_whose_trials_all_failed_is_retried_by_the_next_run(tmp_path: Path) -> None:
     """Every trial failing (here: NaN features) gives an error row, not a stored outcome; once
     the cause is gone, the next run tunes the same study with fresh attempts."""
-    good = replace(_job(tmp_path), fail_fast=False)
+    good = replace(fold_job(tmp_path), fail_fast=False)
     broken = replace(good, X=np.full_like(good.X, np.nan))
     first = run_fold(broken)
     assert first.status == "error" and "every trial failed" in first.message
-    failed = _trials(good)
+    failed = study_trials(good)
     assert failed and all(t.state == TrialState.FAIL for t in failed)
     second = run_fold(good)
     assert second.status == "done", second.message
-    trials = _trials(good)
+    trials = study_trials(good)
     assert sum(t.state == TrialState.COMPLETE for t in trials) == good.n_trials
     assert [t.number for t in trials[: len(failed)]] == [t.number for t in failed]  # kept

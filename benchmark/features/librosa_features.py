@@ -22,7 +22,7 @@ fraction of that:
   tuning estimate of the chroma looks at the spectral peaks of its 150–4000 Hz band only.
 
 The values agree with :func:`reference_features` to float precision (relative differences
-~1e-7; see ``tests/test_audio_features.py`` and ``benchmarks/audio_throughput.py``).
+~1e-7; see ``tests/features/test_librosa_features.py`` and ``benchmarks/audio_throughput.py``).
 ``benchmarks/feature_correlation.py`` compares them with Kaggle's CSV.
 """
 

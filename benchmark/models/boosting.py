@@ -36,7 +36,7 @@ def build_lightgbm(params: Mapping[str, Any], seed: int) -> Pipeline:
       the model collapses to saturated one-class probabilities. Seen in the 1-h ``full`` run:
       ``csv_30s`` stratified fold 1 with learning_rate 0.23, 50 leaves scored 0.11 on its test
       part (inner CV 0.74); with 1e-2 the same fit scores 0.76, and over 30 random draws of the
-      space the mean accuracy moved 0.734 → 0.732 (``tests/test_integration.py``).
+      space the mean accuracy moved 0.734 → 0.732 (``tests/integration/test_real_gtzan.py``).
     - ``max_bin=31`` instead of 255: the 10-class default grows 1000 trees and split finding
       scans every bin, so fewer bins is the main speed lever. On features_30_sec.csv
       (StratifiedKFold(10), 900-row fits, one thread) 255/63/31/15 bins score 0.749/0.755/

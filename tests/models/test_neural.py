@@ -1,6 +1,6 @@
 """Neural families: crop/vote helpers, the Keras wrapper's estimator contract, tiny trainings.
 
-The shared family checks (tests/test_models.py) already run mlp, cnn2d and cnn1d through
+The shared family checks (tests/models/test_models.py) already run mlp, cnn2d and cnn1d through
 shape, class order, seed, clone, pickle and search-space checks; here are what is particular
 to the Keras wrapper and the crop pipeline. Fits are tiny (a few epochs, a few filters).
 """
@@ -286,7 +286,7 @@ def test_mlp_runs_through_the_tuning_harness(tmp_path) -> None:
     second, refit and scored; the budget comes from the (shrunk) search space."""
     from dataclasses import replace
 
-    from test_tuning import _job
+    from helpers import fold_job
 
     from benchmark.search_space import load_search_space
     from benchmark.tuning import run_fold
@@ -294,7 +294,7 @@ def test_mlp_runs_through_the_tuning_harness(tmp_path) -> None:
     space = load_search_space("mlp").to_dict()
     space["params"]["max_epochs"]["choices"] = [5]
     space["defaults"]["max_epochs"] = 5
-    job = replace(_job(tmp_path, family="mlp", n_trials=2), space=space)
+    job = replace(fold_job(tmp_path, family="mlp", n_trials=2), space=space)
     outcome = run_fold(job)
     assert outcome.status == "done", outcome.message
     assert outcome.n_trials == 2 and outcome.n_test == len(job.test_tracks)

@@ -32,7 +32,7 @@ from benchmark.execution.local import plan_and_run
 from benchmark.execution.plan import RunOptions
 from benchmark.trial_count import SURPLUS_ATTR, WORKER_ATTR
 
-TESTS = Path(__file__).resolve().parent
+TESTS = Path(__file__).resolve().parents[2]
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 CONFIG = """\

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import fold_job, journal_options
 from optuna.trial import TrialState
-from test_tuning import _job
 
 from benchmark.config import load_config
 from benchmark.errors import GenrebenchError
@@ -21,7 +21,7 @@ from benchmark.execution.workers.file_board import FileBoard
 from benchmark.execution.workers.shared_study import help_study, run_fold_shared
 from benchmark.execution.workers.sql_board import SqlBoard
 from benchmark.execution.workers.status import progress
-from benchmark.execution.workers.worker import WorkerOptions, run_worker
+from benchmark.execution.workers.worker import run_worker
 from benchmark.search_space import SearchSpace
 from benchmark.storage import open_storage
 from benchmark.trial_count import (
@@ -92,7 +92,7 @@ def _shared(job, worker: str = "me", alive=lambda w: True) -> Shared:
 
 
 def test_a_trial_beyond_the_global_budget_is_surplus_and_counts_nowhere(tmp_path) -> None:
-    job = _job(tmp_path, n_trials=2)
+    job = fold_job(tmp_path, n_trials=2)
     shared = _shared(job)
     study = load_study(job, shared.storage)
     for _ in range(2):  # two trials other workers are running
@@ -108,7 +108,7 @@ def test_a_trial_beyond_the_global_budget_is_surplus_and_counts_nowhere(tmp_path
 
 
 def test_a_dead_workers_trial_is_failed_and_retried_with_its_params(tmp_path) -> None:
-    job = _job(tmp_path, n_trials=3)
+    job = fold_job(tmp_path, n_trials=3)
     shared = _shared(job, alive=lambda w: w != "gone")
     study = load_study(job, shared.storage)
     trial = study.ask()
@@ -137,19 +137,6 @@ n_trials: 3
 n_jobs: 1
 baseline: {feature_set: csv_30s, family: logreg}
 """
-
-
-def journal_options(data: Path, tmp_path: Path, name: str) -> WorkerOptions:
-    """A quick worker on a journal file of its own (no MLflow, short beats and polls)."""
-    return WorkerOptions(
-        data_dir=str(data),
-        results_root=tmp_path / "r",
-        storage_url=f"journal:///{tmp_path / 'shared' / name}.log",
-        track=False,
-        heartbeat_s=1,
-        grace_s=5,
-        poll_s=0.1,
-    )
 
 
 def test_workers_on_a_journal_file(fake_gtzan, tmp_path) -> None:

@@ -1,7 +1,8 @@
 """The leaderboard page: its numbers are stats.py's numbers on the results files, it shows every
 section issue 3 asks for, it survives partial results, and the CLI writes it.
 
-One small real benchmark (``bench_run``) is shared with ``tests/test_ui.py`` (Chromium, MLflow
+One small real benchmark (``report_bench``, tests/conftest.py) is shared with
+``tests/integration/test_ui.py`` (Chromium, MLflow
 UI): tuned on a noisier copy of the fake GTZAN folder so accuracies and intervals are not all 1.
 """
 
@@ -13,18 +14,15 @@ import re
 import shutil
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from helpers import REPORT_CONFIG
 
 from benchmark import stats
 from benchmark.cli import main
-from benchmark.config import load_config
-from benchmark.execution.local import plan_and_run
-from benchmark.execution.plan import RunOptions
 from benchmark.report import (
     ALPHA,
     LEADERBOARD,
@@ -34,51 +32,10 @@ from benchmark.report import (
     write_report,
 )
 
-CONFIG = """\
-name: rep
-seed: 5
-feature_sets: [csv_30s]
-families: [logreg, lda, dummy]
-protocols:
-  artist_kfold: {n_folds: 3}
-  fault_filtered: {}
-inner_folds: 2
-n_trials: 2
-n_jobs: 1
-baseline: {feature_set: csv_30s, family: lda}
-"""
-
-_CACHE: dict[str, Any] = {}
-
-
-def noisy_copy(src: Path, dest: Path, noise: float = 1.0, seed: int = 1) -> Path:
-    """A copy of a fake GTZAN folder whose CSV features carry extra noise (harder to classify)."""
-    shutil.copytree(src, dest)
-    csv = dest / "features_30_sec.csv"
-    df = pd.read_csv(csv)
-    cols = [c for c in df.columns if c not in ("filename", "length", "label")]
-    rng = np.random.default_rng(seed)
-    df[cols] = df[cols] + rng.normal(size=(len(df), len(cols))) * df[cols].std().to_numpy() * noise
-    df.to_csv(csv, index=False)
-    return dest
-
-
-def small_run(fake_gtzan: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The shared benchmark folder (run once per session, MLflow tracking on)."""
-    if "dir" not in _CACHE:
-        tmp = tmp_path_factory.mktemp("report-run")
-        data = noisy_copy(fake_gtzan, tmp / "gtzan")
-        (tmp / "rep.yaml").write_text(CONFIG)
-        cfg = load_config(str(tmp / "rep.yaml"))
-        result = plan_and_run(cfg, RunOptions(data_dir=str(data), results_root=tmp / "results"))
-        assert set(result.results["status"]) == {"done"}
-        _CACHE["dir"] = result.results_dir
-    return _CACHE["dir"]
-
 
 @pytest.fixture(scope="module")
-def bench(fake_gtzan: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return small_run(fake_gtzan, tmp_path_factory)
+def bench(report_bench: Path) -> Path:
+    return report_bench
 
 
 @pytest.fixture(scope="module")
@@ -355,16 +312,16 @@ def test_mlflow_ui_argv_binds_loopback(bench: Path) -> None:
     assert argv[argv.index("--backend-store-uri") + 1].endswith("mlflow.db")
 
 
-def test_cli_run_writes_the_leaderboard(fake_gtzan: Path, tmp_path: Path) -> None:
-    cfg = CONFIG.replace("[logreg, lda, dummy]", "[lda]").replace("n_trials: 2", "n_trials: 1")
-    cfg = cfg.replace("  artist_kfold: {n_folds: 3}\n", "")
-    (tmp_path / "c.yaml").write_text(cfg)
+def test_cli_run_writes_the_leaderboard(fake_gtzan: Path, tmp_path: Path, make_config) -> None:
+    config = make_config.file(
+        **{**REPORT_CONFIG, "families": ["lda"], "protocols": {"fault_filtered": {}}}, n_trials=1
+    )
     result = CliRunner().invoke(
         main,
         [
             "run",
             "--config",
-            str(tmp_path / "c.yaml"),
+            str(config),
             "--data-dir",
             str(fake_gtzan),
             "--results-dir",

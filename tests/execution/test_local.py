@@ -10,44 +10,26 @@ import optuna
 import pandas as pd
 import pytest
 from fake_gtzan import make_fake_gtzan
+from helpers import run_local
 
-from benchmark.config import load_config
 from benchmark.errors import GenrebenchError
 from benchmark.execution.local import benchmark_lock, plan_and_run
 from benchmark.execution.plan import RunOptions
 from benchmark.results import RESULT_COLUMNS
 
-CONFIG = """\
-name: t
-seed: 3
-feature_sets: [csv_30s, csv_3s, spectrogram_img]
-families: [logreg, lda]
-protocols:
-  artist_kfold: {n_folds: 3}
-  fault_filtered: {}
-inner_folds: 2
-n_trials: 2
-n_jobs: 1
-baseline: {feature_set: csv_30s, family: lda}
-"""
-
-
-def _config(tmp_path: Path, text: str = CONFIG):
-    path = tmp_path / "t.yaml"
-    path.write_text(text)
-    return load_config(str(path))
-
-
-def _run(cfg, data: Path, results: Path, **kw):
-    opts = RunOptions(data_dir=str(data), results_root=results, track=False, **kw)
-    return plan_and_run(cfg, opts)
+#: three feature sets (one missing on some folders) under a k-fold and a test-split protocol
+CONFIG = dict(
+    seed=3,
+    feature_sets=["csv_30s", "csv_3s", "spectrogram_img"],
+    protocols={"artist_kfold": {"n_folds": 3}, "fault_filtered": {}},
+)
 
 
 @pytest.fixture(scope="module")
-def first_run(fake_gtzan: Path, tmp_path_factory: pytest.TempPathFactory):
+def first_run(fake_gtzan: Path, tmp_path_factory: pytest.TempPathFactory, make_config):
     tmp = tmp_path_factory.mktemp("run")
-    cfg = _config(tmp)
-    return cfg, tmp, _run(cfg, fake_gtzan, tmp / "results")
+    cfg = make_config(**CONFIG)
+    return cfg, tmp, run_local(cfg, fake_gtzan, tmp / "results")
 
 
 def test_run_writes_every_pair_fold_and_the_documented_files(first_run) -> None:
@@ -132,7 +114,7 @@ def test_rerun_runs_no_new_trial_and_gives_the_same_rows(first_run, fake_gtzan) 
     cfg, tmp, result = first_run
     db = f"sqlite:///{result.results_dir / 'optuna.db'}"
     before = {s.study_name: s.n_trials for s in optuna.get_all_study_summaries(db)}
-    again = _run(cfg, fake_gtzan, tmp / "results")
+    again = run_local(cfg, fake_gtzan, tmp / "results")
     after = {s.study_name: s.n_trials for s in optuna.get_all_study_summaries(db)}
     assert after == before
     cols = ["feature_set", "family", "protocol", "fold", "accuracy", "params"]
@@ -144,20 +126,20 @@ def test_same_config_and_seed_reproduce_the_scores_in_a_fresh_folder(
 ) -> None:
     cfg, _, result = first_run
     cfg1 = cfg.with_overrides(feature_sets=["csv_30s"])
-    fresh = _run(cfg1, fake_gtzan, tmp_path / "fresh")
+    fresh = run_local(cfg1, fake_gtzan, tmp_path / "fresh")
     mine = result.results[result.results["feature_set"] == "csv_30s"].reset_index(drop=True)
     cols = ["family", "protocol", "fold", "accuracy", "log_loss", "params"]
     fresh_pairs = fresh.results[fresh.results["feature_set"] == "csv_30s"]
     pd.testing.assert_frame_equal(fresh_pairs.reset_index(drop=True)[cols], mine[cols])
 
 
-def test_missing_inputs_become_skip_rows_and_coverage_is_reported(tmp_path) -> None:
+def test_missing_inputs_become_skip_rows_and_coverage_is_reported(tmp_path, make_config) -> None:
     data = make_fake_gtzan(
         tmp_path / "g", n_per_genre=6, with_csv_3s=False, with_fault_filtered=False
     )
     (data / "images_original" / "jazz" / "jazz00002.png").unlink()
-    cfg = _config(tmp_path)
-    res = _run(cfg, data, tmp_path / "results").results
+    cfg = make_config(**CONFIG)
+    res = run_local(cfg, data, tmp_path / "results").results
     skipped = res[res["status"] == "skip"]
     assert set(skipped["feature_set"]) >= {"csv_3s"}
     assert (
@@ -180,10 +162,12 @@ def test_a_second_run_on_the_same_folder_is_refused_while_one_holds_it(tmp_path)
         pass
 
 
-def test_run_logs_parent_runs_per_pair_with_nested_trials(fake_gtzan, tmp_path) -> None:
+def test_run_logs_parent_runs_per_pair_with_nested_trials(fake_gtzan, tmp_path, make_config):
     from mlflow import MlflowClient
 
-    cfg = _config(tmp_path).with_overrides(feature_sets=["csv_30s"], protocols=["fault_filtered"])
+    cfg = make_config(**CONFIG).with_overrides(
+        feature_sets=["csv_30s"], protocols=["fault_filtered"]
+    )
     opts = RunOptions(data_dir=str(fake_gtzan), results_root=tmp_path / "r")
     result = plan_and_run(cfg, opts)
     client = MlflowClient(f"sqlite:///{result.results_dir / 'mlflow.db'}")

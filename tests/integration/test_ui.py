@@ -23,7 +23,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from test_report import small_run
 
 from benchmark.report import write_report
 
@@ -40,8 +39,8 @@ CHROMIUM_ARGS = [
 
 
 @pytest.fixture(scope="module")
-def bench(fake_gtzan: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return small_run(fake_gtzan, tmp_path_factory)
+def bench(report_bench: Path) -> Path:
+    return report_bench
 
 
 def test_leaderboard_in_headless_chromium(bench: Path, tmp_path: Path) -> None:

@@ -41,6 +41,10 @@ def test_family_passes_check(name: str, check: testing.Check, problems) -> None:
     check(family, *problems[kind])
 
 
+def test_the_checks_run_on_at_least_one_family() -> None:
+    assert FAMILIES and testing.CHECKS, "discovery found no family (or no check): nothing ran"
+
+
 def test_registry_and_search_spaces_match_both_ways() -> None:
     files = {p.stem for p in search_spaces_dir().glob("*.yaml")}
     assert set(FAMILIES) - files == set(), "families without search_spaces/<name>.yaml"

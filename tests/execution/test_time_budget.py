@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from test_tuning import _job, _trials
+from helpers import fold_job, run_local, study_trials
 
 from benchmark.config import RacingSettings, config_from_dict, parse_duration
 from benchmark.errors import ConfigError
@@ -85,7 +85,7 @@ def test_makespan_packs_jobs_onto_the_first_free_process() -> None:
 
 def _pair_jobs(tmp_path: Path, folds, families) -> list:
     """Jobs of families ``(name, n_trials)`` on ``folds``, fold by fold."""
-    base = _job(tmp_path)
+    base = fold_job(tmp_path)
     return [
         replace(base, pair=PairKey("s", fam, "p"), fold=fold, n_trials=n)
         for fold in folds
@@ -132,7 +132,7 @@ def test_late_gain_says_what_a_study_s_last_trials_found() -> None:
 def test_caps_grow_for_pairs_whose_trials_still_find_better_params(tmp_path: Path) -> None:
     """Pairs' caps scale with what their studies' last trials found, against the median pair,
     within x0.5..x2; a pair with one study so far keeps the common cap."""
-    base = _job(tmp_path)
+    base = fold_job(tmp_path)
     job = {
         fam: replace(base, pair=PairKey("s", fam, "p")) for fam in ("flat", "mid", "steep", "thin")
     }
@@ -159,7 +159,7 @@ def test_caps_grow_for_pairs_whose_trials_still_find_better_params(tmp_path: Pat
 def test_the_scheduler_learns_from_each_finished_study(tmp_path: Path) -> None:
     """Under a budget, each finished fold's inner-CV scores (read from its study) are what the
     next re-plan weighs its pair by."""
-    base = replace(_job(tmp_path, n_trials=7), pruner="none")
+    base = replace(fold_job(tmp_path, n_trials=7), pruner="none")
     jobs = [replace(base, fold=f, study_name=f"value{f}") for f in range(2)]
     value = TuningValue()
     outcomes = [o for o, _ in Scheduler(jobs, range(2), value=value).run()]
@@ -167,7 +167,7 @@ def test_the_scheduler_learns_from_each_finished_study(tmp_path: Path) -> None:
     storage = open_storage(base.storage_url)
     scores = [inner_scores(storage, j.study_name) for j in jobs]
     assert [len(s) for s in scores] == [7, 7]
-    assert scores[0] == [t.value for t in _trials(jobs[0])]
+    assert scores[0] == [t.value for t in study_trials(jobs[0])]
     assert value.gains[("synthetic", "logreg")] == [late_gain(s) for s in scores]
     assert ("synthetic", "logreg") in value.weights()
 
@@ -187,10 +187,10 @@ def test_dispatch_goes_round_by_round_longest_first(tmp_path: Path) -> None:
 
 
 def test_a_study_ended_by_the_deadline_is_continued_by_a_larger_budget(tmp_path: Path) -> None:
-    job = _job(tmp_path, n_trials=2)
+    job = fold_job(tmp_path, n_trials=2)
     first = run_fold(job)
     assert first.status == "done" and first.trial_budget == 2
-    before = [t.params for t in _trials(job)]
+    before = [t.params for t in study_trials(job)]
     # the same study, planned for 5 trials, but the run's budget is already spent: it keeps
     # its 2 trials, is refit, and says it satisfies only 2
     cut = run_fold(replace(job, n_trials=5, deadline=time.time() - 1))
@@ -198,16 +198,16 @@ def test_a_study_ended_by_the_deadline_is_continued_by_a_larger_budget(tmp_path:
     assert cut.params == first.params
     # a rerun with time continues the same study to 5 trials (the first 2 are kept)
     more = run_fold(replace(job, n_trials=5))
-    trials = _trials(job)
+    trials = study_trials(job)
     assert more.trial_budget == 5 and more.n_trials + more.n_pruned == 5 == len(trials)
     assert [t.params for t in trials[:2]] == before
     # and a stored outcome that satisfies the plan is read back without any new trial
     again = run_fold(replace(job, n_trials=5))
-    assert len(_trials(job)) == 5 and again.params == more.params
+    assert len(study_trials(job)) == 5 and again.params == more.params
 
 
 def test_no_fold_starts_after_the_deadline(tmp_path: Path) -> None:
-    jobs = [replace(_job(tmp_path), fold=f, study_name=f"s{f}") for f in range(3)]
+    jobs = [replace(fold_job(tmp_path), fold=f, study_name=f"s{f}") for f in range(3)]
     past = Scheduler(jobs, range(3), deadline=time.time() - 1, budget_label="1 s")
     rows = list(past.run())
     assert [(o.status, ran) for o, ran in rows] == [("skip", False)] * 3
@@ -225,26 +225,13 @@ def test_no_fold_starts_after_the_deadline(tmp_path: Path) -> None:
     assert np.isfinite(next(o for o, _ in answered.run() if o.fold == 0).metrics["accuracy"])
 
 
-SMALL = """\
-name: b
-seed: 2
-feature_sets: [csv_30s]
-families: [logreg, lda]
-protocols:
-  artist_kfold: {n_folds: 3}
-inner_folds: 2
-n_trials: 2
-n_jobs: 2
-baseline: {feature_set: csv_30s, family: lda}
-"""
+SMALL = dict(name="b", seed=2, n_jobs=2)
 
 
 def test_a_spent_budget_leaves_complete_tables_and_a_rerun_continues(
-    fake_gtzan: Path, tmp_path: Path
+    fake_gtzan: Path, tmp_path: Path, make_config
 ) -> None:
-    from test_runner import _config, _run
-
-    spent = _run(_config(tmp_path, SMALL + "budget: 0.001\n"), fake_gtzan, tmp_path / "r")
+    spent = run_local(make_config(**SMALL, budget=0.001), fake_gtzan, tmp_path / "r")
     res = spent.results
     pairs, ens = res[res["feature_set"] != "ensemble"], res[res["feature_set"] == "ensemble"]
     # a row for every pair and fold, never a missing one; ensembles as incomplete as the pairs
@@ -252,15 +239,15 @@ def test_a_spent_budget_leaves_complete_tables_and_a_rerun_continues(
     assert pairs["message"].str.startswith("not reached: the run's budget").all()
     assert len(ens) == 3 * 3 and set(ens["status"]) == {"skip"}
     # the same results folder with time to spare: every fold runs now, as an unbudgeted run
-    resumed = _run(_config(tmp_path, SMALL), fake_gtzan, tmp_path / "r").results
-    fresh = _run(_config(tmp_path, SMALL), fake_gtzan, tmp_path / "fresh").results
+    resumed = run_local(make_config(**SMALL), fake_gtzan, tmp_path / "r").results
+    fresh = run_local(make_config(**SMALL), fake_gtzan, tmp_path / "fresh").results
     cols = ["feature_set", "family", "fold", "status", "accuracy", "params", "n_trials"]
     assert set(resumed["status"]) == {"done"}
     pd.testing.assert_frame_equal(resumed[cols], fresh[cols])
 
 
 def test_each_round_replans_the_trials_of_the_folds_left(tmp_path: Path) -> None:
-    jobs = [replace(_job(tmp_path, n_trials=1), fold=f, study_name=f"r{f}") for f in range(3)]
+    jobs = [replace(fold_job(tmp_path, n_trials=1), fold=f, study_name=f"r{f}") for f in range(3)]
     asked: list[tuple[list[int], bool]] = []
 
     def replan(pending, seconds_left):
@@ -277,7 +264,7 @@ def test_each_round_replans_the_trials_of_the_folds_left(tmp_path: Path) -> None
 def test_raced_folds_the_budget_did_not_reach_end_their_round(tmp_path: Path) -> None:
     """Past the deadline every fold left is a not-reached row, raced pairs' later rounds
     included: the rounds they end are decided, nothing waits on a fold that never runs."""
-    base = _job(tmp_path, n_trials=1)
+    base = fold_job(tmp_path, n_trials=1)
     jobs = [
         replace(base, pair=PairKey("s", fam, "kfold"), fold=f, study_name=f"{fam}{f}")
         for f in range(3)
@@ -293,7 +280,7 @@ def test_raced_folds_the_budget_did_not_reach_end_their_round(tmp_path: Path) ->
 def test_the_time_left_is_the_cost_model_of_the_folds_not_finished(tmp_path: Path) -> None:
     """Progress lines say how long is left from the cost model (a CNN fold is not an LDA fold),
     and the figure falls to zero as the folds finish."""
-    base = _job(tmp_path, n_trials=1)
+    base = fold_job(tmp_path, n_trials=1)
     jobs = [replace(base, fold=f, study_name=f"left{f}", timeout_s=None) for f in range(3)]
     model = _model(jobs, 10.0)
     per_fold = model.job_seconds(jobs[0])
@@ -310,7 +297,7 @@ def test_the_time_left_is_the_cost_model_of_the_folds_not_finished(tmp_path: Pat
 def test_progress_counts_the_trials_of_the_studies_still_running(tmp_path: Path) -> None:
     """A running study's finished trials count before its fold ends (read from the storage),
     so a long study does not show as no trials for minutes."""
-    base = _job(tmp_path)
+    base = fold_job(tmp_path)
     jobs = [replace(base, fold=f, study_name=f"run{f}", n_trials=n) for f, n in ((0, 2), (1, 3))]
     stored = [run_fold(job) for job in jobs]  # a rerun reads each back without a new trial
     scheduler = Scheduler(jobs, range(2), n_jobs=2)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[1] / "benchmark"
+PACKAGE = Path(__file__).resolve().parents[2] / "benchmark"
 MAX_LINES = 600
 #: what a module outside the wing may import from it: its public face and the plan
 WING_PUBLIC = {"benchmark.execution", "benchmark.execution.plan"}

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from test_runner import _config, _run
-from test_worker_units import journal_options
+from helpers import journal_options, run_local
 
 from benchmark.config import RacingSettings
 from benchmark.errors import ConfigError
@@ -127,27 +126,20 @@ def test_racing_settings_validate() -> None:
         RacingSettings.from_config({"tests": "friedman"}, "t")
 
 
-RACED = """\
-name: raced
-seed: 1
-feature_sets: [csv_30s]
-families: [dummy, logreg, lda]
-protocols:
-  artist_kfold: {n_folds: 5}
-  fault_filtered: {}
-inner_folds: 2
-n_trials: 2
-n_jobs: 2
-baseline: {feature_set: csv_30s, family: lda}
-ensembles: false
-racing: {alpha: 0.2, min_folds: 3}
-"""
+RACED = dict(
+    name="raced",
+    families=["dummy", "logreg", "lda"],
+    protocols={"artist_kfold": {"n_folds": 5}, "fault_filtered": {}},
+    n_jobs=2,
+    ensembles=False,
+    racing={"alpha": 0.2, "min_folds": 3},
+)
 
 
 @pytest.fixture(scope="module")
-def raced(fake_gtzan: Path, tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
+def raced(fake_gtzan: Path, tmp_path_factory: pytest.TempPathFactory, make_config) -> pd.DataFrame:
     tmp = tmp_path_factory.mktemp("raced")
-    return _run(_config(tmp, RACED), fake_gtzan, tmp / "results").results
+    return run_local(make_config(**RACED), fake_gtzan, tmp / "results").results
 
 
 def test_an_eliminated_pair_keeps_its_rows_and_says_why(raced: pd.DataFrame) -> None:
@@ -163,12 +155,12 @@ def test_an_eliminated_pair_keeps_its_rows_and_says_why(raced: pd.DataFrame) -> 
 
 
 def test_racing_never_reads_the_fault_filtered_test(
-    raced: pd.DataFrame, fake_gtzan: Path, tmp_path: Path
+    raced: pd.DataFrame, fake_gtzan: Path, tmp_path: Path, make_config
 ) -> None:
     """Without the fault-filtered protocol, the race eliminates the same pairs after the same
     folds: nothing of that split enters a racing decision."""
-    alone = _run(
-        _config(tmp_path, RACED.replace("  fault_filtered: {}\n", "")),
+    alone = run_local(
+        make_config(**{**RACED, "protocols": {"artist_kfold": {"n_folds": 5}}}),
         fake_gtzan,
         tmp_path / "results",
     ).results
@@ -179,11 +171,11 @@ def test_racing_never_reads_the_fault_filtered_test(
 
 
 def test_workers_race_as_one_process_does(
-    raced: pd.DataFrame, fake_gtzan: Path, tmp_path: Path
+    raced: pd.DataFrame, fake_gtzan: Path, tmp_path: Path, make_config
 ) -> None:
     """A worker rebuilds the race from the stored outcomes before each claim: the same pairs are
     eliminated after the same folds, with the same messages, and it scores no eliminated fold."""
-    summary = run_worker(_config(tmp_path, RACED), journal_options(fake_gtzan, tmp_path, "raced"))
+    summary = run_worker(make_config(**RACED), journal_options(fake_gtzan, tmp_path, "raced"))
     res = summary.finalized.results
     cols = ["feature_set", "family", "protocol", "fold", "status", "message"]
     by_worker = res[cols].sort_values(cols[:4]).reset_index(drop=True)

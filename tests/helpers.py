@@ -1,0 +1,169 @@
+"""Small builders the test modules share (pytest puts ``tests/`` on ``sys.path``): benchmark
+configs written as YAML, one (pair, fold) job on a generated problem, a one-machine run, a
+journal-file worker, a noisier copy of the fake GTZAN folder, and audio clips on disk.
+
+Configs come from the ``make_config`` fixture (``tests/conftest.py``), which calls
+:func:`write_config`: the small base below with top-level keys replaced, e.g.
+``make_config(name="b", n_jobs=2, budget=0.001)``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+import yaml
+
+from benchmark.config import BenchmarkConfig, load_config
+from benchmark.execution.local import RunResult, plan_and_run
+from benchmark.execution.plan import RunOptions
+from benchmark.execution.workers.worker import WorkerOptions
+from benchmark.results import PairKey
+from benchmark.search_space import load_search_space
+from benchmark.testing import make_tabular_problem
+from benchmark.tuning import FoldJob
+
+#: the config every test starts from: two quick families on the 30 s CSV, 3 artist folds
+BASE_CONFIG: dict[str, Any] = {
+    "name": "t",
+    "seed": 1,
+    "feature_sets": ["csv_30s"],
+    "families": ["logreg", "lda"],
+    "protocols": {"artist_kfold": {"n_folds": 3}},
+    "inner_folds": 2,
+    "n_trials": 2,
+    "n_jobs": 1,
+    "baseline": {"feature_set": "csv_30s", "family": "lda"},
+}
+
+
+#: the report's benchmark (``report_bench``): three families, a k-fold and a test split
+REPORT_CONFIG: dict[str, Any] = {
+    "name": "rep",
+    "seed": 5,
+    "families": ["logreg", "lda", "dummy"],
+    "protocols": {"artist_kfold": {"n_folds": 3}, "fault_filtered": {}},
+}
+
+
+def config_dict(**overrides: Any) -> dict[str, Any]:
+    """:data:`BASE_CONFIG` with top-level keys replaced (a key set to ``None`` is left out)."""
+    raw = {**BASE_CONFIG, **overrides}
+    return {k: v for k, v in raw.items() if v is not None}
+
+
+def write_config(folder: Path, **overrides: Any) -> Path:
+    """The config as ``<folder>/<name>.yaml`` (what ``--config`` and ``load_config`` take)."""
+    raw = config_dict(**overrides)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{raw['name']}.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+@dataclass
+class ConfigMaker:
+    """The ``make_config`` fixture: ``make_config(**overrides)`` writes a config to a fresh
+    folder and loads it; ``make_config.file(**overrides)`` gives the YAML file's path instead."""
+
+    factory: pytest.TempPathFactory
+    written: list[Path] = field(default_factory=list)
+
+    def file(self, **overrides: Any) -> Path:
+        path = write_config(self.factory.mktemp("config"), **overrides)
+        self.written.append(path)
+        return path
+
+    def __call__(self, **overrides: Any) -> BenchmarkConfig:
+        return load_config(str(self.file(**overrides)))
+
+
+def run_local(cfg: BenchmarkConfig, data: Path, results: Path, **kw: Any) -> RunResult:
+    """``genrebench run`` in this process, without MLflow (``kw``: more :class:`RunOptions`)."""
+    opts = RunOptions(data_dir=str(data), results_root=results, track=False, **kw)
+    return plan_and_run(cfg, opts)
+
+
+def journal_options(data: Path, tmp_path: Path, name: str) -> WorkerOptions:
+    """A quick worker on a journal file of its own (no MLflow, short beats and polls)."""
+    return WorkerOptions(
+        data_dir=str(data),
+        results_root=tmp_path / "r",
+        storage_url=f"journal:///{tmp_path / 'shared' / name}.log",
+        track=False,
+        heartbeat_s=1,
+        grace_s=5,
+        poll_s=0.1,
+    )
+
+
+#: the classes of :func:`fold_job`'s problem
+CLASSES = tuple(f"g{i}" for i in range(4))
+
+
+def fold_job(
+    tmp_path: Path,
+    *,
+    family: str = "logreg",
+    segments: int = 1,
+    n_trials: int = 4,
+    name: str = "study",
+) -> FoldJob:
+    """60 tracks of a learnable 4-class problem; ``segments`` rows per track."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    X, y = make_tabular_problem(n_samples=60 * segments, n_features=6, n_classes=4, seed=1)
+    order = np.argsort(y, kind="stable")  # rows of one track share a class
+    X, y = X[order], y[order]
+    per_class = np.bincount(y)
+    ids = []
+    for c, n in enumerate(per_class):
+        ids += [f"g{c}.{i // segments:05d}" for i in range(n)]
+    row_track = np.array(ids)
+    tracks = np.unique(row_track)
+    rng = np.random.default_rng(0)
+    test = np.sort(rng.choice(tracks, size=len(tracks) // 4, replace=False))
+    train = np.setdiff1d(tracks, test)
+    perm = rng.permutation(train)
+    inner = [(np.setdiff1d(train, part), part) for part in np.array_split(perm, 3)]
+    return FoldJob(
+        benchmark="t",
+        pair=PairKey("synthetic", family, "holdout"),
+        fold=0,
+        X=X,
+        row_track=row_track,
+        y=y,
+        classes=CLASSES,
+        train_tracks=train,
+        test_tracks=test,
+        inner_splits=inner,
+        space=load_search_space(family).to_dict(),
+        storage_url=f"sqlite:///{tmp_path / 'optuna.db'}",
+        study_name=name,
+        n_trials=n_trials,
+        timeout_s=None,
+        seed=0,
+        fail_fast=True,
+    )
+
+
+def study_trials(job: FoldJob) -> list[optuna.trial.FrozenTrial]:
+    """Every trial stored for ``job``'s study."""
+    return optuna.load_study(study_name=job.study_name, storage=job.storage_url).get_trials()
+
+
+def noisy_copy(src: Path, dest: Path, noise: float = 1.0, seed: int = 1) -> Path:
+    """A copy of a fake GTZAN folder whose CSV features carry extra noise (harder to classify)."""
+    shutil.copytree(src, dest)
+    csv = dest / "features_30_sec.csv"
+    df = pd.read_csv(csv)
+    cols = [c for c in df.columns if c not in ("filename", "length", "label")]
+    rng = np.random.default_rng(seed)
+    df[cols] = df[cols] + rng.normal(size=(len(df), len(cols))) * df[cols].std().to_numpy() * noise
+    df.to_csv(csv, index=False)
+    return dest
