@@ -167,3 +167,46 @@ def noisy_copy(src: Path, dest: Path, noise: float = 1.0, seed: int = 1) -> Path
     df[cols] = df[cols] + rng.normal(size=(len(df), len(cols))) * df[cols].std().to_numpy() * noise
     df.to_csv(csv, index=False)
     return dest
+
+
+@dataclass
+class SavedUnitModel:
+    """A logistic regression on librosa_30s features of fake tones, saved as a final model."""
+
+    dir: Path
+    ds: Any
+    fm: Any
+    model: Any
+
+
+def save_unit_model(tmp: Path, genres: tuple[str, ...]) -> SavedUnitModel:
+    """Train and save the small real model that predict's and evaluate's tests score with:
+    6-s clips (not 30) keep it fast; the parameter travels with the model."""
+    from fake_gtzan import make_fake_gtzan
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from benchmark.data import Dataset, load_manifest
+    from benchmark.features import get_feature_set
+    from benchmark.predict import save_model
+
+    root = make_fake_gtzan(
+        tmp / "gtzan", genres=genres, n_per_genre=4, with_audio=True, audio_seconds=6.0,
+        with_images=False, with_csv_3s=False,
+    )  # fmt: skip
+    ds = Dataset(root, load_manifest("gtzan"))
+    fm = get_feature_set("librosa_30s", seconds=6, n_jobs=1).load(ds, "tabular", tmp / "cache")
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    model.fit(fm.X, ds.labels_of(fm.row_track))
+    meta = {
+        "feature_set": "librosa_30s",
+        "feature_params": {"seconds": 6, "n_jobs": 1},
+        "classes": ds.classes,
+        "pair": {"feature_set": "librosa_30s", "family": "logreg", "protocol": "fault_filtered"},
+        "params": {"C": 1.0},
+        "benchmark": "unit",
+        "protocol_scores": {"fault_filtered": {"accuracy": 1.0}},
+    }
+    model_dir = save_model(tmp / "results" / "unit" / "final_model", model, meta)
+    return SavedUnitModel(model_dir, ds, fm, model)

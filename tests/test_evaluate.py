@@ -17,14 +17,12 @@ import pytest
 pytest.importorskip("librosa")
 import soundfile as sf  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
-from fake_gtzan import genre_tone, make_fake_gtzan  # noqa: E402
+from fake_gtzan import genre_tone  # noqa: E402
+from helpers import save_unit_model  # noqa: E402
 from sklearn import metrics as skm  # noqa: E402
-from sklearn.linear_model import LogisticRegression  # noqa: E402
-from sklearn.pipeline import make_pipeline  # noqa: E402
-from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 from benchmark.cli import main  # noqa: E402
-from benchmark.data import Dataset, load_manifest  # noqa: E402
+from benchmark.data import load_manifest  # noqa: E402
 from benchmark.evaluate import (  # noqa: E402
     EvaluationError,
     LabelledFile,
@@ -33,7 +31,6 @@ from benchmark.evaluate import (  # noqa: E402
     parse_mapping,
     read_labelled,
 )
-from benchmark.features import get_feature_set  # noqa: E402
 from benchmark.predict import load_model, save_model  # noqa: E402
 from benchmark.stats.bootstrap import bootstrap_ci  # noqa: E402
 
@@ -56,29 +53,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A logistic regression on librosa_30s features (6-s clips) of fake tones of 4 genres,
     saved as ``results/unit/final_model``, and a labelled folder of songs."""
     tmp = tmp_path_factory.mktemp("evaluate")
-    root = make_fake_gtzan(
-        tmp / "gtzan",
-        genres=GENRES,
-        n_per_genre=4,
-        with_audio=True,
-        audio_seconds=6.0,
-        with_images=False,
-        with_csv_3s=False,
-    )
-    ds = Dataset(root, load_manifest("gtzan"))
-    fm = get_feature_set("librosa_30s", seconds=6, n_jobs=1).load(ds, "tabular", tmp / "cache")
-    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
-    model.fit(fm.X, ds.labels_of(fm.row_track))
-    meta = {
-        "feature_set": "librosa_30s",
-        "feature_params": {"seconds": 6, "n_jobs": 1},
-        "classes": ds.classes,
-        "pair": {"feature_set": "librosa_30s", "family": "logreg", "protocol": "fault_filtered"},
-        "params": {"C": 1.0},
-        "benchmark": "unit",
-        "protocol_scores": {"fault_filtered": {"accuracy": 1.0}},
-    }
-    model_dir = save_model(tmp / "results" / "unit" / "final_model", model, meta)
+    unit = save_unit_model(tmp, GENRES)
+    model_dir = unit.dir
     songs = tmp / "songs"
     _write(songs / "Jazz" / "a.wav", "jazz", 11)
     _write(songs / "Jazz" / "live" / "b.flac", "jazz", 12)  # recursive below the label

@@ -14,7 +14,8 @@ import pytest
 pytest.importorskip("librosa")
 import soundfile as sf  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
-from fake_gtzan import genre_tone, make_fake_gtzan  # noqa: E402
+from fake_gtzan import genre_tone  # noqa: E402
+from helpers import save_unit_model  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
@@ -43,30 +44,8 @@ def fake_tone(genre: str, seconds: float, seed: int) -> np.ndarray:
 def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     """A logistic regression trained on librosa_30s features of fake tones, saved."""
     tmp = tmp_path_factory.mktemp("predict")
-    root = make_fake_gtzan(
-        tmp / "gtzan",
-        genres=GENRES,
-        n_per_genre=4,
-        with_audio=True,
-        audio_seconds=6.0,
-        with_images=False,
-        with_csv_3s=False,
-    )
-    ds = Dataset(root, load_manifest("gtzan"))
-    # 6-s clips (not 30) keep the test fast; the parameter travels with the model
-    fm = get_feature_set("librosa_30s", seconds=6, n_jobs=1).load(ds, "tabular", tmp / "cache")
-    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
-    model.fit(fm.X, ds.labels_of(fm.row_track))
-    meta = {
-        "feature_set": "librosa_30s",
-        "feature_params": {"seconds": 6, "n_jobs": 1},
-        "classes": ds.classes,
-        "pair": {"feature_set": "librosa_30s", "family": "logreg", "protocol": "fault_filtered"},
-        "params": {"C": 1.0},
-        "benchmark": "unit",
-        "protocol_scores": {"fault_filtered": {"accuracy": 1.0}},
-    }
-    model_dir = save_model(tmp / "results" / "unit" / "final_model", model, meta)
+    unit = save_unit_model(tmp, GENRES)
+    model_dir, ds, fm, model = unit.dir, unit.ds, unit.fm, unit.model
     songs = tmp / "songs"
     songs.mkdir()
     sf.write(songs / "jazz_like.wav", fake_tone("jazz", 6.0, seed=99), SR)
