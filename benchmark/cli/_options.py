@@ -43,6 +43,22 @@ def results_root_option(help: str = "Root of the results folders.") -> Decorator
     )
 
 
+def saved_model_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``--model`` and ``--results-dir``: which saved model a command scores with (the newest
+    ``<results-dir>/*/final_model/`` unless named); shared by predict and evaluate."""
+    f = results_root_option("Where to look for the newest final_model/ when --model is not given.")(
+        f
+    )
+    return click.option(
+        "--model",
+        "model_dir",
+        type=click.Path(file_okay=False),
+        default=None,
+        help="Saved model folder (model.json + model.joblib). Default: the newest "
+        "<results-dir>/*/final_model/.",
+    )(f)
+
+
 def storage_option(help: str) -> Decorator:
     return click.option("--storage", envvar="GENREBENCH_STORAGE", help=help)
 

@@ -11,7 +11,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from benchmark.cli._console import _handle_errors, console, out
-from benchmark.cli._options import no_tracking_option, results_root_option, tracking_uri_option
+from benchmark.cli._options import (
+    no_tracking_option,
+    saved_model_options,
+    tracking_uri_option,
+)
 from benchmark.errors import GenrebenchError
 
 
@@ -98,15 +102,7 @@ def _log(ev: Any, uri: str, model_path: Path) -> None:
 
 @click.command()
 @click.argument("source", type=click.Path(exists=True))
-@click.option(
-    "--model",
-    "model_dir",
-    type=click.Path(file_okay=False),
-    default=None,
-    help="Saved model folder (model.json + model.joblib). Default: the newest "
-    "<results-dir>/*/final_model/.",
-)
-@results_root_option("Where to look for the newest final_model/ when --model is not given.")
+@saved_model_options
 @click.option(
     "--map",
     "maps",

@@ -10,21 +10,13 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from benchmark.cli._console import _handle_errors, console, out
-from benchmark.cli._options import results_root_option
+from benchmark.cli._options import saved_model_options
 from benchmark.errors import GenrebenchError
 
 
 @click.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path())
-@click.option(
-    "--model",
-    "model_dir",
-    type=click.Path(file_okay=False),
-    default=None,
-    help="Saved model folder (model.json + model.joblib). Default: the newest "
-    "<results-dir>/*/final_model/.",
-)
-@results_root_option("Where to look for the newest final_model/ when --model is not given.")
+@saved_model_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document (for machines).")
 @click.option(
     "--windows", is_flag=True, help="Vote over every 30 s window of the song, not just the first."
