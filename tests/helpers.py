@@ -1,16 +1,19 @@
 """Small builders the test modules share (pytest puts ``tests/`` on ``sys.path``): benchmark
 configs written as YAML, one (pair, fold) job on a generated problem, a one-machine run, a
-journal-file worker, a noisier copy of the fake GTZAN folder, and audio clips on disk.
+journal-file worker, a noisier copy of the fake GTZAN folder, a saved model, and audio clips
+on disk (:func:`write_clip`, :func:`write_genre_clip`, :func:`write_genre_folder`).
 
 Configs come from the ``make_config`` fixture (``tests/conftest.py``), which calls
 :func:`write_config`: the small base below with top-level keys replaced, e.g.
-``make_config(name="b", n_jobs=2, budget=0.001)``.
+``make_config(name="b", n_jobs=2, budget=0.001)``, or one extending a shipped config,
+``make_config(name="mine", extends="smoke", n_trials=1)``.
 """
 
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +24,7 @@ import pytest
 import yaml
 
 from benchmark.config import BenchmarkConfig, load_config
+from benchmark.execution.cost import CostModel, FitCost
 from benchmark.execution.local import RunResult, plan_and_run
 from benchmark.execution.plan import RunOptions
 from benchmark.execution.workers.worker import WorkerOptions
@@ -43,6 +47,16 @@ BASE_CONFIG: dict[str, Any] = {
 }
 
 
+#: a one-pair benchmark on a test split (workers' journal-file tests): ``make_config(**JOURNAL)``
+JOURNAL: dict[str, Any] = {
+    "name": "j",
+    "families": ["logreg"],
+    "protocols": {"fault_filtered": {}},
+    "n_trials": 3,
+    "baseline": {"feature_set": "csv_30s", "family": "logreg"},
+}
+
+
 #: the report's benchmark (``report_bench``): three families, a k-fold and a test split
 REPORT_CONFIG: dict[str, Any] = {
     "name": "rep",
@@ -53,8 +67,9 @@ REPORT_CONFIG: dict[str, Any] = {
 
 
 def config_dict(**overrides: Any) -> dict[str, Any]:
-    """:data:`BASE_CONFIG` with top-level keys replaced (a key set to ``None`` is left out)."""
-    raw = {**BASE_CONFIG, **overrides}
+    """:data:`BASE_CONFIG` with top-level keys replaced (a key set to ``None`` is left out);
+    a config that ``extends`` another (``extends="smoke"``) starts from that one instead."""
+    raw = {**({} if "extends" in overrides else BASE_CONFIG), **overrides}
     return {k: v for k, v in raw.items() if v is not None}
 
 
@@ -152,6 +167,25 @@ def fold_job(
     )
 
 
+def pair_jobs(tmp_path: Path, folds, families) -> list[FoldJob]:
+    """:func:`fold_job`'s job for families ``(name, n_trials)`` on ``folds``, fold by fold."""
+    base = fold_job(tmp_path)
+    return [
+        replace(base, pair=PairKey("s", fam, "p"), fold=fold, n_trials=n)
+        for fold in folds
+        for fam, n in families
+    ]
+
+
+def cost_model(jobs, seconds_per_trial: float) -> CostModel:
+    """A cost model in which every trial of ``jobs``' pairs takes ``seconds_per_trial``."""
+    model = CostModel()
+    for j in jobs:
+        model.per_trial[(j.pair.feature_set, j.pair.family)] = seconds_per_trial
+        model.fits[(j.pair.feature_set, j.pair.family)] = FitCost(0.0, 1)
+    return model
+
+
 def study_trials(job: FoldJob) -> list[optuna.trial.FrozenTrial]:
     """Every trial stored for ``job``'s study."""
     return optuna.load_study(study_name=job.study_name, storage=job.storage_url).get_trials()
@@ -179,10 +213,60 @@ class SavedUnitModel:
     model: Any
 
 
+#: the sample rate of every generated clip (the fake folder's, and Kaggle's)
+SR = 22050
+
+#: the genres of the small saved model (:func:`save_unit_model`) and of the clips it is shown
+UNIT_GENRES = ("blues", "country", "jazz", "rock")
+
+
+def write_clip(
+    path: Path,
+    samples: np.ndarray,
+    sr: int = SR,
+    *,
+    fmt: str | None = None,
+    subtype: str | None = None,
+) -> Path:
+    """``samples`` written as an audio file at ``path`` (its folders made), with soundfile: the
+    format from the suffix unless ``fmt`` (``"OGG"``), its default subtype unless ``subtype``."""
+    import soundfile as sf
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, samples, sr, format=fmt, subtype=subtype)
+    return path
+
+
+def write_genre_clip(
+    path: Path,
+    genre: str,
+    seed: int,
+    *,
+    genres: Sequence[str] = UNIT_GENRES,
+    seconds: float = 6.0,
+    **kw: Any,
+) -> Path:
+    """A clip of ``genre``'s tone as the fake folder's tracks of ``genres`` sound
+    (:func:`fake_gtzan.genre_tone`), written by :func:`write_clip` (``kw``: ``fmt``, ...)."""
+    from fake_gtzan import genre_tone
+
+    return write_clip(path, genre_tone(genres, genre, seconds, seed), **kw)
+
+
+def write_genre_folder(root: Path, genres: Sequence[str], n_per_genre: int, seconds: float) -> Path:
+    """A fake GTZAN folder of ``genres`` with ``n_per_genre`` clips of ``seconds`` each and the
+    30 s CSV (no pictures, no 3 s CSV): what audio feature sets and saved models train on."""
+    from fake_gtzan import make_fake_gtzan
+
+    return make_fake_gtzan(
+        root, genres=genres, n_per_genre=n_per_genre, with_audio=True, audio_seconds=seconds,
+        with_images=False, with_csv_3s=False,
+    )  # fmt: skip
+
+
 def save_unit_model(tmp: Path, genres: tuple[str, ...]) -> SavedUnitModel:
     """Train and save the small real model that predict's and evaluate's tests score with:
     6-s clips (not 30) keep it fast; the parameter travels with the model."""
-    from fake_gtzan import make_fake_gtzan
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -191,10 +275,7 @@ def save_unit_model(tmp: Path, genres: tuple[str, ...]) -> SavedUnitModel:
     from benchmark.features import get_feature_set
     from benchmark.predict import save_model
 
-    root = make_fake_gtzan(
-        tmp / "gtzan", genres=genres, n_per_genre=4, with_audio=True, audio_seconds=6.0,
-        with_images=False, with_csv_3s=False,
-    )  # fmt: skip
+    root = write_genre_folder(tmp / "gtzan", genres, n_per_genre=4, seconds=6.0)
     ds = Dataset(root, load_manifest("gtzan"))
     fm = get_feature_set("librosa_30s", seconds=6, n_jobs=1).load(ds, "tabular", tmp / "cache")
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))

@@ -13,7 +13,6 @@ from optuna.trial import TrialState
 
 from benchmark.errors import GenrebenchError
 from benchmark.results import PairKey
-from benchmark.sampler_seeding import STARTUP_TRIALS, startup_trials
 from benchmark.search_space import SearchSpace, load_search_space
 from benchmark.storage import open_storage
 from benchmark.trial_count import KILLED_ATTR, is_counted, seconds_spent
@@ -129,13 +128,6 @@ def test_a_run_killed_mid_trial_resumes_as_the_uninterrupted_run(
     assert resumed.metrics == expected.metrics and resumed.params == expected.params
     assert resumed.predictions.equals(expected.predictions)
     assert resumed.inner_predictions.equals(expected.inner_predictions)
-
-
-def test_a_study_the_budget_cut_keeps_the_planned_share_of_random_start() -> None:
-    assert startup_trials(40, 40) == STARTUP_TRIALS == startup_trials(60, 40)
-    assert startup_trials(5, None) == STARTUP_TRIALS  # nothing planned apart: as configured
-    assert [startup_trials(n, 40) for n in (15, 8, 4, 1)] == [4, 2, 1, 1]
-    assert startup_trials(4, 30) == 2
 
 
 def test_a_cut_study_models_its_trials_sooner_and_an_uncut_one_samples_as_before(

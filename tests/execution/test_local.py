@@ -10,11 +10,12 @@ import optuna
 import pandas as pd
 import pytest
 from fake_gtzan import make_fake_gtzan
-from helpers import run_local
+from helpers import JOURNAL, run_local
 
 from benchmark.errors import GenrebenchError
 from benchmark.execution.local import benchmark_lock, plan_and_run
 from benchmark.execution.plan import RunOptions
+from benchmark.execution.workers.sql_board import SqlBoard
 from benchmark.results import RESULT_COLUMNS
 
 #: three feature sets (one missing on some folders) under a k-fold and a test-split protocol
@@ -195,3 +196,16 @@ def test_run_logs_parent_runs_per_pair_with_nested_trials(fake_gtzan, tmp_path, 
     )
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == logreg.info.run_id]
     assert len(children) == 2  # n_trials
+
+
+def test_run_refuses_a_storage_that_live_workers_share(fake_gtzan, tmp_path, make_config) -> None:
+    cfg = make_config(**JOURNAL)
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    board = SqlBoard(url)
+    board.register_worker("j", "elsewhere", "host", 1, {})
+    board.close()
+    opts = RunOptions(
+        data_dir=str(fake_gtzan), results_root=tmp_path / "r", storage_url=url, track=False
+    )
+    with pytest.raises(GenrebenchError, match="worker\\(s\\) are running benchmark 'j'"):
+        plan_and_run(cfg, opts)

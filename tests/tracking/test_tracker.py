@@ -16,7 +16,7 @@ from mlflow import MlflowClient
 
 from benchmark.errors import ConfigError
 from benchmark.results import FoldOutcome, PairKey, results_frame
-from benchmark.storage import default_tracking_uri, mask_url
+from benchmark.storage import default_tracking_uri
 from benchmark.tracking import Tracker
 
 PAIR = PairKey("csv_30s", "svm", "artist_kfold")
@@ -325,22 +325,6 @@ def test_experiment_is_reused(uri: str) -> None:
     b = Tracker(uri, "quick", TAGS)
     c = Tracker(uri, "full", TAGS)
     assert a.experiment_id == b.experiment_id != c.experiment_id
-
-
-@pytest.mark.parametrize(
-    ("url", "masked"),
-    [
-        ("postgresql://u:secret@host/db", "postgresql://u:***@host/db"),
-        ("postgresql+psycopg2://u:p@ss:w@host:5432/db", "postgresql+psycopg2://u:***@host:5432/db"),
-        ("https://user:tok@mlflow.example.org:5000", "https://user:***@mlflow.example.org:5000"),
-        ("http://host:5000/path", "http://host:5000/path"),
-        ("http://user@host/x", "http://user@host/x"),
-        ("sqlite:////abs/results/quick/mlflow.db", "sqlite:////abs/results/quick/mlflow.db"),
-        ("mysql://h/db?user=u&password=pw&x=1", "mysql://h/db?user=u&password=***&x=1"),
-    ],
-)
-def test_mask_url(url: str, masked: str) -> None:
-    assert mask_url(url) == masked
 
 
 @pytest.mark.parametrize(

@@ -1,15 +1,21 @@
 """``genrebench status`` on a storage written by ``genrebench run`` (issue 17: it said "holds 0
-benchmarks"): the benchmark is found from its Optuna studies and listed per pair."""
+benchmarks"): the benchmark is found from its Optuna studies and listed per pair; study names
+parse back, and trials are counted per study and state."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import optuna
 import pytest
 from click.testing import CliRunner
+from optuna.trial import TrialState
 
 from benchmark.cli import main
-from benchmark.storage import default_storage_url
+from benchmark.execution.workers.status import parse_study_name, trial_counts
+from benchmark.results import PairKey
+from benchmark.storage import default_storage_url, open_storage
+from benchmark.tuning import study_name
 
 
 @pytest.fixture(scope="module")
@@ -49,3 +55,28 @@ def test_status_write_says_run_writes_its_own_tables(run_dir: Path) -> None:
     url = default_storage_url(run_dir / "smoke")
     res = CliRunner().invoke(main, ["status", "--storage", url, "--write"])
     assert res.exit_code == 2 and "writes its results tables itself" in res.output
+
+
+def test_study_names_parse_back_to_benchmark_pair_fold_and_digest() -> None:
+    pair = PairKey("csv_30s", "logreg", "artist_kfold")
+    name = study_name("my:bench", pair, 3, "abc123")
+    assert parse_study_name(name) == (
+        "my:bench",
+        ("csv_30s", "logreg", "artist_kfold"),
+        3,
+        "abc123",
+    )
+    for other in ("final:csv_30s:lda", "b:csv_30s:lda:artist_kfold:foldx:d", "no colons"):
+        assert parse_study_name(other) is None
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "journal"])
+def test_trials_are_counted_per_study_and_state(tmp_path: Path, kind: str) -> None:
+    url = (
+        f"sqlite:///{tmp_path / 'o.db'}" if kind == "sqlite" else f"journal://{tmp_path / 'o.log'}"
+    )
+    storage = open_storage(url)
+    study = optuna.create_study(study_name="s", storage=storage)
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+    study.tell(study.ask(), state=TrialState.PRUNED)
+    assert trial_counts(storage, url) == {"s": {"COMPLETE": 2, "PRUNED": 1}}

@@ -1,6 +1,7 @@
 """Many ``genrebench worker`` processes on one benchmark in a throwaway PostgreSQL on 127.0.0.1:
 the trial budget is global, every (pair, fold) is scored once, a worker killed with SIGKILL
-mid-trial loses nothing, and a worker with other data, or a bad URL, gets one clear line.
+mid-trial loses nothing, and a worker with other data, or a bad URL, gets one clear line;
+then, on journal files, an unreachable tracking server and the benchmark's budget.
 
 The PostgreSQL tests start their own cluster (``tests/devcluster.py``) and skip when the
 PostgreSQL binaries are absent (CI installs them).
@@ -24,42 +25,31 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 from devcluster import LocalPostgres, free_port, pg_bin_dir
+from helpers import JOURNAL, journal_options
 from optuna.trial import TrialState
 
 from benchmark.cli import main
 from benchmark.config import load_config
 from benchmark.execution.local import plan_and_run
 from benchmark.execution.plan import RunOptions
+from benchmark.execution.workers.worker import run_worker
 from benchmark.trial_count import SURPLUS_ATTR, WORKER_ATTR
 
 TESTS = Path(__file__).resolve().parents[2]
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
-CONFIG = """\
-name: w
-seed: 5
-feature_sets: [csv_30s]
-families: [logreg, dummy]
-protocols:
-  artist_kfold: {n_folds: 2}
-inner_folds: 2
-n_trials: 4
-n_jobs: 1
-baseline: {feature_set: csv_30s, family: logreg}
-"""
+#: the shared benchmark: two families, two artist folds (``make_config.file(**SHARED)``)
+SHARED = dict(
+    name="w",
+    seed=5,
+    families=["logreg", "dummy"],
+    protocols={"artist_kfold": {"n_folds": 2}},
+    n_trials=4,
+    baseline={"feature_set": "csv_30s", "family": "logreg"},
+)
 
-KILL_CONFIG = """\
-name: k
-seed: 2
-feature_sets: [csv_30s]
-families: [logreg, lda]
-protocols:
-  fault_filtered: {}
-inner_folds: 2
-n_trials: 5
-n_jobs: 1
-baseline: {feature_set: csv_30s, family: lda}
-"""
+#: the benchmark a worker is killed in: two families on the test split
+KILLED = dict(name="k", seed=2, protocols={"fault_filtered": {}}, n_trials=5)
 
 #: one line per fold a worker scored (benchmark.cli.worker prints it)
 SCORED = re.compile(r"^(\S+) · (\S+) · (\S+) fold (\d+): (done|error|timeout)", re.M)
@@ -132,12 +122,11 @@ def _studies(url: str) -> dict[str, list[optuna.trial.FrozenTrial]]:
 
 
 @pytest.fixture(scope="module")
-def shared_run(pg, fake_gtzan, tmp_path_factory):
+def shared_run(pg, fake_gtzan, tmp_path_factory, make_config):
     """Three workers on one benchmark (MLflow in one SQLite file), and the same benchmark run
     by one ``genrebench run`` process."""
     tmp = tmp_path_factory.mktemp("workers")
-    config = tmp / "w.yaml"
-    config.write_text(CONFIG)
+    config = make_config.file(**SHARED)
     url = _database(pg, "shared")
     mlflow_uri = f"sqlite:///{tmp / 'mlflow.db'}"
     names = ["w0", "w1", "w2"]
@@ -262,8 +251,10 @@ def test_status_shows_progress_and_writes_tables_for_the_report(shared_run, tmp_
     assert "csv_30s" in page.read_text()
 
 
-def test_a_worker_with_other_data_refuses_to_join(shared_run, fake_gtzan, tmp_path) -> None:
-    tmp, url, *_ = shared_run
+def test_a_worker_with_other_data_refuses_to_join(
+    shared_run, fake_gtzan, tmp_path, make_config
+) -> None:
+    _, url, *_ = shared_run
     other = tmp_path / "gtzan"
     shutil.copytree(fake_gtzan, other)
     csv = other / "features_30_sec.csv"
@@ -273,7 +264,7 @@ def test_a_worker_with_other_data_refuses_to_join(shared_run, fake_gtzan, tmp_pa
         [
             "worker",
             "--config",
-            str(tmp / "w.yaml"),
+            str(make_config.file(**SHARED)),
             "--data-dir",
             str(other),
             "--storage",
@@ -344,9 +335,8 @@ def _running_trial_of(url: str, worker: str) -> tuple[str, int] | None:
     return (row[0], int(row[1])) if row else None
 
 
-def test_a_worker_killed_mid_trial_loses_nothing(pg, fake_gtzan, tmp_path) -> None:
-    config = tmp_path / "k.yaml"
-    config.write_text(KILL_CONFIG)
+def test_a_worker_killed_mid_trial_loses_nothing(pg, fake_gtzan, tmp_path, make_config) -> None:
+    config = make_config.file(**KILLED)
     url = _database(pg, "killed")
     flags = ("--no-tracking", "--heartbeat", "1", "--grace", "3")
     victim = _worker(tmp_path, config, fake_gtzan, url, "victim", *flags, slow=0.3)
@@ -388,3 +378,37 @@ def test_a_worker_killed_mid_trial_loses_nothing(pg, fake_gtzan, tmp_path) -> No
     victim_out = (tmp_path / "victim.log").read_text()
     scored = [m.group(2) for text in (out, victim_out) for m in SCORED.finditer(text)]
     assert sorted(scored) == ["lda", "logreg"]
+
+
+def test_an_unreachable_tracking_server_is_one_clear_line(
+    fake_gtzan, tmp_path, make_config
+) -> None:
+    config = make_config.file(**JOURNAL)
+    res = CliRunner().invoke(
+        main,
+        [
+            "worker",
+            "--config",
+            str(config),
+            "--data-dir",
+            str(fake_gtzan),
+            "--results-dir",
+            str(tmp_path),
+            "--tracking-uri",
+            f"http://user:s3cret@127.0.0.1:{free_port()}",
+        ],
+    )
+    assert res.exit_code == 2, res.output
+    lines = [line for line in res.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "cannot open the MLflow tracking store" in lines[0], res.output
+    assert "s3cret" not in lines[0]
+
+
+def test_workers_stop_at_the_benchmarks_budget(fake_gtzan, tmp_path, make_config) -> None:
+    """The budget is the benchmark's (stored with it by the first worker, counted from the
+    benchmark's creation): no fold starts after it ends, and each says so in its row."""
+    cfg = make_config(**{**JOURNAL, "name": "jb", "budget": 0.001})
+    summary = run_worker(cfg, journal_options(fake_gtzan, tmp_path, "jb"))
+    res = summary.finalized.results
+    assert res["status"].tolist() == ["skip"]
+    assert res["message"].iloc[0].startswith("not reached: the run's budget")
