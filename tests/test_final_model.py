@@ -10,27 +10,21 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmark.config import load_config
 from benchmark.errors import GenrebenchError
 from benchmark.execution.local import plan_and_run
 from benchmark.execution.plan import RunOptions
 from benchmark.final_model import choose_best_pair, export_from_results
 from benchmark.predict import load_model
 
-CONFIG = """\
-name: fm
-seed: 2
-feature_sets: [csv_30s]
-families: [logreg, dummy]
-protocols:
-  artist_kfold: {n_folds: 3}
-  fault_filtered: {}
-inner_folds: 2
-n_trials: 2
-n_jobs: 1
-baseline: {feature_set: csv_30s, family: dummy}
-ensembles: false
-"""
+#: two families under a k-fold and the test split, no ensembles (``make_config(**FM)``)
+FM = dict(
+    name="fm",
+    seed=2,
+    families=["logreg", "dummy"],
+    protocols={"artist_kfold": {"n_folds": 3}, "fault_filtered": {}},
+    baseline={"feature_set": "csv_30s", "family": "dummy"},
+    ensembles=False,
+)
 
 
 def _rows(protocol: str, family: str, accs: list[float]) -> list[dict]:
@@ -68,10 +62,9 @@ def test_the_winner_is_chosen_by_cross_validation_never_by_the_test_split() -> N
 
 
 def test_export_refits_the_best_pair_on_every_track_and_saves_it(
-    fake_gtzan: Path, tmp_path: Path
+    fake_gtzan: Path, tmp_path: Path, make_config
 ) -> None:
-    (tmp_path / "fm.yaml").write_text(CONFIG)
-    cfg = load_config(str(tmp_path / "fm.yaml"))
+    cfg = make_config(**FM)
     result = plan_and_run(
         cfg, RunOptions(data_dir=str(fake_gtzan), results_root=tmp_path, track=False)
     )
@@ -92,11 +85,10 @@ def test_export_refits_the_best_pair_on_every_track_and_saves_it(
     assert again["params"] == meta["params"]
 
 
-def test_export_refuses_other_data(fake_gtzan: Path, tmp_path: Path) -> None:
+def test_export_refuses_other_data(fake_gtzan: Path, tmp_path: Path, make_config) -> None:
     from fake_gtzan import make_fake_gtzan
 
-    (tmp_path / "fm.yaml").write_text(CONFIG.replace("  fault_filtered: {}\n", ""))
-    cfg = load_config(str(tmp_path / "fm.yaml"))
+    cfg = make_config(**{**FM, "protocols": {"artist_kfold": {"n_folds": 3}}})
     result = plan_and_run(
         cfg, RunOptions(data_dir=str(fake_gtzan), results_root=tmp_path, track=False)
     )
@@ -106,7 +98,7 @@ def test_export_refuses_other_data(fake_gtzan: Path, tmp_path: Path) -> None:
 
 
 def test_a_final_study_on_a_set_lacking_tracks_keeps_its_inner_folds_inside(
-    tmp_path: Path,
+    tmp_path: Path, make_config
 ) -> None:
     """Final studies share inner folds made over all tracks (so an ensemble's members are
     weighted on the same groups); a feature set lacking a track must not see it there."""
@@ -120,8 +112,7 @@ def test_a_final_study_on_a_set_lacking_tracks_keeps_its_inner_folds_inside(
 
     data = make_fake_gtzan(tmp_path / "g", n_per_genre=4, with_csv_3s=False)
     (data / "images_original" / "jazz" / "jazz00002.png").unlink()
-    (tmp_path / "fm.yaml").write_text(CONFIG)
-    cfg = load_config(str(tmp_path / "fm.yaml"))
+    cfg = make_config(**FM)
     ds = Dataset.open(data, cfg.dataset)
     pair = PairKey("spectrogram_img", "lda", "artist_kfold")
     job, n_tracks = _final_job(cfg, ds, pair, default_storage_url(tmp_path), None, 3)
@@ -131,14 +122,13 @@ def test_a_final_study_on_a_set_lacking_tracks_keeps_its_inner_folds_inside(
     assert "jazz.00002" not in inner and len(inner) == 39
 
 
-def test_final_studies_get_the_trials_the_folds_got(tmp_path: Path) -> None:
+def test_final_studies_get_the_trials_the_folds_got(tmp_path: Path, make_config) -> None:
     """Under a budget the folds may get fewer trials than planned: the final study gets as many
     as the pair's best-tuned done fold, never more than the config plans."""
     from benchmark.final_model import trials_the_folds_got
     from benchmark.results import PairKey
 
-    (tmp_path / "fm.yaml").write_text(CONFIG)
-    cfg = load_config(str(tmp_path / "fm.yaml"))
+    cfg = make_config(**FM)
     planned = cfg.trials_for("lda")
     rows = pd.DataFrame(
         {

@@ -108,13 +108,12 @@ def _genrebench(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _run_folder(collection: Path, tmp_path: Path, name: str, config: str) -> Path:
-    """``genrebench run`` of a config extending ``folder`` on the collection; its results."""
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(f"name: {name}\nextends: folder\n{config}")
+def _run_folder(collection: Path, tmp_path: Path, config: Path) -> Path:
+    """``genrebench run`` of ``config`` (one extending ``folder``) on the collection; its
+    results."""
     results = tmp_path / "results"
     run = _genrebench(
-        "run", "--config", str(path), "--data-dir", str(collection),
+        "run", "--config", str(config), "--data-dir", str(collection),
         "--results-dir", str(results), "--no-tracking",
     )  # fmt: skip
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
@@ -122,18 +121,22 @@ def _run_folder(collection: Path, tmp_path: Path, name: str, config: str) -> Pat
 
 
 def test_run_export_and_predict_on_a_collection_with_any_classes(
-    collection: Path, tmp_path: Path
+    collection: Path, tmp_path: Path, make_config
 ) -> None:
     """The whole path a user with their own music takes: audio features, tuning, results,
     the exported model and `genrebench predict`, with three classes of uneven size."""
-    results = _run_folder(
-        collection,
-        tmp_path,
-        "mine",
-        "feature_sets: [librosa_30s]\nfamilies: [lda, logreg]\n"
-        "protocols:\n  stratified_kfold: {n_folds: 3}\ninner_folds: 2\nn_trials: 2\nn_jobs: 1\n"
-        "baseline: {feature_set: librosa_30s, family: lda}\n",
+    config = make_config.file(
+        name="mine",
+        extends="folder",
+        feature_sets=["librosa_30s"],
+        families=["lda", "logreg"],
+        protocols={"stratified_kfold": {"n_folds": 3}},
+        inner_folds=2,
+        n_trials=2,
+        n_jobs=1,
+        baseline={"feature_set": "librosa_30s", "family": "lda"},
     )
+    results = _run_folder(collection, tmp_path, config)
     res = pd.read_parquet(results / "mine" / "results.parquet")
     res = res[res["feature_set"] != "ensemble"]
     assert set(res["status"]) == {"done"} and len(res) == 2 * 3
@@ -154,19 +157,26 @@ def test_run_export_and_predict_on_a_collection_with_any_classes(
     assert {t["genre"] for t in top} <= set(COLLECTION)
 
 
-def test_spectrogram_pairs_run_on_a_folder_without_images(collection: Path, tmp_path: Path) -> None:
+def test_spectrogram_pairs_run_on_a_folder_without_images(
+    collection: Path, tmp_path: Path, make_config
+) -> None:
     """No images_original/: spectrogram_img is drawn from the audio as Kaggle drew its PNGs,
     its pairs run, and the exported spectrogram model classifies a new song."""
     assert not (collection / "images_original").exists()
-    results = _run_folder(
-        collection,
-        tmp_path,
-        "img",
-        "feature_sets: [spectrogram_img]\nfeature_params: {spectrogram_img: {seconds: 3}}\n"
-        "families: [lda, logreg]\nprotocols:\n  stratified_kfold: {n_folds: 3}\n"
-        "inner_folds: 2\nn_trials: 1\nn_jobs: 1\nensembles: false\n"
-        "baseline: {feature_set: spectrogram_img, family: lda}\n",
+    config = make_config.file(
+        name="img",
+        extends="folder",
+        feature_sets=["spectrogram_img"],
+        feature_params={"spectrogram_img": {"seconds": 3}},
+        families=["lda", "logreg"],
+        protocols={"stratified_kfold": {"n_folds": 3}},
+        inner_folds=2,
+        n_trials=1,
+        n_jobs=1,
+        ensembles=False,
+        baseline={"feature_set": "spectrogram_img", "family": "lda"},
     )
+    results = _run_folder(collection, tmp_path, config)
     res = pd.read_parquet(results / "img" / "results.parquet")
     assert set(res["feature_set"]) == {"spectrogram_img"} and set(res["status"]) == {"done"}
     assert (res["n_test"].groupby(res["family"]).sum() == 17).all()

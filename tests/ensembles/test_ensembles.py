@@ -23,27 +23,20 @@ from benchmark.errors import ConfigError
 from benchmark.execution.local import plan_and_run
 from benchmark.execution.plan import RunOptions
 
-CONFIG = """\
-name: ens
-seed: 1
-feature_sets: [csv_30s, spectrogram_img]
-families: [logreg, lda, knn]
-protocols:
-  artist_kfold: {n_folds: 3}
-  fault_filtered: {}
-inner_folds: 2
-n_trials: 2
-n_jobs: 1
-baseline: {feature_set: csv_30s, family: lda}
-ensembles: {methods: [greedy, stacking, top_k], size: 10, top_k: 3}
-"""
+#: three families on two feature sets, every ensemble method (``make_config(**ENS)``)
+ENS = dict(
+    name="ens",
+    feature_sets=["csv_30s", "spectrogram_img"],
+    families=["logreg", "lda", "knn"],
+    protocols={"artist_kfold": {"n_folds": 3}, "fault_filtered": {}},
+    ensembles={"methods": ["greedy", "stacking", "top_k"], "size": 10, "top_k": 3},
+)
 
 
 @pytest.fixture(scope="module")
-def run(fake_gtzan: Path, tmp_path_factory: pytest.TempPathFactory):
+def run(fake_gtzan: Path, tmp_path_factory: pytest.TempPathFactory, make_config):
     tmp = tmp_path_factory.mktemp("ens")
-    (tmp / "ens.yaml").write_text(CONFIG)
-    cfg = load_config(str(tmp / "ens.yaml"))
+    cfg = make_config(**ENS)
     opts = RunOptions(data_dir=str(fake_gtzan), results_root=tmp / "results", track=False)
     return cfg, plan_and_run(cfg, opts)
 
@@ -222,26 +215,21 @@ def test_stacking_chooses_its_regularisation_by_grouped_cv() -> None:
     assert np.mean(proba.argmax(axis=1) == y) > np.mean(P[1].argmax(axis=1) == y)
 
 
-def test_ensemble_settings_are_validated(tmp_path: Path) -> None:
+def test_ensemble_settings_are_validated(make_config) -> None:
     with pytest.raises(ConfigError, match="unknown ensembles key"):
         EnsembleSettings.from_config({"sise": 3})
     with pytest.raises(ConfigError, match="unknown ensemble method 'bagging'"):
         EnsembleSettings.from_config({"methods": ["bagging"]})
     assert EnsembleSettings.from_config(False) is None
-    path = tmp_path / "bad.yaml"
-    path.write_text(CONFIG.replace("size: 10", "size: 0"))
     with pytest.raises(ConfigError, match="ensembles.size"):
-        load_config(str(path))
+        make_config(**{**ENS, "ensembles": {**ENS["ensembles"], "size": 0}})
     # the ensembles change no pair's result: not part of the digest (studies are reused)
     a = load_config("quick")
     assert a.with_overrides(ensembles=False).digest() == a.digest()
 
 
-def test_no_ensemble_writes_only_pairs(fake_gtzan: Path, tmp_path: Path) -> None:
-    (tmp_path / "e.yaml").write_text(
-        CONFIG.replace("families: [logreg, lda, knn]", "families: [lda]")
-    )
-    cfg = load_config(str(tmp_path / "e.yaml")).with_overrides(
+def test_no_ensemble_writes_only_pairs(fake_gtzan: Path, tmp_path: Path, make_config) -> None:
+    cfg = make_config(**{**ENS, "families": ["lda"]}).with_overrides(
         ensembles=False, feature_sets=["csv_30s"]
     )
     opts = RunOptions(data_dir=str(fake_gtzan), results_root=tmp_path / "r", track=False)

@@ -14,18 +14,13 @@ import pandas as pd
 from fault_injection import finished_folds, run_command
 from optuna.trial import TrialState
 
-CONFIG = """\
-name: k
-seed: 1
-feature_sets: [csv_30s]
-families: [logreg, qda, lda]
-protocols:
-  artist_kfold: {n_folds: 4}
-inner_folds: 2
-n_trials: 4
-n_jobs: 1
-baseline: {feature_set: csv_30s, family: lda}
-"""
+#: three families, four artist folds (``make_config.file(**KILLED)``)
+KILLED = dict(
+    name="k",
+    families=["logreg", "qda", "lda"],
+    protocols={"artist_kfold": {"n_folds": 4}},
+    n_trials=4,
+)
 
 
 def _finished_folds(db: Path) -> int:
@@ -47,10 +42,9 @@ def _start(config: Path, data: Path, results: Path) -> subprocess.Popen:
 
 
 def test_sigkill_mid_run_then_rerun_loses_and_repeats_nothing(
-    fake_gtzan: Path, tmp_path: Path
+    fake_gtzan: Path, tmp_path: Path, make_config
 ) -> None:
-    config = tmp_path / "k.yaml"
-    config.write_text(CONFIG)
+    config = make_config.file(**KILLED)
     results = tmp_path / "results"
     db = results / "k" / "optuna.db"
     proc = _start(config, fake_gtzan, results)
@@ -113,11 +107,12 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-def test_pool_workers_exit_when_the_run_is_sigkilled(fake_gtzan: Path, tmp_path: Path) -> None:
+def test_pool_workers_exit_when_the_run_is_sigkilled(
+    fake_gtzan: Path, tmp_path: Path, make_config
+) -> None:
     """Killing only the main process (not its group) must not leave joblib workers running
     folds nobody will collect, holding the cores a restarted run needs."""
-    config = tmp_path / "k.yaml"
-    config.write_text(CONFIG.replace("n_jobs: 1", "n_jobs: 2"))
+    config = make_config.file(**KILLED, n_jobs=2)
     results = tmp_path / "results"
     db = results / "k" / "optuna.db"
     proc = _start(config, fake_gtzan, results)

@@ -12,32 +12,28 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from benchmark.config import load_config
 from benchmark.execution.local import plan_and_run
 from benchmark.execution.plan import RunOptions
 
 pytestmark = pytest.mark.integration
 
-CONFIG = """\
-name: it
-seed: 0
-feature_sets: [csv_30s]
-families: [logreg, lda, seed_mlp]
-protocols:
-  artist_kfold: {n_folds: 10}
-  fault_filtered: {}
-inner_folds: 3
-n_trials: 3
-n_jobs: 2
-baseline: {feature_set: csv_30s, family: seed_mlp}
-"""
+#: three families on the 30 s CSV, 10 artist folds and the test split (``make_config(**IT)``)
+IT = dict(
+    name="it",
+    seed=0,
+    families=["logreg", "lda", "seed_mlp"],
+    protocols={"artist_kfold": {"n_folds": 10}, "fault_filtered": {}},
+    inner_folds=3,
+    n_trials=3,
+    n_jobs=2,
+    baseline={"feature_set": "csv_30s", "family": "seed_mlp"},
+)
 
 
 @pytest.fixture(scope="module")
-def real_run(real_gtzan: Path, tmp_path_factory: pytest.TempPathFactory):
+def real_run(real_gtzan: Path, tmp_path_factory: pytest.TempPathFactory, make_config):
     tmp = tmp_path_factory.mktemp("it")
-    (tmp / "it.yaml").write_text(CONFIG)
-    cfg = load_config(str(tmp / "it.yaml")).with_overrides()
+    cfg = make_config(**IT).with_overrides()
     opts = RunOptions(data_dir=str(real_gtzan), results_root=tmp / "results")
     return cfg, opts, plan_and_run(cfg, opts)
 
@@ -70,15 +66,16 @@ def test_honest_numbers_near_the_reference_and_tuned_beats_the_seed_mlp(real_run
         assert best > seed, (protocol, best, seed)
 
 
-def test_spectrogram_summary_runs_on_999_images_and_reports_coverage(real_gtzan, tmp_path):
-    text = CONFIG.replace("[csv_30s]", "[spectrogram_img]").replace(
-        "[logreg, lda, seed_mlp]", "[lda]"
+def test_spectrogram_summary_runs_on_999_images_and_reports_coverage(
+    real_gtzan, tmp_path, make_config
+):
+    cfg = make_config(
+        **IT,
+        feature_sets=["spectrogram_img"],
+        families=["lda"],
+        protocols={"artist_kfold": {"n_folds": 10}},
+        baseline={"feature_set": "spectrogram_img", "family": "lda"},
     )
-    text = text.replace(
-        "feature_set: csv_30s, family: seed_mlp", "feature_set: spectrogram_img, family: lda"
-    )
-    (tmp_path / "img.yaml").write_text(text.replace("  fault_filtered: {}\n", ""))
-    cfg = load_config(str(tmp_path / "img.yaml"))
     res = plan_and_run(cfg, RunOptions(data_dir=str(real_gtzan), results_root=tmp_path)).results
     img = res[res["protocol"] == "artist_kfold"]
     assert set(img["status"]) == {"done"} and len(img) == 10

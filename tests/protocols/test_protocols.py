@@ -347,11 +347,10 @@ class HoldoutProtocol(Protocol):
 '''
 
 
-def test_a_protocol_is_one_new_module(fake_gtzan: Path, tmp_path: Path) -> None:
+def test_a_protocol_is_one_new_module(fake_gtzan: Path, tmp_path: Path, make_config) -> None:
     """Drop a module into benchmark/protocols/: configs accept it, its parameters are
     checked, a run scores it, and it never selects the final model (a test split)."""
     import benchmark.protocols as protocols
-    from benchmark.config import load_config
     from benchmark.execution.local import plan_and_run
     from benchmark.execution.plan import RunOptions
 
@@ -361,16 +360,10 @@ def test_a_protocol_is_one_new_module(fake_gtzan: Path, tmp_path: Path) -> None:
     try:
         assert "tmp_holdout" in all_protocols()
         assert "tmp_holdout" not in protocols.selection_protocols()
-        (tmp_path / "h.yaml").write_text(
-            "name: h\nfeature_sets: [csv_30s]\nfamilies: [lda]\n"
-            "protocols: {tmp_holdout: {share: 0.25}}\ninner_folds: 2\nn_trials: 1\n"
-            "baseline: {feature_set: csv_30s, family: lda}\n"
-        )
-        cfg = load_config(str(tmp_path / "h.yaml"))
-        bad = tmp_path / "bad.yaml"
-        bad.write_text((tmp_path / "h.yaml").read_text().replace("share: 0.25", "folds: 2"))
+        h = dict(name="h", seed=None, families=["lda"], n_trials=1, n_jobs=None)
+        cfg = make_config(**h, protocols={"tmp_holdout": {"share": 0.25}})
         with pytest.raises(ConfigError, match=r"protocols.tmp_holdout: unknown parameter"):
-            load_config(str(bad))
+            make_config(**h, protocols={"tmp_holdout": {"folds": 2}})
         opts = RunOptions(data_dir=str(fake_gtzan), results_root=tmp_path / "r", track=False)
         res = plan_and_run(cfg, opts).results
         assert set(res["protocol"]) == {"tmp_holdout"} and set(res["status"]) == {"done"}
