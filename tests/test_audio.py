@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("librosa")
-import soundfile as sf  # noqa: E402
+from helpers import SR, write_clip  # noqa: E402
 
 from benchmark import audio  # noqa: E402
 from benchmark.audio import (  # noqa: E402
@@ -24,8 +24,6 @@ from benchmark.audio import (  # noqa: E402
     song_windows,
 )
 from benchmark.errors import GenrebenchError  # noqa: E402
-
-SR = 22050
 
 
 def tone(seconds: float, freq: float = 440.0, sr: int = SR, amp: float = 0.4) -> np.ndarray:
@@ -51,7 +49,7 @@ def test_decodes_every_format_to_mono_at_the_target_rate(
     left = tone(2.0, 440.0, sr_in)
     stereo = np.stack([left, left], axis=1)
     path = tmp_path / f"clip.{ext}"
-    sf.write(path, stereo, sr_in, format=fmt, subtype=subtype)
+    write_clip(path, stereo, sr_in, fmt=fmt, subtype=subtype)
     y = read_audio(path)
     assert y.dtype == np.float32 and y.ndim == 1
     assert abs(len(y) - 2 * SR) <= 0.05 * SR  # lossy codecs pad a few ms
@@ -62,7 +60,7 @@ def test_decodes_every_format_to_mono_at_the_target_rate(
 def test_first_seconds_offset_and_padding(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     y = np.concatenate([tone(2.0, 220.0), tone(2.0, 880.0)])
     path = tmp_path / "a.wav"
-    sf.write(path, y, SR)
+    write_clip(path, y)
     clip = load_clip(path, seconds=3.0)
     assert len(clip.samples) == 3 * SR and clip.n_audio == 3 * SR
     with caplog.at_level(logging.WARNING, logger="benchmark.audio"):
@@ -78,7 +76,7 @@ def test_resampling_matches_librosa_load(tmp_path: Path) -> None:
     import librosa
 
     path = tmp_path / "a.wav"
-    sf.write(path, tone(1.5, 330.0, 16000), 16000)
+    write_clip(path, tone(1.5, 330.0, 16000), 16000)
     ours = read_audio(path, 22050)
     theirs, _ = librosa.load(path, sr=22050)
     np.testing.assert_allclose(ours, theirs, atol=1e-6)
@@ -87,9 +85,9 @@ def test_resampling_matches_librosa_load(tmp_path: Path) -> None:
 def test_errors_are_one_line_genrebench_errors(tmp_path: Path) -> None:
     (tmp_path / "text.wav").write_text("this is not audio\n" * 20)
     (tmp_path / "empty.wav").write_bytes(b"")
-    sf.write(tmp_path / "silent.wav", np.zeros(3 * SR, np.float32), SR)
-    sf.write(tmp_path / "short.wav", tone(0.5), SR)
-    sf.write(tmp_path / "noheader.flac", tone(2.0), SR)
+    write_clip(tmp_path / "silent.wav", np.zeros(3 * SR, np.float32))
+    write_clip(tmp_path / "short.wav", tone(0.5))
+    write_clip(tmp_path / "noheader.flac", tone(2.0))
     (tmp_path / "noheader.flac").write_bytes((tmp_path / "noheader.flac").read_bytes()[:30])
     cases = {
         "missing.wav": (AudioFileMissing, "no such file"),
@@ -113,8 +111,8 @@ def test_truncated_file_keeps_the_audio_before_the_damage(
     rng = np.random.default_rng(0)
     y = np.clip(0.2 * rng.standard_normal(8 * SR), -0.99, 0.99).astype(np.float32)
     wav, flac = tmp_path / "cut.wav", tmp_path / "cut.flac"
-    sf.write(wav, y, SR)
-    sf.write(flac, y, SR)
+    write_clip(wav, y)
+    write_clip(flac, y)
     wav.write_bytes(wav.read_bytes()[: 44 + 2 * 3 * SR])  # header + 3 s of 16-bit samples
     flac.write_bytes(flac.read_bytes()[: flac.stat().st_size // 2])
     clip = load_clip(wav, seconds=8.0)
@@ -129,12 +127,12 @@ def test_truncated_file_keeps_the_audio_before_the_damage(
 def test_song_windows(tmp_path: Path) -> None:
     y = np.concatenate([tone(12.0, 220.0), np.zeros(10 * SR, np.float32), tone(4.0, 440.0)])
     path = tmp_path / "song.wav"
-    sf.write(path, y, SR)
+    write_clip(path, y)
     wins = song_windows(path, seconds=10.0)
     # 0-10 s tone, 10-20 s mostly silence but a 2 s tone: kept; 20-26 s: 6 s >= 1/3: kept
     assert [w.n_audio for w in wins] == [10 * SR, 10 * SR, 6 * SR]
     short = tmp_path / "short_song.wav"
-    sf.write(short, tone(4.0), SR)
+    write_clip(short, tone(4.0))
     assert len(song_windows(short, seconds=30.0)) == 1
 
 

@@ -14,9 +14,9 @@ import pytest
 
 pytest.importorskip("librosa")
 import librosa  # noqa: E402
-import soundfile as sf  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
-from fake_gtzan import genre_tone, make_fake_gtzan  # noqa: E402
+from fake_gtzan import genre_tone  # noqa: E402
+from helpers import SR, UNIT_GENRES, write_clip, write_genre_folder  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
@@ -24,15 +24,13 @@ from sklearn.preprocessing import StandardScaler  # noqa: E402
 from benchmark.audio import Clip  # noqa: E402
 from benchmark.band_limit import FileBand, TrainingBand, band_edge_hz, band_warning, low_pass
 from benchmark.cli import main  # noqa: E402
-from benchmark.config import load_config  # noqa: E402
 from benchmark.data import Dataset, load_manifest  # noqa: E402
 from benchmark.errors import ConfigError  # noqa: E402
 from benchmark.features import get_feature_set  # noqa: E402
 from benchmark.final_model import training_band  # noqa: E402
 from benchmark.predict import load_model, predict_file, save_model  # noqa: E402
 
-SR = 22050
-GENRES = ("blues", "country", "jazz", "rock")
+GENRES = UNIT_GENRES
 
 
 def tone(genre: str, seconds: float, seed: int) -> np.ndarray:
@@ -57,22 +55,13 @@ def _train(ds: Dataset, cache: Path, out: Path, **params: object) -> Path:
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     tmp = tmp_path_factory.mktemp("bandwidth")
-    root = make_fake_gtzan(
-        tmp / "gtzan",
-        genres=GENRES,
-        n_per_genre=4,
-        with_audio=True,
-        audio_seconds=6.0,
-        with_images=False,
-        with_csv_3s=False,
-    )
+    root = write_genre_folder(tmp / "gtzan", GENRES, n_per_genre=4, seconds=6.0)
     ds = Dataset(root, load_manifest("gtzan"))
     songs = tmp / "songs"
-    songs.mkdir()
     jazz = tone("jazz", 6.0, seed=99)
-    sf.write(songs / "full.wav", jazz, SR)
-    sf.write(songs / "at16k.flac", to_16k(jazz), 16000)
-    sf.write(songs / "lowpassed.wav", low_pass(jazz, SR, 4000), SR)  # a 22 050 Hz file
+    write_clip(songs / "full.wav", jazz)
+    write_clip(songs / "at16k.flac", to_16k(jazz), 16000)
+    write_clip(songs / "lowpassed.wav", low_pass(jazz, SR, 4000))  # a 22 050 Hz file
     return {
         "full_model": _train(ds, tmp / "cache", tmp / "full_model"),
         "limited_model": _train(ds, tmp / "cache", tmp / "limited_model", band_limit_hz=7500),
@@ -219,19 +208,13 @@ def test_the_band_limit_is_checked_against_the_sets_own_rate() -> None:
         get_feature_set("waveform", sample_rate=16000, band_limit_hz=8000)
 
 
-def test_the_config_loader_takes_and_validates_band_limit_hz(tmp_path: Path) -> None:
-    path = tmp_path / "mine.yaml"
-    path.write_text(
-        "name: mine\nextends: smoke\nfeature_params: {librosa_3s: {band_limit_hz: 8000}}\n"
-    )
-    assert load_config(str(path)).feature_params == {"librosa_3s": {"band_limit_hz": 8000}}
-    path.write_text(
-        "name: mine\nextends: smoke\nfeature_params: {librosa_30s: {band_limit_hz: 1e5}}\n"
-    )
+def test_the_config_loader_takes_and_validates_band_limit_hz(make_config) -> None:
+    def mine(feature_params: dict) -> object:
+        return make_config(name="mine", extends="smoke", feature_params=feature_params)
+
+    limited = {"librosa_3s": {"band_limit_hz": 8000}}
+    assert mine(limited).feature_params == limited  # type: ignore[attr-defined]
     with pytest.raises(ConfigError, match=r"feature_params\.librosa_30s: .*band_limit_hz"):
-        load_config(str(path))
-    path.write_text(
-        "name: mine\nextends: smoke\nfeature_params: {spectrogram_img: {band_limit_hz: 8000}}\n"
-    )
+        mine({"librosa_30s": {"band_limit_hz": "1e5"}})  # as YAML reads `1e5`: a string
     with pytest.raises(ConfigError, match=r"unknown parameter\(s\) band_limit_hz"):
-        load_config(str(path))
+        mine({"spectrogram_img": {"band_limit_hz": 8000}})

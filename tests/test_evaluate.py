@@ -15,10 +15,8 @@ import pandas as pd
 import pytest
 
 pytest.importorskip("librosa")
-import soundfile as sf  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
-from fake_gtzan import genre_tone  # noqa: E402
-from helpers import save_unit_model  # noqa: E402
+from helpers import UNIT_GENRES, save_unit_model, write_genre_clip  # noqa: E402
 from sklearn import metrics as skm  # noqa: E402
 
 from benchmark.cli import main  # noqa: E402
@@ -34,18 +32,12 @@ from benchmark.evaluate import (  # noqa: E402
 from benchmark.predict import load_model, save_model  # noqa: E402
 from benchmark.stats.bootstrap import bootstrap_ci  # noqa: E402
 
-SR = 22050
-GENRES = ("blues", "country", "jazz", "rock")
+GENRES = UNIT_GENRES
 
 
 @pytest.fixture(autouse=True)
 def _no_ambient_tracking(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-
-
-def _write(path: Path, genre: str, seed: int, fmt: str | None = None) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(path, genre_tone(GENRES, genre, 6.0, seed), SR, format=fmt)
 
 
 @pytest.fixture(scope="module")
@@ -56,12 +48,13 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     unit = save_unit_model(tmp, GENRES)
     model_dir = unit.dir
     songs = tmp / "songs"
-    _write(songs / "Jazz" / "a.wav", "jazz", 11)
-    _write(songs / "Jazz" / "live" / "b.flac", "jazz", 12)  # recursive below the label
-    _write(songs / "rock" / "c.wav", "rock", 13)
-    _write(songs / "rock" / "d.flac", "rock", 14)
-    _write(songs / "hip-hop" / "e.wav", "blues", 15)  # mapped to hiphop: a class never learnt
-    _write(songs / "polka" / "f.wav", "country", 16)  # no such class: skipped
+    write_genre_clip(songs / "Jazz" / "a.wav", "jazz", 11)
+    write_genre_clip(songs / "Jazz" / "live" / "b.flac", "jazz", 12)  # recursive below the label
+    write_genre_clip(songs / "rock" / "c.wav", "rock", 13)
+    write_genre_clip(songs / "rock" / "d.flac", "rock", 14)
+    # mapped to hiphop: a class never learnt
+    write_genre_clip(songs / "hip-hop" / "e.wav", "blues", 15)
+    write_genre_clip(songs / "polka" / "f.wav", "country", 16)  # no such class: skipped
     (songs / "rock" / "broken.mp3").write_text("liner notes, not audio\n" * 20)
     (songs / "rock" / "cover.jpg").write_bytes(b"\xff\xd8 not music")  # not audio: no row
     return {"dir": model_dir, "songs": songs, "tmp": tmp}
@@ -100,7 +93,7 @@ def test_read_labelled_folder_and_csv(trained: dict, tmp_path: Path) -> None:
     with pytest.raises(EvaluationError, match="no such folder"):
         read_labelled(tmp_path / "nothing")
     (tmp_path / "flat").mkdir()
-    _write(tmp_path / "flat" / "song.wav", "jazz", 1)
+    write_genre_clip(tmp_path / "flat" / "song.wav", "jazz", 1)
     with pytest.raises(EvaluationError, match="<label>/<file>"):
         read_labelled(tmp_path / "flat")
 

@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("librosa")
-import soundfile as sf  # noqa: E402
-from fake_gtzan import make_fake_gtzan  # noqa: E402
+from helpers import SR, write_clip, write_genre_folder  # noqa: E402
 
 from benchmark.audio import Clip, load_clip  # noqa: E402
 from benchmark.data import Dataset, load_manifest  # noqa: E402
@@ -26,7 +25,6 @@ from benchmark.features.librosa_features import (  # noqa: E402
     segment_bounds,
 )
 
-SR = 22050
 GENRES = ("blues", "classical", "jazz", "metal")
 
 
@@ -43,17 +41,11 @@ def music(seconds: float, seed: int = 0, f0: float = 220.0) -> np.ndarray:
 def audio_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """4 genres x 3 tracks of 2-s tones, plus jazz.00054 that does not decode, a silent
     clip and a CSV-only track (no audio)."""
-    root = make_fake_gtzan(
-        tmp_path_factory.mktemp("audio") / "gtzan",
-        genres=GENRES,
-        n_per_genre=3,
-        with_audio=True,
-        audio_seconds=2.0,
-        with_images=False,
-        with_csv_3s=False,
+    root = write_genre_folder(
+        tmp_path_factory.mktemp("audio") / "gtzan", GENRES, n_per_genre=3, seconds=2.0
     )
     (root / "genres_original" / "jazz" / "jazz.00054.wav").write_bytes(b"RIFF\x00\x00garbage")
-    sf.write(root / "genres_original" / "metal" / "metal.00007.wav", np.zeros(SR * 2), SR)
+    write_clip(root / "genres_original" / "metal" / "metal.00007.wav", np.zeros(SR * 2))
     (root / "genres_original" / "blues" / "blues.00002.wav").unlink()
     return root
 
@@ -152,9 +144,8 @@ def test_parallel_extraction_equals_serial(audio_root: Path) -> None:
 
 def test_librosa_3s_rows_per_segment(tmp_path: Path) -> None:
     folder = tmp_path / "genres_original" / "rock"
-    folder.mkdir(parents=True)
-    sf.write(folder / "rock.00000.wav", music(30.0, seed=3), SR)
-    sf.write(folder / "rock.00001.wav", music(7.0, seed=4), SR)
+    write_clip(folder / "rock.00000.wav", music(30.0, seed=3))
+    write_clip(folder / "rock.00001.wav", music(7.0, seed=4))
     fm = get_feature_set("librosa_3s", n_jobs=1).build(_dataset(tmp_path), "tabular")
     assert fm.X.shape == (12, 57) and np.isfinite(fm.X).all()
     assert list(fm.row_track) == ["rock.00000"] * 10 + ["rock.00001"] * 2
@@ -212,23 +203,22 @@ def test_clip_rows_for_a_single_clip() -> None:
     assert get_feature_set("logmel").clip_rows(clip, "image").shape == (1, 128, 1292)
 
 
-def test_benchmark_run_on_audio_feature_sets(audio_root: Path, tmp_path: Path) -> None:
+def test_benchmark_run_on_audio_feature_sets(audio_root: Path, tmp_path: Path, make_config) -> None:
     """librosa_30s, librosa_3s and logmel summaries land in the same results table."""
-    from benchmark.config import load_config
     from benchmark.execution.local import plan_and_run
     from benchmark.execution.plan import RunOptions
 
     root = tmp_path / "g"
     shutil.copytree(audio_root, root)
-    cfg_path = tmp_path / "a.yaml"
-    cfg_path.write_text(
-        "name: audio\nseed: 1\nfeature_sets: [librosa_30s, librosa_3s, logmel]\n"
-        "feature_params: {logmel: {seconds: 2, n_mels: 32, bands: 8}}\n"
-        "families: [logreg]\nprotocols:\n  stratified_kfold: {n_folds: 2}\n"
-        "inner_folds: 2\nn_trials: 1\nn_jobs: 1\n"
-        "baseline: {feature_set: csv_30s, family: logreg}\n"
+    cfg = make_config(
+        name="audio",
+        feature_sets=["librosa_30s", "librosa_3s", "logmel"],
+        feature_params={"logmel": {"seconds": 2, "n_mels": 32, "bands": 8}},
+        families=["logreg"],
+        protocols={"stratified_kfold": {"n_folds": 2}},
+        n_trials=1,
+        baseline={"feature_set": "csv_30s", "family": "logreg"},
     )
-    cfg = load_config(str(cfg_path))
     result = plan_and_run(cfg, RunOptions(data_dir=str(root), results_root=tmp_path, track=False))
     res = result.results
     done = res[res["status"] == "done"]

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from fake_gtzan import BOX, CANVAS, SHAPE, magma_rgb, png_path, scalar, write_png
+from helpers import write_clip
 from PIL import Image
 
 from benchmark.data import Dataset, load_manifest
@@ -240,11 +241,8 @@ def _tone(seed: int, seconds: float = 3.0) -> np.ndarray:
 
 
 def _write_clip(path: Path, seed: int, seconds: float = 3.0) -> np.ndarray:
-    import soundfile as sf
-
-    path.parent.mkdir(parents=True, exist_ok=True)
     y = _tone(seed, seconds)
-    sf.write(path, y, SR, subtype="PCM_16")
+    write_clip(path, y, SR, subtype="PCM_16")
     return y
 
 
