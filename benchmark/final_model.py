@@ -6,10 +6,16 @@ accuracy of an honest k-fold protocol (artist-grouped first), never by the fault
 split: choosing on a test split would be tuning to it. Its params are tuned once more by an
 Optuna study over all tracks (same budget, inner folds grouped like that protocol), stored
 like every other study, so an interrupted export resumes.
+
+A saved final model carries an *export key*: the config digest, the data checksum, the code
+digest, the results table and the choice asked for. Exporting again with the same key (a rerun of
+a finished benchmark) keeps the saved model instead of refitting it; any change refits.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -30,10 +36,10 @@ from benchmark.ensembles import (
     training_pool,
 )
 from benchmark.errors import GenrebenchError
-from benchmark.execution.plan import feature_set_of, fold_job
+from benchmark.execution.plan import code_digest, feature_set_of, fold_job
 from benchmark.features import all_feature_sets
 from benchmark.models import get_family
-from benchmark.predict import SavedModel, model_inputs, save_model
+from benchmark.predict import META_FILE, MODEL_FILE, SavedModel, model_inputs, save_model
 from benchmark.protocols import get_protocol, selection_protocols
 from benchmark.results import PairKey, summarize_pairs
 from benchmark.storage import default_storage_url
@@ -45,6 +51,8 @@ __all__ = [
     "config_from_run",
     "export_final_model",
     "export_from_results",
+    "export_key",
+    "saved_export_key",
     "training_band",
 ]
 
@@ -198,12 +206,19 @@ def export_final_model(
     feature_set: str | None = None,
     cache_dir: Path | None = None,
     deadline: float | None = None,
+    refit: bool = False,
 ) -> Path:
     """Tune and refit the chosen pair (or ensemble) on every track; save it to
     ``results_dir/final_model``. Only a model that can classify an audio file is exported:
     better candidates that cannot are passed over, and ``model.json`` says so. Final studies
     get the trials the pair's folds got (:func:`trials_the_folds_got`) and start no trial after
-    ``deadline`` but their first."""
+    ``deadline`` but their first. A model saved with the same :func:`export_key` is kept as it
+    is, unless ``refit``."""
+    out = results_dir / "final_model"
+    key = export_key(cfg, dataset, results, family=family, feature_set=feature_set)
+    if not refit and saved_export_key(out) == key:
+        log.info("final model: %s is up to date (export key %s): kept, not refit", out, key)
+        return out
     choice = choose_best_pair(
         results, cfg.baseline, family=family, feature_set=feature_set, predictable=True
     )
@@ -249,9 +264,44 @@ def export_final_model(
         }
     meta = {**common, **meta, "fit_s": round(time.perf_counter() - t0, 2)}
     meta["training_audio"] = training_band(dataset, estimator, meta).to_dict()
-    out = results_dir / "final_model"
+    meta["export_key"] = key
     save_model(out, estimator, meta)
     return out
+
+
+def export_key(
+    cfg: BenchmarkConfig,
+    dataset: Dataset,
+    results: pd.DataFrame,
+    *,
+    family: str | None = None,
+    feature_set: str | None = None,
+) -> str:
+    """What a final model is a function of: the config, the data, the code, the results it is
+    chosen from, and the family or feature set asked for. Equal keys give the same model."""
+    h = hashlib.sha256()
+    what = {
+        "config": cfg.digest(),
+        "data": dataset.checksum(),
+        "code": code_digest(),
+        "family": family,
+        "feature_set": feature_set,
+    }
+    h.update(json.dumps(what, sort_keys=True).encode())
+    h.update(results.to_csv(index=False).encode())
+    return h.hexdigest()[:16]
+
+
+def saved_export_key(folder: Path) -> str | None:
+    """The export key of the complete model saved in ``folder``, or None (none, or unreadable)."""
+    try:
+        meta = json.loads((folder / META_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    if not (folder / MODEL_FILE).is_file() or not isinstance(meta, dict):
+        return None
+    key = meta.get("export_key")
+    return str(key) if key else None
 
 
 def training_band(dataset: Dataset, estimator: Any, meta: dict[str, Any]) -> TrainingBand:
@@ -376,9 +426,11 @@ def export_from_results(
     family: str | None = None,
     feature_set: str | None = None,
     within_budget: bool = False,
+    refit: bool = False,
 ) -> Path:
     """Export the final model of the finished benchmark in ``results_dir``; ``within_budget``
-    (the end of ``run``): its final studies stop at the end of the run's budget."""
+    (the end of ``run``): its final studies stop at the end of the run's budget; ``refit``:
+    refit even when the saved model is up to date."""
     results_dir = Path(results_dir)
     cfg, prov = config_from_run(results_dir)
     dataset = Dataset.open(data_dir or prov.get("data_dir"), cfg.dataset)
@@ -400,4 +452,5 @@ def export_from_results(
         feature_set=feature_set,
         cache_dir=results_dir.parent / "cache",
         deadline=prov.get("schedule", {}).get("ends_at") if within_budget else None,
+        refit=refit,
     )

@@ -80,9 +80,36 @@ def test_export_refits_the_best_pair_on_every_track_and_saves_it(
     proba = model.estimator.predict_proba(X)
     labels = np.asarray(meta["classes"])[proba.argmax(axis=1)]
     assert np.mean(labels == csv["label"].to_numpy()) > 0.8
-    # exporting again resumes the stored final study: same params
-    again = json.loads((export_from_results(result.results_dir) / "model.json").read_text())
-    assert again["params"] == meta["params"]
+    # refitting resumes the stored final study: same params, a new fit
+    refit = export_from_results(result.results_dir, refit=True)
+    again = json.loads((refit / "model.json").read_text())
+    assert again["params"] == meta["params"] and again["saved_at"] >= meta["saved_at"]
+    assert again["export_key"] == meta["export_key"]
+
+
+def test_a_rerun_keeps_an_up_to_date_final_model_and_refits_a_stale_one(
+    fake_gtzan: Path, tmp_path: Path, make_config
+) -> None:
+    cfg = make_config(**FM)
+    opts = RunOptions(data_dir=str(fake_gtzan), results_root=tmp_path, track=False)
+    result = plan_and_run(cfg, opts)
+    folder = export_from_results(result.results_dir)
+    saved = (folder / "model.joblib").stat().st_mtime_ns
+    key = json.loads((folder / "model.json").read_text())["export_key"]
+    # same config, data, code and results: the model is kept, byte for byte
+    plan_and_run(cfg, opts)
+    assert export_from_results(result.results_dir) == folder
+    assert (folder / "model.joblib").stat().st_mtime_ns == saved
+    # asking for another choice changes the key: refit
+    other = export_from_results(result.results_dir, family="dummy")
+    meta = json.loads((other / "model.json").read_text())
+    assert meta["pair"]["family"] == "dummy" and meta["export_key"] != key
+    # a changed results table (one fold's accuracy) changes the key too
+    results = pd.read_parquet(result.results_dir / "results.parquet")
+    results.loc[0, "accuracy"] = 0.0
+    results.to_parquet(result.results_dir / "results.parquet")
+    refit = json.loads((export_from_results(result.results_dir) / "model.json").read_text())
+    assert refit["export_key"] not in (key, meta["export_key"])
 
 
 def test_export_refuses_other_data(fake_gtzan: Path, tmp_path: Path, make_config) -> None:

@@ -66,6 +66,12 @@ def register(final_dir: Path, tracking_uri: str, results_dir: Path) -> None:
     "MLflow tracking URI to register the model in (default: the folder's mlflow.db)."
 )
 @click.option("--no-register", is_flag=True, help="Do not log the model to MLflow's registry.")
+@click.option(
+    "--refit",
+    is_flag=True,
+    help="Refit even when the saved final model is up to date (same config, data, code and "
+    "results).",
+)
 @_handle_errors
 def export(
     results_dir: str | None,
@@ -75,6 +81,7 @@ def export(
     storage: str | None,
     tracking_uri: str | None,
     no_register: bool,
+    refit: bool,
 ) -> None:
     """Tune and refit the best pair of a finished benchmark on every track, for predict.
 
@@ -92,6 +99,7 @@ def export(
         storage_url=storage,
         family=family,
         feature_set=feature_set,
+        refit=refit,
     )
     out.print(f"final model: {path}", highlight=False, soft_wrap=True)
     if not no_register:
