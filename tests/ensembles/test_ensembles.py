@@ -270,6 +270,23 @@ def test_an_exported_ensemble_classifies_a_song(run, fake_gtzan: Path, tmp_path:
         own.append(p)
     manual = model.estimator.combine([p[None] for p in own])[0]
     assert np.allclose(pred.proba, manual)
+    # genrebench evaluate scores the ensemble on a labelled folder through the same path: each
+    # scored row is the file's own prediction, and the accuracy counts exactly those rows
+    from helpers import write_genre_clip
+
+    from benchmark.evaluate import evaluate, read_labelled
+
+    classes = meta["classes"]
+    folder_in = tmp_path / "labelled"
+    for k, genre in enumerate(classes[:3]):
+        write_genre_clip(folder_in / genre / "a.wav", genre, k, genres=classes, seconds=3.0)
+    ev = evaluate(model, read_labelled(folder_in), n_boot=50)
+    assert ev.count("scored") == 3 and not ev.failed
+    for row in ev.rows:
+        own_top = predict_file(model, row["file"]).top(1)[0][0]
+        assert row["predicted"] == own_top and row["class"] == Path(row["file"]).parent.name
+    correct = sum(bool(r["correct"]) for r in ev.rows)
+    assert ev.metrics.accuracy.value == pytest.approx(correct / 3)
 
 
 def _clip(path: Path, fset):
