@@ -45,6 +45,7 @@ import numpy as np
 from benchmark.errors import ConfigError
 
 __all__ = [
+    "HOP",
     "INSTALL_HINT",
     "LAYERS",
     "MusicnnWeights",

@@ -138,7 +138,10 @@ def test_patches_are_checked():
 
 
 def test_missing_weights_give_the_install_hint(monkeypatch):
-    monkeypatch.setattr(mnn.importlib.util, "find_spec", lambda name: None)
+    real = mnn.importlib.util.find_spec
+    monkeypatch.setattr(
+        mnn.importlib.util, "find_spec", lambda name: None if name == "musicnn" else real(name)
+    )
     assert mnn.checkpoint_dir() is None
     reason = mnn.musicnn_missing()
     assert reason is not None and "pip install --no-deps musicnn==0.1.0" in reason
