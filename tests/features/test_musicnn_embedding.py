@@ -6,13 +6,16 @@ real GTZAN clips. Needs musicnn's weights (``pip install --no-deps musicnn==0.1.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 pytest.importorskip("librosa")
+import soundfile as sf  # noqa: E402
 from fake_gtzan import make_fake_gtzan  # noqa: E402
 
 from benchmark.audio import Clip, load_clip  # noqa: E402
@@ -149,10 +152,12 @@ def test_builds_on_a_dataset_records_unusable_clips_and_caches(audio_root, tmp_p
 
 
 @needs_weights
-def test_benchmark_run_on_embedding_musicnn(audio_root, tmp_path):
-    from benchmark.config import load_config
-    from benchmark.execution.local import plan_and_run
-    from benchmark.execution.plan import RunOptions
+def test_genrebench_run_export_and_predict_on_embedding_musicnn(audio_root, tmp_path):
+    """``genrebench run`` on the set with one fast family, the exported model, and ``predict``
+    on a file at another sample rate computing the same embedding."""
+    from click.testing import CliRunner
+
+    from benchmark.cli import main
 
     root = tmp_path / "g"
     shutil.copytree(audio_root, root)
@@ -160,14 +165,28 @@ def test_benchmark_run_on_embedding_musicnn(audio_root, tmp_path):
     cfg_path.write_text(
         f"name: mnn\nseed: 1\nfeature_sets: [{NAME}]\nfeature_params: {{{NAME}: {{seconds: 4}}}}\n"
         "families: [logreg]\nprotocols:\n  stratified_kfold: {n_folds: 2}\n"
-        "inner_folds: 2\nn_trials: 1\nn_jobs: 1\n"
-        "baseline: {feature_set: csv_30s, family: logreg}\n"
+        "inner_folds: 2\nn_trials: 1\nn_jobs: 1\nensembles: false\n"
+        f"baseline: {{feature_set: {NAME}, family: logreg}}\n"
     )
-    cfg = load_config(str(cfg_path))
-    result = plan_and_run(cfg, RunOptions(data_dir=str(root), results_root=tmp_path, track=False))
-    res = result.results
-    ours = res[res["feature_set"] == NAME]
-    assert (ours["status"] == "done").all() and len(ours) == 2, ours[["status", "message"]]
+    results = tmp_path / "results"
+    runner = CliRunner()
+    args = ["run", "--config", str(cfg_path), "--data-dir", str(root)]
+    res = runner.invoke(main, [*args, "--results-dir", str(results), "--no-tracking"])
+    assert res.exit_code == 0, res.output
+    table = pd.read_parquet(results / "mnn" / "results.parquet")
+    ours = table[table["feature_set"] == NAME]
+    assert len(ours) == 2 and (ours["status"] == "done").all(), ours[["status", "message"]]
+    meta = json.loads((results / "mnn" / "final_model" / "model.json").read_text())
+    assert meta["feature_set"] == NAME and meta["feature_params"]["seconds"] == 4
+
+    song = tmp_path / "song.flac"  # a classical-like tone at 44.1 kHz: resampled to 16 kHz
+    sf.write(song, tone(4.0, 44100, 440.0, seed=7), 44100)
+    res = runner.invoke(main, ["predict", str(song), "--results-dir", str(results), "--json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert doc["feature_set"] == NAME
+    probs = [g["probability"] for g in doc["predictions"][0]["genres"]]
+    assert len(probs) == 3 and sum(probs) == pytest.approx(1.0, abs=1e-6)
 
 
 @pytest.mark.integration
