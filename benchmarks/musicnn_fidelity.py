@@ -58,7 +58,11 @@ def tf_part(work: Path) -> None:
     sess = tf.compat.v1.Session()
     sess.run(tf.compat.v1.global_variables_initializer())
     tf.compat.v1.train.Saver().restore(sess, str(package / "MSD_musicnn") + "/")
-    got = sess.run([penultimate, max_pool, mean_pool], feed_dict={x: batch, is_training: False})
+    chunks = [  # in chunks: one front-end map of 1000 patches alone is ~10 GB
+        sess.run([penultimate, max_pool, mean_pool], feed_dict={x: part, is_training: False})
+        for part in np.array_split(batch, max(1, len(batch) // 50))
+    ]
+    got = [np.concatenate([c[i] for c in chunks]) for i in range(len(LAYERS))]
     np.savez(work / "tf.npz", **dict(zip(LAYERS, got, strict=True)))
     mels = [extractor.batch_data(f, batch.shape[1], batch.shape[1])[0] for f in spec["files"]]
     np.save(work / "tf_patches.npy", np.concatenate(mels).astype(np.float32))
