@@ -46,6 +46,9 @@ from benchmark.errors import ConfigError
 
 __all__ = [
     "HOP",
+    "BN_WIDTHS",
+    "CONV_SHAPES",
+    "DENSE_SHAPE",
     "INSTALL_HINT",
     "LAYERS",
     "MusicnnWeights",
@@ -72,6 +75,22 @@ BN_EPSILON = 1e-3
 LAYERS: dict[str, int] = {"penultimate": 200, "max_pool": 753, "mean_pool": 753}
 INSTALL_HINT = "pip install --no-deps musicnn==0.1.0"
 MODEL = "MSD_musicnn"
+#: MSD_musicnn's convolution kernels ``(kh, kw, in, out)``, in build order: timbral 7 x 38 and
+#: 7 x 67, temporal 128, 64 and 32 x 1, the three mid-end ones
+CONV_SHAPES: dict[str, tuple[int, int, int, int]] = {
+    "conv2d": (7, 38, 1, 204),
+    "conv2d_1": (7, 67, 1, 204),
+    "conv2d_2": (128, 1, 1, 51),
+    "conv2d_3": (64, 1, 1, 51),
+    "conv2d_4": (32, 1, 1, 51),
+    "conv2d_5": (7, 561, 1, 64),
+    "conv2d_6": (7, 64, 1, 64),
+    "conv2d_7": (7, 64, 1, 64),
+}
+#: the widths of its batch norms, ``batch_normalization`` … ``batch_normalization_10``
+BN_WIDTHS: tuple[int, ...] = (1, 204, 204, 51, 51, 51, 64, 64, 64, 1506, 200)
+#: its penultimate dense layer ``(inputs, units)``
+DENSE_SHAPE = (1506, 200)
 
 
 # --- the weights ----------------------------------------------------------------------------
@@ -167,6 +186,7 @@ def load_weights(folder: str | None = None) -> MusicnnWeights:
             raise ConfigError(f"musicnn embeddings {musicnn_missing()}")
         folder = str(found)
     ckpt = TfCheckpoint(folder)
+    _check_shapes(ckpt)
     bns = [_bn(ckpt, f"batch_normalization_{i}") for i in range(1, 9)]
     convs = [_conv(ckpt, "conv2d", bns[0])]
     convs += [_conv(ckpt, f"conv2d_{i}", bns[i] if i < 5 else None) for i in range(1, 8)]
@@ -180,6 +200,22 @@ def load_weights(folder: str | None = None) -> MusicnnWeights:
         dense_bias=ckpt["dense/bias"],
         dense_bn=_bn(ckpt, "batch_normalization_10"),
     )
+
+
+def _check_shapes(ckpt: Any) -> None:
+    """Refuse a checkpoint that is not MSD_musicnn's (a missing variable, another shape)."""
+    from benchmark.features._tf_checkpoint import CheckpointError
+
+    want = {f"{n}/kernel": s for n, s in CONV_SHAPES.items()} | {"dense/kernel": DENSE_SHAPE}
+    for i, width in enumerate(BN_WIDTHS):
+        want[f"batch_normalization_{i}/gamma" if i else "batch_normalization/gamma"] = (width,)
+    for name, shape in want.items():
+        got = ckpt.shape(name) if name in ckpt else None
+        if got != shape:
+            raise CheckpointError(
+                f"{ckpt.index_path}: not an {MODEL} checkpoint: {name} has shape {got}, "
+                f"expected {shape}"
+            )
 
 
 def _fuse_temporal(convs: list[_Conv]) -> _Conv:

@@ -15,39 +15,26 @@ from tf_bundle import write_tf_checkpoint
 
 from benchmark.errors import ConfigError
 from benchmark.features import _musicnn as mnn
-from benchmark.features._tf_checkpoint import TfCheckpoint
+from benchmark.features._tf_checkpoint import CheckpointError, TfCheckpoint
 
 pytest.importorskip("librosa")
-
-#: the shapes of MSD_musicnn's inference variables (musicnn's build_musicnn)
-CONVS = {
-    "conv2d": (7, 38, 1, 204),
-    "conv2d_1": (7, 67, 1, 204),
-    "conv2d_2": (128, 1, 1, 51),
-    "conv2d_3": (64, 1, 1, 51),
-    "conv2d_4": (32, 1, 1, 51),
-    "conv2d_5": (7, 561, 1, 64),
-    "conv2d_6": (7, 64, 1, 64),
-    "conv2d_7": (7, 64, 1, 64),
-}
-BN_WIDTHS = [1, 204, 204, 51, 51, 51, 64, 64, 64, 1506, 200]
 
 
 def random_weights(seed: int = 0) -> dict[str, np.ndarray]:
     """MSD_musicnn-shaped weights; batch-norm scales of both signs (the port's max trick)."""
     rng = np.random.default_rng(seed)
     t: dict[str, np.ndarray] = {}
-    for name, shape in CONVS.items():
+    for name, shape in mnn.CONV_SHAPES.items():
         fan_in = shape[0] * shape[1]
         t[f"{name}/kernel"] = rng.standard_normal(shape) / np.sqrt(fan_in)
         t[f"{name}/bias"] = 0.1 * rng.standard_normal(shape[-1])
-    for i, width in enumerate(BN_WIDTHS):
+    for i, width in enumerate(mnn.BN_WIDTHS):
         name = f"batch_normalization_{i}" if i else "batch_normalization"
         t[f"{name}/gamma"] = rng.standard_normal(width)
         t[f"{name}/beta"] = 0.1 * rng.standard_normal(width)
         t[f"{name}/moving_mean"] = 0.1 * rng.standard_normal(width)
         t[f"{name}/moving_variance"] = rng.uniform(0.5, 2.0, width)
-    t["dense/kernel"] = rng.standard_normal((1506, 200)) / np.sqrt(1506)
+    t["dense/kernel"] = rng.standard_normal(mnn.DENSE_SHAPE) / np.sqrt(mnn.DENSE_SHAPE[0])
     t["dense/bias"] = 0.1 * rng.standard_normal(200)
     return {k: v.astype(np.float32) for k, v in t.items()}
 
@@ -130,6 +117,19 @@ def test_port_matches_models_py_on_the_real_weights():
     weights = {n: ckpt[n] for n in ckpt.names() if "Adam" not in n}
     x = spectrogram_patches(2, seed=3)
     assert_layers_close(mnn.embed_patches(x), reference(x, weights))
+
+
+def test_a_checkpoint_of_another_network_is_refused(tmp_path):
+    weights = random_weights()
+    weights["conv2d_5/kernel"] = weights["conv2d_5/kernel"][:, :, :, :32]
+    write_tf_checkpoint(tmp_path / "other", weights, crc=False)
+    with pytest.raises(CheckpointError, match=r"not an MSD_musicnn checkpoint: conv2d_5/kernel"):
+        mnn.load_weights(str(tmp_path / "other"))
+    weights = random_weights()
+    del weights["dense/kernel"]
+    write_tf_checkpoint(tmp_path / "partial", weights, crc=False)
+    with pytest.raises(CheckpointError, match=r"dense/kernel has shape None"):
+        mnn.load_weights(str(tmp_path / "partial"))
 
 
 def test_patches_are_checked():

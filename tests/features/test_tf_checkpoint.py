@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from tf_bundle import write_tf_checkpoint
 
-from benchmark.features._musicnn import INSTALL_HINT, checkpoint_dir
+from benchmark.features._musicnn import CONV_SHAPES, INSTALL_HINT, checkpoint_dir
 from benchmark.features._tf_checkpoint import (
     CheckpointError,
     TfCheckpoint,
@@ -113,17 +113,9 @@ def test_damaged_data_is_caught(bundle):
 
 
 # --- the real checkpoint -----------------------------------------------------------------------
-#: MSD_musicnn's inference variables (musicnn's models.build_musicnn, TF's auto names)
-MSD_MUSICNN_SHAPES = {
+#: some of MSD_musicnn's variables (musicnn's models.build_musicnn, TF's auto names)
+MSD_MUSICNN_SHAPES = {f"{n}/kernel": s for n, s in CONV_SHAPES.items()} | {
     "batch_normalization/gamma": (1,),
-    "conv2d/kernel": (7, 38, 1, 204),
-    "conv2d_1/kernel": (7, 67, 1, 204),
-    "conv2d_2/kernel": (128, 1, 1, 51),
-    "conv2d_3/kernel": (64, 1, 1, 51),
-    "conv2d_4/kernel": (32, 1, 1, 51),
-    "conv2d_5/kernel": (7, 561, 1, 64),
-    "conv2d_6/kernel": (7, 64, 1, 64),
-    "conv2d_7/kernel": (7, 64, 1, 64),
     "batch_normalization_9/moving_variance": (1506,),
     "dense/kernel": (1506, 200),
     "batch_normalization_10/moving_mean": (200,),
