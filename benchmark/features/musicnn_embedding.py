@@ -8,11 +8,11 @@ short clip are left out), and every patch goes through the network
 (:mod:`benchmark.features._musicnn`, a numpy port; no TensorFlow). The row of a clip is the
 mean and the standard deviation over its patches of one layer:
 
-* ``layer: penultimate`` (default): the 200-d dense layer before the tag outputs, the one the
-  musicnn authors recommend as an embedding (400 columns);
+* ``layer: penultimate`` (default): the 200-d last hidden layer before the tag outputs
+  (``features['penultimate']`` of musicnn's extractor; 400 columns);
 * ``layer: max_pool`` or ``mean_pool``: the 753-d temporal max or mean pooling of the mid-end
-  that feeds it (1506 columns; many of its front-end units are constant, the scalers handle
-  that).
+  that feeds it (1506 columns; 541 of its units are constant on GTZAN, ReLUs that never fire:
+  the scalers handle that).
 
 The weights come from the ``musicnn`` wheel on PyPI, installed apart:
 ``pip install --no-deps musicnn==0.1.0`` (its own requirements are TensorFlow 1 and
