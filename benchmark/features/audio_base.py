@@ -146,6 +146,9 @@ class ClipParameters:
 
     params: dict[str, Any]
     name: ClassVar[str]
+    #: the decoding rate when the parameters give none (a set whose model expects another rate,
+    #: e.g. ``embedding_musicnn``'s 16 kHz, decodes at that rate directly)
+    default_sample_rate: ClassVar[int] = DEFAULT_SAMPLE_RATE
     #: extraction processes (popped from the parameters: not part of the cache key)
     n_jobs: int | None
 
@@ -155,7 +158,7 @@ class ClipParameters:
         if n_jobs is not None and (not isinstance(n_jobs, int) or n_jobs == 0 or n_jobs < -1):
             raise ConfigError(f"feature set {self.name!r}: n_jobs must be a positive int or -1")
         self.n_jobs = n_jobs
-        sr = params.get("sample_rate", DEFAULT_SAMPLE_RATE)
+        sr = params.get("sample_rate", self.default_sample_rate)
         if not isinstance(sr, int) or not 1000 <= sr <= 192000:
             raise ConfigError(f"feature set {self.name!r}: sample_rate must be an int in Hz")
         seconds = params.get("seconds", CLIP_SECONDS)
@@ -175,7 +178,7 @@ class ClipParameters:
 
     @property
     def sample_rate(self) -> int:
-        return int(self.params.get("sample_rate", DEFAULT_SAMPLE_RATE))
+        return int(self.params.get("sample_rate", self.default_sample_rate))
 
     @property
     def seconds(self) -> float:
@@ -193,7 +196,8 @@ class AudioFeatureSet(ClipParameters, FeatureSet):
     Subclasses implement :meth:`_clip_rows` (the rows of one decoded clip for a view) and
     :meth:`feature_names`. Common parameters (part of the cache key unless said otherwise):
 
-    * ``sample_rate`` (22050): decoding rate;
+    * ``sample_rate`` (:attr:`~ClipParameters.default_sample_rate`, 22050 unless the set says
+      otherwise): decoding rate;
     * ``seconds`` (30): the clip length read from the start of each file (shorter clips are
       padded with silence);
     * ``band_limit_hz`` (none): cut every clip at this frequency before its features
