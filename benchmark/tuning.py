@@ -191,6 +191,8 @@ def _fit_predict(
     if family.trains_in_epochs:
         # segments of one track stay on one side of the network's early-stopping split
         fit_params["model__groups"] = job.row_track[train]
+        if job.row_copy is not None:  # augmented copies: never in its early-stopping split
+            fit_params["model__train_only"] = np.asarray(job.row_copy)[train] > 0
         if on_epoch is not None:
             fit_params["model__epoch_callback"] = on_epoch
     t0 = time.perf_counter()
