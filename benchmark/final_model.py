@@ -262,6 +262,9 @@ def export_final_model(
             "n_tracks": n_tracks,
             "study_name": job.study_name,
         }
+        augmentation = _augmentation(cfg, pair.feature_set, job)
+        if augmentation is not None:
+            meta["augmentation"] = augmentation
     meta = {**common, **meta, "fit_s": round(time.perf_counter() - t0, 2)}
     meta["training_audio"] = training_band(dataset, estimator, meta).to_dict()
     meta["export_key"] = key
@@ -302,6 +305,17 @@ def saved_export_key(folder: Path) -> str | None:
         return None
     key = meta.get("export_key")
     return str(key) if key else None
+
+
+def _augmentation(cfg: BenchmarkConfig, feature_set: str, job: FoldJob) -> dict[str, Any] | None:
+    """What ``model.json`` says of the augmented copies the model was trained with (the
+    settings, the benchmark's seed filled in, and how many training rows were copies), or
+    None without augmentation."""
+    aug = getattr(feature_set_of(cfg, feature_set), "augmentation", None)
+    if aug is None:
+        return None
+    copies = 0 if job.row_copy is None else int(np.count_nonzero(job.row_copy))
+    return {**aug.to_dict(), "training_rows": int(len(job.row_track)), "copy_rows": copies}
 
 
 def training_band(dataset: Dataset, estimator: Any, meta: dict[str, Any]) -> TrainingBand:

@@ -57,6 +57,7 @@ __all__ = [
     "derive_seed",
     "evaluate_fold",
     "finished_trials",
+    "fold_rows",
     "inner_scores",
     "fit_final",
     "inner_cv_objective",
@@ -90,8 +91,10 @@ def derive_seed(seed: int, *parts: object) -> int:
 class FoldJob:
     """Everything one (pair, outer fold) needs, picklable for a worker process.
 
-    ``X``/``row_track``/``y`` are all rows of the feature set; the job selects rows by track id,
-    so a track absent from the feature set is simply not there (coverage is reported).
+    ``X``/``row_track``/``y`` are all rows of the feature set; the job selects rows by track id
+    (:func:`fold_rows`), so a track absent from the feature set is simply not there (coverage is
+    reported). ``row_copy`` marks the rows of augmented copies (``> 0``), which are trained on
+    and never predicted or scored.
     """
 
     benchmark: str
@@ -123,6 +126,9 @@ class FoldJob:
     #: so the same folds and models can be searched again with other luck
     search_seed: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: each row's copy number (0: the clip as found, k > 0: its k-th augmented copy, a
+    #: training row only); None: the feature set has no augmented rows
+    row_copy: np.ndarray | None = None
 
 
 def run_fold(job: FoldJob) -> FoldOutcome:
@@ -156,8 +162,20 @@ def evaluate_fold(
         return FoldOutcome(job.pair, job.fold, "error", detail, study_name=job.study_name), True
 
 
-def _rows(job: FoldJob, tracks: np.ndarray) -> np.ndarray:
-    return np.flatnonzero(np.isin(job.row_track, tracks))
+def fold_rows(job: FoldJob, tracks: np.ndarray, *, training: bool) -> np.ndarray:
+    """The row indices of ``tracks``: the one place train and test rows are chosen, for the
+    outer split, the inner folds, the refit and the final model alike.
+
+    ``training``: every row of those tracks, augmented copies included (a copy carries its
+    track's id, so it is on its track's side of every split). Otherwise (an outer test part,
+    an inner validation fold: rows to predict and score) only the rows of the clips as found:
+    an augmented copy is never predicted, so it reaches no score, no inner out-of-fold
+    prediction and so no ensemble.
+    """
+    mask = np.isin(job.row_track, tracks)
+    if not training and job.row_copy is not None:
+        mask &= np.asarray(job.row_copy) == 0
+    return np.flatnonzero(mask)
 
 
 def _fit_predict(
@@ -173,6 +191,8 @@ def _fit_predict(
     if family.trains_in_epochs:
         # segments of one track stay on one side of the network's early-stopping split
         fit_params["model__groups"] = job.row_track[train]
+        if job.row_copy is not None:  # augmented copies: never in its early-stopping split
+            fit_params["model__train_only"] = np.asarray(job.row_copy)[train] > 0
         if on_epoch is not None:
             fit_params["model__epoch_callback"] = on_epoch
     t0 = time.perf_counter()
@@ -233,7 +253,10 @@ def _pruner(name: str, family_trains_in_epochs: bool) -> optuna.pruners.BasePrun
 
 
 def _inner_rows(job: FoldJob) -> list[tuple[np.ndarray, np.ndarray]]:
-    return [(_rows(job, a), _rows(job, b)) for a, b in job.inner_splits]
+    return [
+        (fold_rows(job, a, training=True), fold_rows(job, b, training=False))
+        for a, b in job.inner_splits
+    ]
 
 
 def _inner_fold_frame(
@@ -333,6 +356,11 @@ def load_study(
 def check_no_leak(job: FoldJob) -> None:
     """Refuse a job whose tuning could see the outer test part: the honesty rule, enforced
     where the work happens rather than trusted from the caller."""
+    if job.row_copy is not None and len(job.row_copy) != len(job.row_track):
+        raise GenrebenchError(
+            f"{job.study_name}: row_copy has {len(job.row_copy)} entries for "
+            f"{len(job.row_track)} rows"
+        )
     test = set(map(str, job.test_tracks))
     train = set(map(str, job.train_tracks))
     if train & test:
@@ -466,7 +494,7 @@ def tune_final(
 def refit(job: FoldJob, params: Mapping[str, Any]) -> Any:
     """The family's estimator with ``params``, fit on every row of ``train_tracks``."""
     model = get_family(job.pair.family).build(dict(params), job.seed)
-    rows = _rows(job, job.train_tracks)
+    rows = fold_rows(job, job.train_tracks, training=True)
     model.fit(job.X[rows], job.y[rows])
     return model
 
@@ -506,8 +534,8 @@ def _run_fold(
     if checkpoint is not None:
         checkpoint("before the refit")
 
-    train = _rows(job, job.train_tracks)
-    test = _rows(job, job.test_tracks)
+    train = fold_rows(job, job.train_tracks, training=True)
+    test = fold_rows(job, job.test_tracks, training=False)
     if len(test) == 0:
         raise GenrebenchError("the feature set has no rows for any track of the test part")
     _, proba, fit_s, predict_s = _fit_predict(job, best_params, train, test)

@@ -230,6 +230,10 @@ def make_plan(
                 len(fm.missing or {}),
                 time.perf_counter() - t0,
             )
+            if fm.n_copies:
+                log.info(
+                    "feature set %s: %d rows are augmented copies (training only)", fs, fm.n_copies
+                )
         fm = matrices[key]
         y = dataset.labels_of(fm.row_track)
         space = load_search_space(fam).to_dict()
@@ -298,6 +302,7 @@ def fold_job(
         space=space if space is not None else load_search_space(pair.family).to_dict(),
         storage_url=storage_url,
         study_name=study_name(cfg.name, pair, fold, cfg.digest()),
+        row_copy=fm.row_copy,
         **fields,
     )
 
@@ -310,4 +315,7 @@ def feature_set_of(cfg: BenchmarkConfig, name: str) -> FeatureSet:
     params = dict(cfg.feature_params.get(name, {}))
     if issubclass(all_feature_sets().get(name, object), AudioFeatureSet):
         params.setdefault("n_jobs", cfg.n_jobs)
+        augment = params.get("augment")
+        if augment is not None and augment is not False:  # drawn from the benchmark's seed
+            params["augment"] = {"seed": cfg.seed, **({} if augment is True else augment)}
     return get_feature_set(name, **params)

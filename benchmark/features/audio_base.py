@@ -32,6 +32,7 @@ from benchmark.audio import (
     require_audio,
 )
 from benchmark.errors import ConfigError, DataError
+from benchmark.features.augmentation import Augmentation, augment_clip
 from benchmark.features.base import FeatureMatrix, FeatureSet
 
 if TYPE_CHECKING:
@@ -128,11 +129,16 @@ def audio_missing_reason(dataset: Dataset) -> str | None:
     return audio_extra_missing()
 
 
-def _extract_one(job: tuple[AudioFeatureSet, str, str]) -> tuple[np.ndarray | None, str | None]:
-    """Worker: the rows of one clip, or why there are none (never raises)."""
-    fset, path, view = job
+def _extract_one(
+    job: tuple[AudioFeatureSet, str, str, str],
+) -> tuple[tuple[np.ndarray, np.ndarray | None] | None, str | None]:
+    """Worker: the rows of one clip (and each row's copy number, with augmentation), or why
+    there are none (never raises)."""
+    fset, path, view, track = job
     try:
-        return fset.file_rows(path, view), None
+        if fset.augmentation is None:
+            return (fset.file_rows(path, view), None), None
+        return fset.augmented_file_rows(path, view, track), None
     except AudioError as exc:
         reason = str(exc).split(": ", 1)[-1] if str(exc).startswith(str(path)) else str(exc)
         return None, reason
@@ -205,13 +211,18 @@ class AudioFeatureSet(ClipParameters, FeatureSet):
       whose content stops above it gives the features of a full-band one (7500 covers audio
       resampled to 16 kHz, whose resampler keeps a transition band below 8 kHz);
     * ``n_jobs``: extraction processes (not in the cache key; default: all cores for 16 clips
-      or more, else 1).
+      or more, else 1);
+    * ``augment`` (none): extra training rows from altered copies of each clip
+      (:class:`~benchmark.features.augmentation.Augmentation`: 16 kHz, MP3, gain), marked in
+      :attr:`FeatureMatrix.row_copy`; in the cache key only when set.
     """
 
+    #: the ``augment`` parameter, validated (None: no augmented copies)
+    augmentation: Augmentation | None
     #: the parameters a subclass accepts besides the common ones
     params_allowed: ClassVar[frozenset[str]] = frozenset()
     _COMMON: ClassVar[frozenset[str]] = frozenset(
-        {"sample_rate", "seconds", "band_limit_hz", "n_jobs"}
+        {"sample_rate", "seconds", "band_limit_hz", "n_jobs", "augment"}
     )
 
     @classmethod
@@ -227,6 +238,13 @@ class AudioFeatureSet(ClipParameters, FeatureSet):
                 f"known: {', '.join(known)}"
             )
         self.take_clip_params(params)
+        self.augmentation = Augmentation.parse(
+            params.pop("augment", None),
+            f"feature set {self.name!r}",
+            int(params.get("sample_rate", DEFAULT_SAMPLE_RATE)),
+        )
+        if self.augmentation is not None:  # the full settings key the cache
+            params["augment"] = self.augmentation.to_dict()
         super().__init__(**params)
 
     # --- per clip ---------------------------------------------------------------------------
@@ -255,6 +273,21 @@ class AudioFeatureSet(ClipParameters, FeatureSet):
         clip = load_clip(path, self.sample_rate, self.seconds)
         return self.clip_rows(clip, view)
 
+    def augmented_file_rows(
+        self, path: str | os.PathLike[str], view: str, track: str
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`file_rows` of ``path`` followed by the rows of each augmented copy of it, and
+        each row's copy number (0: the clip as found)."""
+        aug = self.augmentation
+        if aug is None:
+            raise ValueError(f"feature set {self.name!r} has no augment settings")
+        clip = load_clip(path, self.sample_rate, self.seconds)
+        parts = [self.clip_rows(clip, view)]
+        for k in range(1, len(aug.copies) + 1):
+            parts.append(self.clip_rows(augment_clip(clip, aug, track, k), view))
+        copy = np.concatenate([np.full(len(p), k, dtype=np.int16) for k, p in enumerate(parts)])
+        return np.concatenate(parts), copy
+
     # --- the dataset --------------------------------------------------------------------------
     def unavailable(self, dataset: Dataset) -> str | None:
         return audio_missing_reason(dataset)
@@ -269,16 +302,20 @@ class AudioFeatureSet(ClipParameters, FeatureSet):
 
     def extract(
         self, dataset: Dataset, view: str
-    ) -> Iterator[tuple[str, np.ndarray | None, str | None]]:
-        """``(track_id, rows or None, reason or None)`` for every track of the dataset, in
-        track order; tracks without an audio file come with the reason ``no audio file``."""
+    ) -> Iterator[tuple[str, tuple[np.ndarray, np.ndarray | None] | None, str | None]]:
+        """``(track_id, (rows, copy numbers or None) or None, reason or None)`` for every track
+        of the dataset, in track order; tracks without an audio file come with the reason
+        ``no audio file``. Copy numbers come with ``augment`` only."""
         require_audio()
         reason = audio_missing_reason(dataset)
         if reason:
             raise DataError(f"{self.name}: {reason}")
         tracks = dataset.tracks
         have = tracks[tracks["audio_path"].notna()]
-        jobs = [(self, str(p), view) for p in have["audio_path"]]
+        jobs = [
+            (self, str(p), view, str(t))
+            for p, t in zip(have["audio_path"], have["track_id"], strict=True)
+        ]
         t0 = time.perf_counter()
         stream = imap_progress(
             _extract_one,
@@ -311,13 +348,17 @@ class AudioFeatureSet(ClipParameters, FeatureSet):
         if view not in self.views:
             raise ValueError(f"feature set {self.name!r} has no {view!r} view (has {self.views})")
         parts: list[np.ndarray] = []
+        copies: list[np.ndarray] = []
         row_track: list[str] = []
         missing: dict[str, str] = {}
-        for tid, rows, why in self.extract(dataset, view):
-            if rows is None:
+        for tid, got, why in self.extract(dataset, view):
+            if got is None:
                 missing[tid] = str(why)
                 continue
+            rows, copy = got
             parts.append(rows)
+            if copy is not None:
+                copies.append(copy)
             row_track += [tid] * len(rows)
         if not parts:
             first = next(iter(missing.items()), ("", "no tracks"))
@@ -330,4 +371,5 @@ class AudioFeatureSet(ClipParameters, FeatureSet):
             row_track=np.asarray(row_track, dtype=str),
             feature_names=self.feature_names(view),
             missing=missing or None,
+            row_copy=np.concatenate(copies) if self.augmentation is not None else None,
         )

@@ -152,15 +152,19 @@ class _TensorSet(AudioFeatureSet):
         meta_path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=meta_path.parent, suffix=".dat.tmp")
         row_track: list[str] = []
+        row_copy: list[int] = []
         missing: dict[str, str] = {}
         shape: tuple[int, ...] | None = None
         dtype = np.dtype(self.tensor_dtype)
         try:
             with os.fdopen(fd, "wb") as fh:
-                for tid, rows, why in self.extract(dataset, view):
-                    if rows is None:
+                for tid, got, why in self.extract(dataset, view):
+                    if got is None:
                         missing[tid] = str(why)
                         continue
+                    rows, copy = got
+                    if copy is not None:
+                        row_copy += [int(c) for c in copy]
                     if shape is None:
                         shape = tuple(rows.shape[1:])
                     elif tuple(rows.shape[1:]) != shape:  # pragma: no cover - fixed by params
@@ -185,6 +189,8 @@ class _TensorSet(AudioFeatureSet):
             "row_track": row_track,
             "missing": missing or None,
         }
+        if self.augmentation is not None:  # only with augmentation: other caches stay as they were
+            meta["row_copy"] = row_copy
         fd, tmp_meta = tempfile.mkstemp(dir=meta_path.parent, suffix=".json.tmp")
         with os.fdopen(fd, "w") as fh:
             json.dump(meta, fh)
@@ -214,6 +220,7 @@ def _read_tensor_cache(meta_path: Path, data_path: Path) -> FeatureMatrix | None
         row_track=np.asarray(meta["row_track"], dtype=str),
         feature_names=None,
         missing=meta.get("missing"),
+        row_copy=None if meta.get("row_copy") is None else np.asarray(meta["row_copy"], np.int16),
     )
 
 

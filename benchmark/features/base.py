@@ -37,12 +37,16 @@ class FeatureMatrix:
         missing: track ids of the dataset that this set could not provide, with the reason
             (``{"jazz.00054": "no image file"}``); the benchmark runs on the others and reports
             the coverage.
+        row_copy: ``(n_rows,)`` int, 0 for a row of the clip as found and ``k`` for a row of
+            its ``k``-th augmented copy (:mod:`benchmark.features.augmentation`), which is a
+            training row only: never predicted, validated on or scored. ``None``: no copies.
     """
 
     X: np.ndarray
     row_track: np.ndarray
     feature_names: list[str] | None = None
     missing: dict[str, str] | None = None
+    row_copy: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if len(self.X) != len(self.row_track):
@@ -50,6 +54,23 @@ class FeatureMatrix:
                 f"FeatureMatrix needs one track id per row: X has {len(self.X)} rows, "
                 f"row_track {len(self.row_track)}"
             )
+        if self.row_copy is not None and len(self.row_copy) != len(self.row_track):
+            raise ValueError(
+                f"FeatureMatrix needs one copy number per row: row_copy has "
+                f"{len(self.row_copy)}, row_track {len(self.row_track)}"
+            )
+
+    @property
+    def n_copies(self) -> int:
+        """Rows of augmented copies (training rows only)."""
+        return 0 if self.row_copy is None else int(np.count_nonzero(self.row_copy))
+
+    def as_found(self) -> FeatureMatrix:
+        """The rows of the clips as found, without augmented copies."""
+        if self.row_copy is None:
+            return self
+        keep = np.asarray(self.row_copy) == 0
+        return FeatureMatrix(self.X[keep], self.row_track[keep], self.feature_names, self.missing)
 
     @property
     def tracks(self) -> np.ndarray:
@@ -126,14 +147,18 @@ class FeatureSet(ABC):
                     row_track=z["row_track"],
                     feature_names=meta["feature_names"],
                     missing=meta["missing"],
+                    row_copy=z["row_copy"] if "row_copy" in z.files else None,
                 )
         fm = self.build(dataset, view)
         path.parent.mkdir(parents=True, exist_ok=True)
         meta = json.dumps({"feature_names": fm.feature_names, "missing": fm.missing})
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
         os.close(fd)
+        arrays = {"X": fm.X, "row_track": fm.row_track.astype(str), "meta": np.array(meta)}
+        if fm.row_copy is not None:  # only with augmentation: other caches stay as they were
+            arrays["row_copy"] = np.asarray(fm.row_copy, dtype=np.int16)
         with open(tmp, "wb") as fh:
-            np.savez(fh, X=fm.X, row_track=fm.row_track.astype(str), meta=np.array(meta))
+            np.savez(fh, **arrays)
         os.replace(tmp, path)
         return fm
 

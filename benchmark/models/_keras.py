@@ -279,9 +279,11 @@ class KerasClassifier(ClassifierMixin, BaseEstimator):
         y: Any,
         groups: Any = None,
         epoch_callback: EpochCallback | None = None,
+        train_only: Any = None,
     ) -> KerasClassifier:
         """Train on ``X``, ``y``; ``groups`` (optional) keeps rows of one group on one side of
-        the early-stopping split; ``epoch_callback(epoch, logs)`` is called after every epoch."""
+        the early-stopping split; ``epoch_callback(epoch, logs)`` is called after every epoch;
+        ``train_only`` (optional, one bool per row) marks augmented copies, never validated on."""
         keras = import_keras()
         self._check_params()
         X = self._check_X(X, reset=True)
@@ -300,7 +302,8 @@ class KerasClassifier(ClassifierMixin, BaseEstimator):
         rng = np.random.default_rng(seed)
 
         self._before_fit(keras)
-        train, valid = _validation_split(y_index, groups, self.validation_fraction, rng)
+        fraction = self.validation_fraction
+        train, valid = _validation_split(y_index, groups, fraction, rng, train_only)
         self._fit_input_stats(X, train)
         Y = np.eye(n_classes, dtype=np.float32)[y_index]
         epoch_rows = self._epoch_rows(train)
@@ -562,11 +565,12 @@ def _weights(model: Any) -> list[np.ndarray]:
 
 
 def _validation_split(
-    y: np.ndarray, groups: np.ndarray | None, fraction: float, rng: np.random.Generator
+    y: np.ndarray, groups: Any, fraction: float, rng: np.random.Generator, train_only: Any = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(train_rows, valid_rows)``: about ``fraction`` of the rows held out, stratified by
     class, whole groups at a time when ``groups`` is given. Every class keeps at least one
-    training unit; a class with one unit is never held out."""
+    training unit; a class with one unit is never held out. Rows ``train_only`` (augmented
+    copies) are never validated on: those of a held-out group are on neither side."""
     rows = np.arange(len(y))
     if fraction <= 0:
         return rows, rows[:0]
@@ -586,4 +590,6 @@ def _validation_split(
         return rows, rows[:0]
     held_units = np.sort(np.concatenate(held))
     is_valid = np.isin(unit_of_row, held_units)
+    if train_only is not None:
+        return rows[~is_valid], rows[is_valid & ~np.asarray(train_only, dtype=bool)]
     return rows[~is_valid], rows[is_valid]

@@ -124,6 +124,22 @@ def test_validation_split_is_stratified_and_keeps_groups_together() -> None:
     assert len(_validation_split(y, None, 0.0, rng)[1]) == 0
 
 
+def test_augmented_copies_are_never_in_the_early_stopping_validation() -> None:
+    from benchmark.models._keras import _validation_split
+
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(5), 20)
+    groups = np.repeat(np.arange(50), 2)  # each track: its clip as found, then one copy
+    copy = np.tile([False, True], 50)
+    train, valid = _validation_split(y, groups, 0.2, rng, copy)
+    assert len(valid) == 10 and not copy[valid].any()
+    assert copy[train].sum() == 40  # the copies of training tracks are trained on
+    # the copies of validation tracks are on neither side
+    assert not set(groups[train]) & set(groups[valid])
+    plain_train, plain_valid = _validation_split(y, groups, 0.2, np.random.default_rng(0))
+    assert set(groups[plain_valid]) == set(groups[valid])
+
+
 @needs_keras
 def test_keras_backend_is_set_by_the_package() -> None:
     from benchmark.models._keras import BACKEND, import_keras
