@@ -41,6 +41,9 @@ DEFAULTS: dict[str, Any] = {
     "search_seed": None,
     # dataset manifest in datasets/ (layout, classes, schema)
     "dataset": "gtzan",
+    # which tracks the benchmark runs on: all (every track found) | with_audio (only the tracks
+    # that have an audio file, so CSV and audio feature sets are compared on the same clips)
+    "tracks": "all",
     # feature sets to run (names from benchmark/features); unavailable ones become skip rows
     "feature_sets": ["csv_30s"],
     # extra parameters per feature set, e.g. {spectrogram_img: {height: 128}}
@@ -89,7 +92,12 @@ DEFAULTS: dict[str, Any] = {
 
 #: keys added after digests were first stored: left out of the digest while at these values,
 #: so a config that does not use them keeps its digest (and its studies)
-_DIGEST_SINCE = {"trials_per_param": None, "pruner": "median", "search_seed": None}
+_DIGEST_SINCE = {
+    "trials_per_param": None,
+    "pruner": "median",
+    "search_seed": None,
+    "tracks": "all",
+}
 
 
 @dataclass(frozen=True)
@@ -101,6 +109,7 @@ class BenchmarkConfig:
     seed: int = 0
     search_seed: int | None = None
     dataset: str = "gtzan"
+    tracks: str = "all"
     feature_sets: tuple[str, ...] = ("csv_30s",)
     feature_params: dict[str, dict[str, Any]] = field(default_factory=dict)
     families: tuple[str, ...] | str = "all"
@@ -264,6 +273,12 @@ def _validate(cfg: BenchmarkConfig, source: str) -> None:
     from benchmark.tuning import PRUNERS
 
     RacingSettings.from_config(cfg.racing, source=source)
+    from benchmark.data.dataset import TRACK_SUBSETS
+
+    if cfg.tracks not in TRACK_SUBSETS:
+        raise ConfigError(
+            f"{source}: unknown tracks {cfg.tracks!r}; known: {', '.join(TRACK_SUBSETS)}"
+        )
     if cfg.pruner not in PRUNERS:
         raise ConfigError(f"{source}: unknown pruner {cfg.pruner!r}; known: {', '.join(PRUNERS)}")
     if cfg.ensembles not in (None, False):

@@ -447,7 +447,7 @@ def export_from_results(
     refit even when the saved model is up to date."""
     results_dir = Path(results_dir)
     cfg, prov = config_from_run(results_dir)
-    dataset = Dataset.open(data_dir or prov.get("data_dir"), cfg.dataset)
+    dataset = Dataset.open(data_dir or prov.get("data_dir"), cfg.dataset, cfg.tracks)
     if dataset.checksum() != prov.get("data_checksum"):
         raise GenrebenchError(
             f"the data in {dataset.root} differ from the benchmark's (checksum "

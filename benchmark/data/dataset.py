@@ -47,6 +47,9 @@ def _artist_key(name: str) -> str:
     return " ".join(name.casefold().split())
 
 
+#: the values of the config's ``tracks`` key
+TRACK_SUBSETS = ("all", "with_audio")
+
 _FOLDER_HINT = "for other class or file names use `dataset: folder` (configs/folder.yaml)"
 
 
@@ -56,18 +59,27 @@ class Dataset:
 
     ``tracks`` has one row per track id found in any of the sources (feature CSVs, images,
     audio), with columns ``track_id, genre, artist, title, in_csv_30s, image_path, audio_path,
-    ff_split`` (``train``/``valid``/``test``/None).
+    ff_split`` (``train``/``valid``/``test``/None). With ``tracks="with_audio"`` it holds only
+    the tracks that have an audio file: every feature set then covers the same tracks, so a
+    CSV set and an audio set are compared on the same clips (a partial copy of the audio).
     """
 
     root: Path
     manifest: Manifest
+    #: ``all`` (every track found) or ``with_audio`` (the tracks with an audio file)
+    subset: str = "all"
 
     @classmethod
     def open(
-        cls, data_dir: str | os.PathLike[str] | None = None, manifest: str = "gtzan"
+        cls,
+        data_dir: str | os.PathLike[str] | None = None,
+        manifest: str = "gtzan",
+        tracks: str = "all",
     ) -> Dataset:
+        if tracks not in TRACK_SUBSETS:
+            raise DataError(f"unknown track subset {tracks!r}; known: {', '.join(TRACK_SUBSETS)}")
         m = load_manifest(manifest)
-        return cls(locate_data_dir(data_dir, m), m)
+        return cls(locate_data_dir(data_dir, m), m, tracks)
 
     # --- file locations -------------------------------------------------------------------
     def path(self, key: str) -> Path:
@@ -214,6 +226,13 @@ class Dataset:
             if tid in rows:
                 rows[tid]["ff_split"] = part
         df = pd.DataFrame(sorted(rows.values(), key=lambda r: r["track_id"]))
+        if self.subset == "with_audio":
+            df = df[df["audio_path"].notna()]
+            if df.empty:
+                raise DataError(
+                    f"{self.root}: tracks: with_audio, but no track has an audio file under "
+                    f"{self.manifest.files['audio']}/"
+                )
         unknown = sorted(set(df["genre"]) - set(self.classes))
         if unknown:
             raise DataError(

@@ -117,7 +117,7 @@ def plan_and_run(
     started_at = time.time()
     results_dir = Path(opts.results_root) / cfg.name
     with benchmark_lock(results_dir):
-        dataset = Dataset.open(opts.data_dir, cfg.dataset)
+        dataset = Dataset.open(opts.data_dir, cfg.dataset, cfg.tracks)
         prov = provenance(cfg, dataset)
         storage_url = opts.storage_url or default_storage_url(results_dir)
         # create the schema once here: worker processes racing to create it collide
@@ -198,6 +198,6 @@ def dry_run(cfg: BenchmarkConfig, opts: RunOptions) -> tuple[Plan, Schedule]:
     """What ``run`` would do, without doing it: the plan, and its schedule with the measured
     cost of every pair (``genrebench run --dry-run`` prints them). Opens no storage."""
     results_dir = Path(opts.results_root) / cfg.name
-    dataset = Dataset.open(opts.data_dir, cfg.dataset)
+    dataset = Dataset.open(opts.data_dir, cfg.dataset, cfg.tracks)
     plan = make_plan(cfg, dataset, opts, opts.storage_url or default_storage_url(results_dir))
     return plan, make_schedule(cfg, plan, results_dir, started_at=time.time(), measure=True)

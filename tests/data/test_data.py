@@ -172,6 +172,40 @@ def test_track_table_unions_sources(tmp_path: Path) -> None:
     assert pd.isna(t.loc["jazz.00003", "artist"])  # not in the index
 
 
+def test_tracks_with_audio_keeps_only_the_tracks_that_have_an_audio_file(
+    tmp_path: Path, make_config
+) -> None:
+    """``tracks: with_audio``: a partial copy of the audio gives a track table of those clips
+    alone (so every feature set covers the same tracks), a fingerprint of its own, and splits
+    over those tracks only; an unknown subset is refused."""
+    from benchmark.execution.plan import RunOptions, make_plan
+
+    root = make_fake_gtzan(
+        tmp_path / "g", genres=("blues", "jazz"), n_per_genre=6, with_csv_3s=False,
+        with_audio=True, audio_seconds=0.05,
+    )  # fmt: skip
+    for tid in ("blues.00000", "jazz.00004"):
+        (root / "genres_original" / tid.split(".")[0] / f"{tid}.wav").unlink()
+    every = Dataset(root, MANIFEST)
+    some = Dataset.open(root, tracks="with_audio")
+    assert len(every.tracks) == 12 and len(some.tracks) == 10
+    assert some.tracks["audio_path"].notna().all()
+    assert not {"blues.00000", "jazz.00004"} & set(some.tracks["track_id"])
+    assert some.fingerprint() != every.fingerprint()
+    cfg = make_config(
+        tracks="with_audio", feature_sets=["csv_30s"], families=["logreg"],
+        protocols={"stratified_kfold": {"n_folds": 2}}, baseline=None,
+    )  # fmt: skip
+    plan = make_plan(cfg, some, RunOptions(data_dir=str(root)), "sqlite:///:memory:")
+    assert set(plan.splits["track_id"]) == set(some.tracks["track_id"])
+    with pytest.raises(DataError, match="unknown track subset 'wav_only'"):
+        Dataset.open(root, tracks="wav_only")
+    from benchmark.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown tracks 'some'"):
+        make_config(tracks="some")
+
+
 def test_empty_folder_is_an_error_with_the_hint(tmp_path: Path) -> None:
     ds = Dataset(tmp_path, MANIFEST)
     with pytest.raises(DataError, match="holds no GTZAN data") as err:

@@ -205,7 +205,7 @@ def run_worker(
 
 def _work(cfg, opts, me, url, results_dir, storage, board, on_joined, on_outcome):
     where = mask_url(url)
-    dataset = Dataset.open(opts.data_dir, cfg.dataset)
+    dataset = Dataset.open(opts.data_dir, cfg.dataset, cfg.tracks)
     prov = provenance(cfg, dataset)
     mine = identity(cfg, prov)
     record = board.benchmark(cfg.name)
