@@ -3,7 +3,8 @@
 Protocol: the clips of ``genres_original/`` (the shared copy: 115), the project's artist-grouped
 protocol (``artist_kfold``, ``--folds`` 5, no artist on both sides of a fold), repeated with
 ``--repeats`` split seeds (0, 1, …). In every outer fold a ``--family`` (logreg) on
-``librosa_30s`` is tuned on the outer training part only (``--trials`` Optuna trials, 3
+``--feature-set`` (``librosa_30s``; any audio set, e.g. ``embedding_musicnn``) is tuned on
+the outer training part only (``--trials`` Optuna trials, 3
 artist-grouped inner folds, as ``genrebench run`` tunes) and refit there, twice:
 
 * (a) on the training clips as found (22 050 Hz FLAC);
@@ -59,14 +60,14 @@ def _config(args: argparse.Namespace, augment: bool) -> BenchmarkConfig:
         {
             "name": "augmentation_robustness" + ("_aug" if augment else ""),
             "seed": 0,
-            "feature_sets": ["librosa_30s"],
-            "feature_params": {"librosa_30s": params},
+            "feature_sets": [args.feature_set],
+            "feature_params": {args.feature_set: params},
             "families": [args.family],
             "protocols": {"artist_kfold": {"n_folds": args.folds}},
             "inner_folds": 3,
             "n_trials": args.trials,
             "n_jobs": 1,
-            "baseline": {"feature_set": "librosa_30s", "family": args.family},
+            "baseline": {"feature_set": args.feature_set, "family": args.family},
             "ensembles": False,
         },
         source="augmentation_robustness",
@@ -146,7 +147,7 @@ def _predict(
     y = ds.labels_of(fm.row_track)
     for s in proto.outer_splits(ds, clips, seed):
         inner = proto.inner_splits(ds, s.train, cfg.inner_folds, derive_seed(seed, s.fold))
-        pair = PairKey("librosa_30s", cfg.families[0], f"artist_kfold-r{repeat}")
+        pair = PairKey(cfg.feature_sets[0], cfg.families[0], f"artist_kfold-r{repeat}")
         job = fold_job(
             cfg, pair, s.fold, fm, y, tuple(ds.classes), s.train, np.array([], str), inner, storage
         )
@@ -184,13 +185,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=3, help="artist k-folds with split seeds 0..")
     ap.add_argument("--trials", type=int, default=4, help="Optuna trials per outer fold")
     ap.add_argument("--family", default="logreg", choices=("logreg", "svm_rbf"))
+    ap.add_argument(
+        "--feature-set",
+        default="librosa_30s",
+        help="an audio feature set (librosa_30s, embedding_musicnn, ...)",
+    )
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     t0 = time.perf_counter()
     ds = Dataset.open(args.data_dir)
     cache = Path(args.cache_dir)
     models = {"(a) clean training": _config(args, False), "(b) + augmentation": _config(args, True)}
-    fsets = {k: feature_set_of(c, "librosa_30s") for k, c in models.items()}
+    fsets = {k: feature_set_of(c, args.feature_set) for k, c in models.items()}
     matrices = {k: f.load(ds, "tabular", cache) for k, f in fsets.items()}
     clean = matrices["(a) clean training"]
     assert np.array_equal(matrices["(b) + augmentation"].as_found().row_track, clean.row_track)
@@ -198,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     y = ds.labels_of(clean.row_track)
     protocol = (
         f"artist_kfold {args.folds}-fold x {args.repeats} split seeds, {len(y)} clips, "
-        f"{args.family} on librosa_30s, {args.trials} trials/fold"
+        f"{args.family} on {args.feature_set}, {args.trials} trials/fold"
     )
     print(f"{len(y)} clips; MP3 test copies: {kbps:.1f} kbps measured; protocol: {protocol}\n")
     print(

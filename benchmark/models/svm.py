@@ -68,10 +68,28 @@ class SmallClassCalibration(CalibratedClassifierCV):
     smallest class (at least 2); with a one-row class the SVC is fit on every row and its
     temperature learnt on its decision values for those same rows. Temperature scaling never
     changes the argmax, so accuracy stays the SVC's own; only the probabilities are then less
-    trustworthy.
+    trustworthy. When the temperature cannot be fit (scipy meets a NaN loss on nearly flat
+    decision values), the calibration falls back to Platt's sigmoids and says so in
+    ``calibration_fallback_``.
     """
 
     def fit(self, X: Any, y: Any, **fit_params: Any) -> SmallClassCalibration:
+        try:
+            return self._fit(X, y, **fit_params)
+        except RuntimeError as exc:
+            # scipy's bounded search for the temperature can meet a NaN loss on nearly flat
+            # decision values (a tiny C: every class's votes tie); one trial or fold must not
+            # fail for it. Platt's sigmoids always fit; the argmax may then move a little.
+            if self.method != "temperature" or "Temperature scaling" not in str(exc):
+                raise
+            self.calibration_fallback_ = f"sigmoid ({exc})"
+            self.set_params(method="sigmoid")
+            try:
+                return self._fit(X, y, **fit_params)
+            finally:
+                self.set_params(method="temperature")
+
+    def _fit(self, X: Any, y: Any, **fit_params: Any) -> SmallClassCalibration:
         smallest = int(np.unique(np.asarray(y), return_counts=True)[1].min())
         if not isinstance(self.cv, int) or smallest >= self.cv:
             return super().fit(X, y, **fit_params)

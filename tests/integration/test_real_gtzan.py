@@ -70,11 +70,13 @@ def test_spectrogram_summary_runs_on_999_images_and_reports_coverage(
     real_gtzan, tmp_path, make_config
 ):
     cfg = make_config(
-        **IT,
-        feature_sets=["spectrogram_img"],
-        families=["lda"],
-        protocols={"artist_kfold": {"n_folds": 10}},
-        baseline={"feature_set": "spectrogram_img", "family": "lda"},
+        **{
+            **IT,
+            "feature_sets": ["spectrogram_img"],
+            "families": ["lda"],
+            "protocols": {"artist_kfold": {"n_folds": 10}},
+            "baseline": {"feature_set": "spectrogram_img", "family": "lda"},
+        }
     )
     res = plan_and_run(cfg, RunOptions(data_dir=str(real_gtzan), results_root=tmp_path)).results
     img = res[res["protocol"] == "artist_kfold"]
