@@ -281,6 +281,14 @@ def _in_pool(
 
 
 # --- batch inference ----------------------------------------------------------------------------
+def _aligned(proba: np.ndarray, model_classes: Any, n_classes: int) -> np.ndarray:
+    """:func:`benchmark.scoring.align_proba`, without importing the scoring module's pandas
+    and scikit-learn metrics into ``predict``."""
+    out = np.zeros((len(proba), n_classes), dtype=np.float64)
+    out[:, np.asarray(model_classes, dtype=int)] = proba
+    return out
+
+
 def predict_batch(
     model: SavedModel,
     plan: PredictPlan,
@@ -293,7 +301,6 @@ def predict_batch(
     (exactly as :func:`benchmark.predict.predict_file` computes them one file at a time)."""
     from benchmark.band_limit import band_warning
     from benchmark.predict import FilePrediction
-    from benchmark.scoring import align_proba
 
     n = len(model.classes)
     per_input = []
@@ -301,7 +308,7 @@ def predict_batch(
         blocks = [r for ff in batch for r in ff.rows[s]]  # one block per (file, window)
         p = np.asarray(inp.estimator.predict_proba(np.concatenate(blocks)), dtype=np.float64)
         cols = getattr(inp.estimator, "classes_", np.arange(p.shape[1]))
-        p = align_proba(p, cols, n)
+        p = _aligned(p, cols, n)
         bounds = np.cumsum([0] + [len(b) for b in blocks])
         per_input.append(
             np.stack([p[a:b].mean(axis=0) for a, b in zip(bounds[:-1], bounds[1:], strict=True)])
