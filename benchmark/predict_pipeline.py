@@ -23,6 +23,7 @@ first file has waited ``max_wait_s`` or when nothing is left to extract.
 from __future__ import annotations
 
 import json
+import logging
 import multiprocessing
 import os
 import time
@@ -53,12 +54,15 @@ __all__ = [
     "extract_file",
     "predict_batch",
     "run_pipeline",
+    "start_workers_early",
 ]
+
+log = logging.getLogger(__name__)
 
 #: files whose rows one ``predict_proba`` call takes at most
 BATCH_SIZE = 32
 #: how long the first extracted file of a batch waits for the batch to fill before it goes out
-MAX_WAIT_S = 2.0
+MAX_WAIT_S = 1.0
 
 
 class ExtractionError(GenrebenchError):
@@ -211,11 +215,61 @@ def _worker_init() -> None:
     threadpool_limits(limits=1)  # one process per core: no BLAS threads on top
 
 
-def _pool(jobs: int) -> ProcessPoolExecutor:
-    methods = multiprocessing.get_all_start_methods()
+#: what the fork server imports once, so that every worker forked from it starts with the
+#: decoding and feature code loaded (librosa's and scipy's imports and numba's compilations
+#: are most of a cold worker's first file, ~4 s); never the model's libraries
+_PRELOAD = (
+    "__main__",
+    "benchmark.predict_pipeline",
+    "benchmark.audio",
+    "benchmark.band_limit",
+    "benchmark.features",
+    "benchmark._audio_kernels",
+    "soundfile",
+    "soxr",
+    "scipy.signal",
+    "librosa.core.spectrum",
+    "librosa.core.audio",
+    "librosa.feature",
+    "librosa.onset",
+    "librosa.effects",
+)
+
+
+def _context() -> Any:
     # never fork: the parent may hold threads (BLAS, a loaded model's runtime) a fork copies
-    ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-    return ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init)
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(list(_PRELOAD))  # used when the server (re)starts
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
+def start_workers_early(jobs: int, n_files: int) -> None:
+    """Start the fork server now (when a pool will be used), so that its imports run while
+    this process loads the model; a no-op for ``jobs=1``, one file, or without forkserver."""
+    if min(jobs, n_files) > 1 and "forkserver" in multiprocessing.get_all_start_methods():
+        from multiprocessing import forkserver
+
+        _context()
+        forkserver.ensure_running()
+
+
+def _pool(jobs: int) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=_context(), initializer=_worker_init)
+
+
+def _ping() -> bool:
+    return True
+
+
+def _healthy(pool: ProcessPoolExecutor) -> bool:
+    """Whether ``pool``'s workers start at all (a pool broken by every start, say by a main
+    module without the ``if __name__ == "__main__"`` guard, would blame each file in turn)."""
+    try:
+        return pool.submit(_ping).result()
+    except BrokenProcessPool:
+        return False
 
 
 def _died(path: str) -> WorkerDiedError:
@@ -272,6 +326,13 @@ def _in_pool(
             running.clear()
             pool.shutdown(wait=True, cancel_futures=True)
             pool = _pool(jobs)
+            if not _healthy(pool):
+                log.warning("predict: pool workers do not start; extracting in this process")
+                rest = sorted({*suspects, *alone, *todo})
+                for item in _in_process(extract, specs, [paths[i] for i in rest], windows):
+                    if item is not None:
+                        yield rest[item[0]], item[1]
+                return
             if len(suspects) == 1:  # it was the only file in flight: it killed the worker
                 yield suspects[0], _died(paths[suspects[0]])
             else:

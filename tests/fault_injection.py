@@ -8,7 +8,8 @@ tables (timings aside), every counted trial of every study, and the MLflow runs.
 
 Predict's pool workers are killed from inside: :func:`dying_extract` is the per-file extraction
 of :func:`benchmark.predict_pipeline.run_pipeline` except that on one named file the worker
-process exits at once or segfaults, as a crashing decoder would.
+process exits at once or segfaults, as a crashing decoder would; :func:`dying_start`, put in
+place of the pool's worker initializer, makes every worker die as it starts.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ __all__ = [
     "Trigger",
     "differences",
     "dying_extract",
+    "dying_start",
     "fingerprint",
     "finished_folds",
     "running_trials",
@@ -288,3 +290,8 @@ def dying_extract(name: str, how: str, specs: Any, path: str, windows: bool) -> 
             ctypes.string_at(0)
         os._exit(70)
     return extract_file(specs, path, windows)
+
+
+def dying_start() -> None:
+    """A pool worker initializer that exits at once: no worker of the pool ever starts."""
+    os._exit(71)

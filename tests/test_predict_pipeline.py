@@ -17,7 +17,7 @@ pytest.importorskip("librosa")
 import soundfile as sf  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
 from fake_gtzan import genre_tone  # noqa: E402
-from fault_injection import dying_extract  # noqa: E402
+from fault_injection import dying_extract, dying_start  # noqa: E402
 from helpers import save_unit_model  # noqa: E402
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
@@ -241,6 +241,24 @@ def test_a_dying_worker_costs_only_its_file(setup: dict, how: str) -> None:
     for i in (0, 3):
         assert isinstance(by[songs[i]], FilePrediction)
         assert_same(by[songs[i]], reference_predict(model, songs[i]))
+
+
+def test_a_pool_whose_workers_never_start_falls_back_to_this_process(
+    setup: dict, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Workers that die as they start (a broken environment, not a file) would blame every file
+    in turn: the pipeline notices that the pool cannot run even a no-op and extracts here."""
+    from benchmark import predict_pipeline
+
+    monkeypatch.setattr(predict_pipeline, "_worker_init", dying_start)
+    model = load_model(setup["unit"])
+    songs = _songs(setup, "jazz_like.wav", "text.wav", "rock_like.flac")
+    with caplog.at_level("WARNING", logger="benchmark.predict_pipeline"):
+        rows = list(run_pipeline(model, songs, jobs=2))
+    assert [f for f, _ in rows] == songs and "do not start" in caplog.text
+    assert "not a readable audio file" in str(rows[1][1])
+    for (_, got), song in zip(rows[::2], songs[::2], strict=True):
+        assert_same(got, reference_predict(model, song))
 
 
 def test_cli_jobs_two_matches_jobs_one_and_streams_in_order(setup: dict) -> None:

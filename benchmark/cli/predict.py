@@ -54,12 +54,15 @@ def predict(
         predict_files,
         write_predictions,
     )
-    from benchmark.predict_pipeline import available_cores
+    from benchmark.predict_pipeline import available_cores, start_workers_early
 
     if output and not output.lower().endswith((".csv", ".json")):
         raise click.BadParameter("--output must end in .csv or .json", param_hint="--output")
-    model = load_model(model_dir if model_dir else find_model(results_dir))
+    folder = model_dir if model_dir else find_model(results_dir)
     paths = audio_files_in(files)
+    jobs = jobs or available_cores()
+    start_workers_early(jobs, len(paths))  # the workers' imports overlap the model's loading
+    model = load_model(folder)
     if not as_json:
         console.print(f"model: {model.describe()}", highlight=False, soft_wrap=True)
         console.print(model.training_band.describe(), highlight=False, soft_wrap=True)
@@ -71,7 +74,7 @@ def predict(
     )  # fmt: skip
     with bar:
         task = bar.add_task("files", total=len(paths))
-        for f, pred in predict_files(model, paths, windows=windows, jobs=jobs or available_cores()):
+        for f, pred in predict_files(model, paths, windows=windows, jobs=jobs):
             bar.advance(task)
             if isinstance(pred, GenrebenchError):
                 failed += 1
