@@ -14,7 +14,9 @@ end to end on 1 clip and on the N clips, for the same models, as the "before" fi
 
 In-process figures are wall clock after one warm-up clip in this process (imports and numba's
 compilation done once); each ``jobs=all`` call starts its own pool (its start-up is counted).
-The load average is printed first: on a shared machine every figure is noisy, and pessimistic.
+The load average is printed first: on a shared machine every figure is noisy, and pessimistic;
+the CPU seconds per clip of the ``jobs=1`` run (all the work in this process) are the figure
+least moved by other load, and give the rate the cores would reach on an idle machine.
 """
 
 from __future__ import annotations
@@ -54,16 +56,17 @@ def _clips(data_dir: Path, n: int) -> list[str]:
     return files[:n]
 
 
-def _timed(model: object, clips: list[str], jobs: int) -> float:
+def _timed(model: object, clips: list[str], jobs: int) -> tuple[float, float]:
+    """Wall seconds, and this process's CPU seconds (all the work at ``jobs=1``)."""
     from benchmark.predict import predict_files
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     rows = list(predict_files(model, clips, jobs=jobs))  # type: ignore[arg-type]
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     failed = sum(isinstance(r, Exception) for _, r in rows)
     if failed:
         print(f"    ({failed} of {len(rows)} file(s) failed)")
-    return wall
+    return wall, cpu
 
 
 def _cli(tree: Path, args: list[str]) -> float:
@@ -110,12 +113,18 @@ def main() -> None:
         print(f"  end to end, fresh `genrebench predict` on 1 clip: {end_to_end:.2f} s")
         _timed(model, clips[:1], 1)  # warm-up: imports, numba's compilation
         for jobs in sorted({1, cores}):
-            one = _timed(model, clips[:1], jobs)
-            many = _timed(model, clips, jobs)
+            one, _ = _timed(model, clips[:1], jobs)
+            many, cpu = _timed(model, clips, jobs)
             print(
                 f"  jobs={jobs}: 1 clip {one:.2f} s ({1 / one:.2f} clips/s) · "
                 f"{len(clips)} clips {many:.1f} s ({len(clips) / many:.2f} clips/s)"
             )
+            if jobs == 1:  # everything in this process: its CPU time is the work per clip
+                per_clip = cpu / len(clips)
+                print(
+                    f"    {per_clip:.2f} CPU s per clip: {cores / per_clip:.2f} clips/s on "
+                    f"{cores} idle core(s), were the pool to scale perfectly"
+                )
         if args.before:
             old_one = _cli(args.before, ["predict", clips[0], "--model", str(folder), "--json"])
             old_many = _cli(args.before, ["predict", *clips, "--model", str(folder), "--json"])
