@@ -17,7 +17,9 @@
    windows are averaged: the same numbers the file-by-file computation gives.
 
 Results stream in the order of the input paths: a batch goes out when it is full, when its
-first file has waited ``max_wait_s`` or when nothing is left to extract.
+first file has waited ``max_wait_s`` (or ten times what the last batch's inference took, so that
+a model whose ``predict_proba`` calls cost much, a 24-member ensemble's ~0.4 s, spends at most
+~10 % of the time on them) or when nothing is left to extract.
 """
 
 from __future__ import annotations
@@ -61,8 +63,12 @@ log = logging.getLogger(__name__)
 
 #: files whose rows one ``predict_proba`` call takes at most
 BATCH_SIZE = 32
+#: how long a new pool's workers may take to run a no-op after the pool broke
+HEALTH_TIMEOUT_S = 120.0
 #: how long the first extracted file of a batch waits for the batch to fill before it goes out
+#: (at least; ``WAIT_PER_INFERENCE`` times the last batch's inference if longer)
 MAX_WAIT_S = 1.0
+WAIT_PER_INFERENCE = 10.0
 
 
 class ExtractionError(GenrebenchError):
@@ -267,8 +273,8 @@ def _healthy(pool: ProcessPoolExecutor) -> bool:
     """Whether ``pool``'s workers start at all (a pool broken by every start, say by a main
     module without the ``if __name__ == "__main__"`` guard, would blame each file in turn)."""
     try:
-        return pool.submit(_ping).result()
-    except BrokenProcessPool:
+        return pool.submit(_ping).result(timeout=HEALTH_TIMEOUT_S)
+    except (BrokenProcessPool, TimeoutError):
         return False
 
 
@@ -295,33 +301,38 @@ def _in_pool(
     alone: deque[int] = deque()
     running: dict[Future[Any], int] = {}
     pool = _pool(jobs)
+
+    def submit(queue: deque[int]) -> bool:
+        i = queue.popleft()
+        try:
+            running[pool.submit(extract, specs, paths[i], windows)] = i
+        except BrokenProcessPool:  # broke since the last look: the file was not sent
+            queue.appendleft(i)
+            return False
+        return True
+
     try:
         while todo or alone or running:
-            if alone:
-                if not running:
-                    i = alone.popleft()
-                    running[pool.submit(extract, specs, paths[i], windows)] = i
-            else:
-                while todo and len(running) < jobs and todo[0] < ahead():
-                    i = todo.popleft()
-                    running[pool.submit(extract, specs, paths[i], windows)] = i
-            if not running:
-                yield None  # the consumer must take results before more are submitted
-                continue
-            done, _ = wait(running, timeout=0.25, return_when=FIRST_COMPLETED)
-            if not done:
-                yield None
-                continue
             broken = False
-            for fut in done:
-                try:
-                    result = fut.result()
-                except BrokenProcessPool:
-                    broken = True
-                    continue
-                yield running.pop(fut), result
+            if alone:
+                broken = not running and not submit(alone)
+            else:
+                # two per worker: the next file is queued while this process runs inference
+                while not broken and todo and len(running) < 2 * jobs and todo[0] < ahead():
+                    broken = not submit(todo)
             if not broken:
-                continue
+                done, _ = wait(running, timeout=0.25, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    try:
+                        result = fut.result()
+                    except BrokenProcessPool:
+                        broken = True
+                        continue
+                    yield running.pop(fut), result
+                if not broken:
+                    if not done:
+                        yield None
+                    continue
             suspects = sorted(running.values())
             running.clear()
             pool.shutdown(wait=True, cancel_futures=True)
@@ -421,7 +432,8 @@ def run_pipeline(
     pending: list[tuple[str, FileFeatures | GenrebenchError]] = []
     taken = 0  # files moved from ready to pending: the stream's position
     first_at = 0.0
-    lookahead = batch_size + 2 * jobs
+    wait_s = max_wait_s  # grows to WAIT_PER_INFERENCE × the last batch's inference
+    lookahead = batch_size + 4 * jobs
     source = (
         _in_process(extract, plan.specs, files, windows)
         if jobs == 1
@@ -429,8 +441,12 @@ def run_pipeline(
     )
 
     def flush() -> list[tuple[str, FilePrediction | GenrebenchError]]:
+        nonlocal wait_s
         feats = [r for _, r in pending if isinstance(r, FileFeatures)]
+        t0 = time.monotonic()
         preds = iter(predict_batch(model, plan, inputs, feats, windows) if feats else [])
+        if feats:
+            wait_s = max(max_wait_s, WAIT_PER_INFERENCE * (time.monotonic() - t0))
         out = [(f, next(preds) if isinstance(r, FileFeatures) else r) for f, r in pending]
         pending.clear()
         return out
@@ -447,7 +463,7 @@ def run_pipeline(
             if pending and (
                 len(pending) >= batch_size
                 or taken == len(files)
-                or time.monotonic() - first_at >= max_wait_s
+                or time.monotonic() - first_at >= wait_s
             ):
                 yield from flush()
         if pending:
