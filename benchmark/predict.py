@@ -21,6 +21,8 @@ Kaggle's CSVs (``csv_30s``/``csv_3s``) gets the same 57 features computed by ``l
 ``librosa_3s`` — and averages the class probabilities over segments and windows. Each file's
 sample rate and effective bandwidth are measured and compared with the training audio's
 (:mod:`benchmark.band_limit`): a band-limited file (16 kHz, a low-passed MP3) gets a warning.
+Many files go through :mod:`benchmark.predict_pipeline` (extraction in a process pool, each
+distinct feature set once per file, batch inference), with the numbers of :func:`predict_file`.
 """
 
 from __future__ import annotations
