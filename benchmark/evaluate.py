@@ -404,9 +404,11 @@ def evaluate(
     n_boot: int = 2000,
     seed: int = 0,
     on_file: Callable[[str, FilePrediction | GenrebenchError], None] | None = None,
+    jobs: int = 1,
 ) -> Evaluation:
     """Predict every file whose label is a class of ``model`` (``on_file`` sees each result as
-    it comes) and score them; files of other labels are skipped, never predicted."""
+    it comes; ``jobs``: processes extracting features) and score them; files of other labels
+    are skipped, never predicted."""
     mapping = dict(mapping or {})
     classes = model.classes
     targets = _targets(files, classes, mapping)
@@ -423,7 +425,9 @@ def evaluate(
         )
     results: dict[int, FilePrediction | GenrebenchError] = {}
     for i, (_, result) in zip(
-        known, predict_files(model, [files[i].path for i in known], windows=windows), strict=True
+        known,
+        predict_files(model, [files[i].path for i in known], windows=windows, jobs=jobs),
+        strict=True,
     ):
         results[i] = result
         if on_file is not None:

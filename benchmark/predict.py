@@ -21,6 +21,8 @@ Kaggle's CSVs (``csv_30s``/``csv_3s``) gets the same 57 features computed by ``l
 ``librosa_3s`` — and averages the class probabilities over segments and windows. Each file's
 sample rate and effective bandwidth are measured and compared with the training audio's
 (:mod:`benchmark.band_limit`): a band-limited file (16 kHz, a low-passed MP3) gets a warning.
+Many files go through :mod:`benchmark.predict_pipeline` (extraction in a process pool, each
+distinct feature set once per file, batch inference), with the numbers of :func:`predict_file`.
 """
 
 from __future__ import annotations
@@ -37,8 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.audio import load_clip, song_windows
-from benchmark.band_limit import FileBand, TrainingBand, band_warning, measure_file
+from benchmark.band_limit import FileBand, TrainingBand
 from benchmark.errors import ConfigError, GenrebenchError
 from benchmark.features.audio_base import AudioFeatureSet
 
@@ -52,6 +53,7 @@ __all__ = [
     "load_model",
     "model_inputs",
     "predict_file",
+    "predict_files",
     "save_model",
     "write_predictions",
 ]
@@ -307,68 +309,19 @@ class FilePrediction:
         }
 
 
-def _proba(estimator: Any, rows: np.ndarray, n_classes: int) -> np.ndarray:
-    """Mean class probabilities of ``rows`` (a clip's segments), aligned to the class list."""
-    from benchmark.scoring import align_proba
-
-    p = np.asarray(estimator.predict_proba(rows), dtype=np.float64)
-    cols = getattr(estimator, "classes_", np.arange(p.shape[1]))
-    return align_proba(p, cols, n_classes).mean(axis=0)
-
-
 def predict_file(
-    model: SavedModel,
-    path: str | os.PathLike[str],
-    *,
-    windows: bool = False,
-    extractor: list[ModelInput] | None = None,
+    model: SavedModel, path: str | os.PathLike[str], *, windows: bool = False
 ) -> FilePrediction:
     """Class probabilities of one audio file: its first 30 s, or with ``windows`` the mean
     over every 30 s window of the song. An ensemble's members each compute their features
-    from the same decoded audio (decoded once per sample rate and length) and are combined.
-    Raises :class:`~benchmark.audio.AudioError` subclasses for files that cannot be used (one
-    line each)."""
-    inputs = extractor or model_inputs(model)
-    n = len(model.classes)
-    decoded: dict[tuple[int, float], list[Any]] = {}
-    for i in inputs:
-        key = (i.fset.sample_rate, i.fset.seconds)
-        if key not in decoded:
-            if windows:
-                decoded[key] = song_windows(path, *key)
-            else:
-                decoded[key] = [load_clip(path, *key)]
-    n_clips = min(len(c) for c in decoded.values())
-    probas = []
-    for k in range(n_clips):
-        per_input = [
-            _proba(
-                i.estimator,
-                i.fset.clip_rows(decoded[(i.fset.sample_rate, i.fset.seconds)][k], i.view),
-                n,
-            )
-            for i in inputs
-        ]
-        if model.is_ensemble:
-            probas.append(model.estimator.combine([p[None] for p in per_input])[0])
-        else:
-            probas.append(per_input[0])
-    proba = np.mean(probas, axis=0)
-    clips = next(iter(decoded.values()))[:n_clips]
-    widest = max(decoded)  # the highest decoding rate: the widest band any input sees
-    audio = np.concatenate([c.audio for c in decoded[widest][:n_clips]])
-    band = measure_file(path, audio, widest[0])
-    limits = [i.fset.band_limit_hz for i in inputs]
-    return FilePrediction(
-        file=str(path),
-        proba=proba,
-        classes=model.classes,
-        windows=n_clips,
-        seconds=float(sum(c.seconds for c in clips)),
-        window_top=[model.classes[int(np.argmax(p))] for p in probas] if windows else [],
-        band=band,
-        warning=band_warning(band, model.training_band, limits),
-    )
+    from the same decoded audio (decoded once per sample rate and length, each distinct feature
+    set computed once) and are combined. Raises :class:`~benchmark.audio.AudioError`
+    subclasses for files that cannot be used (one line each)."""
+    from benchmark.predict_pipeline import PredictPlan, extract_features, predict_batch
+
+    plan, inputs = PredictPlan.of(model)
+    features = extract_features(plan.specs, str(path), windows)
+    return predict_batch(model, plan, inputs, [features], windows)[0]
 
 
 def predict_files(
@@ -376,16 +329,16 @@ def predict_files(
     paths: Sequence[str | os.PathLike[str]],
     *,
     windows: bool = False,
+    jobs: int = 1,
 ) -> Iterator[tuple[str, FilePrediction | GenrebenchError]]:
     """``(file, prediction or its error)`` for every file, in the order given: the one path
     that ``predict``, ``evaluate`` and the served model share, so they cannot disagree. A file
-    that cannot be used yields its error (one row), never stops the others."""
-    inputs = model_inputs(model)
-    for path in paths:
-        try:
-            yield str(path), predict_file(model, path, windows=windows, extractor=inputs)
-        except GenrebenchError as exc:
-            yield str(path), exc
+    that cannot be used yields its error (one row), never stops the others. ``jobs``: processes
+    extracting features (1: in this process); predictions come in batches
+    (:mod:`benchmark.predict_pipeline`), the same numbers as :func:`predict_file` gives."""
+    from benchmark.predict_pipeline import run_pipeline
+
+    yield from run_pipeline(model, paths, windows=windows, jobs=jobs)
 
 
 def audio_files_in(paths: Sequence[str]) -> list[str]:

@@ -11,7 +11,9 @@ that exports the same model gets its existing version back, not a new one), so
     mlflow models serve -m models:/genrebench-quick/1 --env-manager local
 
 answers ``POST /invocations`` with ``{"dataframe_split": {"columns": ["path"], "data":
-[["song.mp3"]]}}``. The model runs the very code ``genrebench predict`` runs (pair or ensemble).
+[["song.mp3"]]}}``. The model runs the very code ``genrebench predict`` runs (pair or ensemble):
+the files of a request are extracted in the serving process, one after the other, and predicted
+as batches.
 """
 
 from __future__ import annotations

@@ -5,6 +5,11 @@ A run is killed as a user's machine would kill it: SIGKILL to its whole process 
 joblib workers die with it), at an instant chosen by a :class:`Trigger`. What must match
 between a resumed and an uninterrupted run is :func:`fingerprint`: the results and predictions
 tables (timings aside), every counted trial of every study, and the MLflow runs.
+
+Predict's pool workers are killed from inside: :func:`dying_extract` is the per-file extraction
+of :func:`benchmark.predict_pipeline.run_pipeline` except that on one named file the worker
+process exits at once or segfaults, as a crashing decoder would; :func:`dying_start`, put in
+place of the pool's worker initializer, makes every worker die as it starts.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ __all__ = [
     "NAME",
     "Trigger",
     "differences",
+    "dying_extract",
+    "dying_start",
     "fingerprint",
     "finished_folds",
     "running_trials",
@@ -266,3 +273,25 @@ def differences(expected: dict[str, Any], got: dict[str, Any]) -> list[str]:
         if not same:
             out.append(key)
     return out
+
+
+def dying_extract(name: str, how: str, specs: Any, path: str, windows: bool) -> Any:
+    """:func:`benchmark.predict_pipeline.extract_file`, except that on the file called ``name``
+    the process dies: ``how="exit"`` (``os._exit``) or ``"segfault"`` (reads address 0). Bind
+    the first two with :func:`functools.partial` (picklable: a pool worker imports this)."""
+    from benchmark.predict_pipeline import extract_file
+
+    if Path(path).name == name:
+        if how == "segfault":
+            import ctypes
+            import faulthandler
+
+            faulthandler.disable()  # no traceback dump: just the crash
+            ctypes.string_at(0)
+        os._exit(70)
+    return extract_file(specs, path, windows)
+
+
+def dying_start() -> None:
+    """A pool worker initializer that exits at once: no worker of the pool ever starts."""
+    os._exit(71)

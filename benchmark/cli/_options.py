@@ -59,6 +59,16 @@ def saved_model_options(f: Callable[..., Any]) -> Callable[..., Any]:
     )(f)
 
 
+#: predict's and evaluate's extraction processes (None: every core)
+jobs_option = click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Processes decoding files and computing their features (default: every core; 1: all "
+    "in this process).",
+)
+
+
 def storage_option(help: str) -> Decorator:
     return click.option("--storage", envvar="GENREBENCH_STORAGE", help=help)
 

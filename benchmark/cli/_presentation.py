@@ -9,13 +9,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
 from benchmark.cli._console import console, out
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # pandas only for the annotations: importing it costs every command ~0.5 s
+    import pandas as pd
     from rich.console import JustifyMethod
 
 

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from benchmark.cli._console import _handle_errors, console, out
 from benchmark.cli._options import (
+    jobs_option,
     no_tracking_option,
     saved_model_options,
     tracking_uri_option,
@@ -144,6 +145,7 @@ def _log(ev: Any, uri: str, model_path: Path) -> None:
     "results folder, when it has one; else nothing is logged)."
 )
 @no_tracking_option
+@jobs_option
 @_handle_errors
 def evaluate(
     source: str,
@@ -158,6 +160,7 @@ def evaluate(
     seed: int,
     tracking_uri: str | None,
     no_tracking: bool,
+    jobs: int | None,
 ) -> None:
     """Score a saved model on labelled audio: SOURCE is a folder laid out as <label>/<file>
     (audio anywhere below each label's folder) or a CSV with the columns path,label (relative
@@ -173,13 +176,17 @@ def evaluate(
     from benchmark.evaluate import PROTOCOL_NOTE, evaluate, parse_mapping, read_labelled
     from benchmark.evaluate import write_evaluation as write_output
     from benchmark.predict import find_model, load_model
+    from benchmark.predict_pipeline import available_cores, start_workers_early
     from benchmark.report.evaluation import write_evaluation_page
 
     if output and not output.lower().endswith((".csv", ".json")):
         raise click.BadParameter("--output must end in .csv or .json", param_hint="--output")
     mapping = parse_mapping(maps)
-    model = load_model(model_dir if model_dir else find_model(results_dir))
+    folder = model_dir if model_dir else find_model(results_dir)
     files = read_labelled(source)
+    jobs = jobs or available_cores()
+    start_workers_early(jobs, len(files))  # the workers' imports overlap the model's loading
+    model = load_model(folder)
     console.print(f"model: {model.describe()}", highlight=False, soft_wrap=True)
     bar = Progress(
         TextColumn("evaluate"),
@@ -209,6 +216,7 @@ def evaluate(
             n_boot=n_boot,
             seed=seed,
             on_file=on_file,
+            jobs=jobs,
         )
     for label, n in ev.skipped_labels.items():
         console.print(

@@ -10,7 +10,7 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from benchmark.cli._console import _handle_errors, console, out
-from benchmark.cli._options import saved_model_options
+from benchmark.cli._options import jobs_option, saved_model_options
 from benchmark.errors import GenrebenchError
 
 
@@ -29,6 +29,7 @@ from benchmark.errors import GenrebenchError
     help="Also write one row per file (path, top genre, every probability, error) to this "
     ".csv or .json file.",
 )
+@jobs_option
 @_handle_errors
 def predict(
     files: tuple[str, ...],
@@ -38,10 +39,12 @@ def predict(
     windows: bool,
     top_k: int,
     output: str | None,
+    jobs: int | None,
 ) -> None:
     """Predict the genre of audio FILE(s) or of every audio file under a DIR (wav, au, flac,
-    ogg, mp3; recursive) with a saved model: the top genres with probabilities, from the first
-    30 s (or every window with --windows). A file that cannot be used is one error row."""
+        ogg, mp3; recursive) with a saved model: the top genres with probabilities, from the first
+        30 s (or every window with --windows). A file that cannot be used is one error row. Files
+    are decoded in --jobs processes; rows come out as files finish, in the order given."""
     import json
 
     from benchmark.predict import (
@@ -51,11 +54,15 @@ def predict(
         predict_files,
         write_predictions,
     )
+    from benchmark.predict_pipeline import available_cores, start_workers_early
 
     if output and not output.lower().endswith((".csv", ".json")):
         raise click.BadParameter("--output must end in .csv or .json", param_hint="--output")
-    model = load_model(model_dir if model_dir else find_model(results_dir))
+    folder = model_dir if model_dir else find_model(results_dir)
     paths = audio_files_in(files)
+    jobs = jobs or available_cores()
+    start_workers_early(jobs, len(paths))  # the workers' imports overlap the model's loading
+    model = load_model(folder)
     if not as_json:
         console.print(f"model: {model.describe()}", highlight=False, soft_wrap=True)
         console.print(model.training_band.describe(), highlight=False, soft_wrap=True)
@@ -67,7 +74,7 @@ def predict(
     )  # fmt: skip
     with bar:
         task = bar.add_task("files", total=len(paths))
-        for f, pred in predict_files(model, paths, windows=windows):
+        for f, pred in predict_files(model, paths, windows=windows, jobs=jobs):
             bar.advance(task)
             if isinstance(pred, GenrebenchError):
                 failed += 1

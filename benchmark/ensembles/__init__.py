@@ -1,6 +1,8 @@
 """Ensembles over the tuned pairs of every feature set, learnt from inner OOF predictions only
 (greedy selection, stacking, top-k vote): see :mod:`benchmark.ensembles._stage`."""
 
+from typing import TYPE_CHECKING, Any
+
 from benchmark.ensembles._methods import (
     METHODS,
     EnsembleMethod,
@@ -9,18 +11,44 @@ from benchmark.ensembles._methods import (
     TopKVote,
 )
 from benchmark.ensembles._model import EnsembleMember, EnsembleModel
-from benchmark.ensembles._stage import (
-    ENSEMBLE_FEATURE_SET,
-    EnsembleSettings,
-    FoldPool,
-    TrainingPool,
-    build_pool,
-    ensemble_outcomes,
-    fit_fold,
-    members_of,
-    run_ensemble_stage,
-    training_pool,
+
+if TYPE_CHECKING:
+    from benchmark.ensembles._stage import (
+        ENSEMBLE_FEATURE_SET,
+        EnsembleSettings,
+        FoldPool,
+        TrainingPool,
+        build_pool,
+        ensemble_outcomes,
+        fit_fold,
+        members_of,
+        run_ensemble_stage,
+        training_pool,
+    )
+
+#: the stage's names, imported on first use: unpickling an exported ensemble (``predict``)
+#: needs only the methods and the model, not the stage's pandas and results tables
+_STAGE = (
+    "ENSEMBLE_FEATURE_SET",
+    "EnsembleSettings",
+    "FoldPool",
+    "TrainingPool",
+    "build_pool",
+    "ensemble_outcomes",
+    "fit_fold",
+    "members_of",
+    "run_ensemble_stage",
+    "training_pool",
 )
+
+
+def __getattr__(name: str) -> Any:
+    if name in _STAGE:
+        from benchmark.ensembles import _stage
+
+        return getattr(_stage, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "ENSEMBLE_FEATURE_SET",
