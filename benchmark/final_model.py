@@ -36,12 +36,13 @@ from benchmark.ensembles import (
     training_pool,
 )
 from benchmark.errors import GenrebenchError
-from benchmark.execution.plan import code_digest, feature_set_of, fold_job
+from benchmark.execution.plan import feature_set_of, fold_job
 from benchmark.features import all_feature_sets
 from benchmark.models import get_family
+from benchmark.paths import code_digest
 from benchmark.predict import META_FILE, MODEL_FILE, SavedModel, model_inputs, save_model
 from benchmark.protocols import get_protocol, selection_protocols
-from benchmark.results import PairKey, summarize_pairs
+from benchmark.results import PairKey, summarize_pairs, table_digest
 from benchmark.storage import default_storage_url
 from benchmark.tuning import FoldJob, derive_seed, fit_final, refit, tune_final
 
@@ -290,8 +291,8 @@ def export_key(
         "family": family,
         "feature_set": feature_set,
     }
+    what["results"] = table_digest(results)
     h.update(json.dumps(what, sort_keys=True).encode())
-    h.update(results.to_csv(index=False).encode())
     return h.hexdigest()[:16]
 
 

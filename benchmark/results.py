@@ -56,6 +56,8 @@ __all__ = [
     "read_table",
     "results_frame",
     "summarize_pairs",
+    "table_digest",
+    "TIMING_COLUMNS",
     "write_table",
 ]
 
@@ -335,6 +337,40 @@ def write_table(df: pd.DataFrame, path: Path) -> None:
 
 def read_table(path: Path) -> pd.DataFrame:
     return pd.read_parquet(path)
+
+
+#: the result columns that measure how long work took: they differ between two runs of the
+#: same work, so nothing keyed on a table's content may include them
+TIMING_COLUMNS = ("tune_s", "fit_s", "predict_s")
+
+
+def table_digest(*tables: pd.DataFrame) -> str:
+    """Hash of the tables' values, column names and row order, timings, empty columns and the
+    ``p_`` copies of ``params`` left out: equal for the same results however long they took
+    to compute, and whichever other rows shared their file (what reuse is keyed on)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for df in tables:
+        # ``p_`` columns repeat ``params`` (and their text form depends on the other rows of
+        # the file: a pair's missing ensemble parameter reads back as "nan")
+        df = df.drop(columns=[c for c in df.columns if c in TIMING_COLUMNS or c.startswith("p_")])
+        df = df.loc[:, df.notna().any().to_numpy()]  # a column of nothing is no column
+        h.update(repr((list(df.columns), len(df))).encode())
+        if len(df):
+            canon = pd.DataFrame({c: _canonical(df[c]) for c in df.columns})
+            h.update(pd.util.hash_pandas_object(canon, index=False).to_numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def _canonical(col: pd.Series) -> pd.Series:
+    """A column as its values, not its dtype: numbers as float64 (an int column read back as
+    float hashes the same), text as str (Arrow or object)."""
+    if pd.api.types.is_numeric_dtype(col):
+        return pd.Series(col.to_numpy(dtype="float64", na_value=np.nan), dtype="float64")
+    return pd.Series(
+        [None if v is None or v is pd.NA or v != v else str(v) for v in col], dtype=object
+    )
 
 
 def nan_to_none(value: Any) -> Any:

@@ -32,6 +32,7 @@ from benchmark.results import (
     predictions_frame,
     read_table,
     results_frame,
+    table_digest,
     write_table,
 )
 from benchmark.scoring import TrackPredictions, score_tracks
@@ -350,25 +351,74 @@ def run_ensemble_stage(
     t0 = time.perf_counter()
     pairs = results[results["feature_set"] != ENSEMBLE_FEATURE_SET]
     pair_preds = predictions[predictions["feature_set"] != ENSEMBLE_FEATURE_SET]
-    outcomes = ensemble_outcomes(pairs, pair_preds, inner, settings)
-    if not outcomes:
-        return pairs, pair_preds
-    context_cols = ["benchmark", "dataset", "seed", "config_digest", "data_checksum"]
-    context = {c: pairs[c].iloc[0] for c in context_cols if c in pairs and len(pairs)}
-    rows = results_frame(o.row(**context) for o in outcomes)
+    key = _stage_key(pairs, pair_preds, inner, settings)
+    stored = _stored_stage(results_dir, key)
+    if stored is not None:
+        rows, ens_preds = stored
+        log.info("ensembles: inputs unchanged (key %s): %d stored rows kept", key, len(rows))
+    else:
+        outcomes = ensemble_outcomes(pairs, pair_preds, inner, settings)
+        if not outcomes:
+            return pairs, pair_preds
+        context_cols = ["benchmark", "dataset", "seed", "config_digest", "data_checksum"]
+        context = {c: pairs[c].iloc[0] for c in context_cols if c in pairs and len(pairs)}
+        rows = results_frame(o.row(**context) for o in outcomes)
+        ens_preds = predictions_frame(outcomes)
+        _store_stage(results_dir, key, rows, ens_preds)
+        log.info(
+            "ensembles: %d rows (%d done) over %d protocol folds in %.1f s",
+            len(outcomes),
+            sum(o.status == "done" for o in outcomes),
+            len({(o.pair.protocol, o.fold) for o in outcomes}),
+            time.perf_counter() - t0,
+        )
     merged = results_frame([*pairs.to_dict(orient="records"), *rows.to_dict(orient="records")])
     write_table(merged, results_dir / "results.parquet")
-    preds = pd.concat([pair_preds, predictions_frame(outcomes)], ignore_index=True)
+    preds = pd.concat([pair_preds, ens_preds], ignore_index=True)
     write_table(preds, results_dir / "predictions.parquet")
-    done = [o for o in outcomes if o.status == "done"]
-    log.info(
-        "ensembles: %d rows (%d done) over %d protocol folds in %.1f s",
-        len(outcomes),
-        len(done),
-        len({(o.pair.protocol, o.fold) for o in outcomes}),
-        time.perf_counter() - t0,
-    )
     return merged, preds
+
+
+#: where the stage keeps its last rows and the key of the inputs they were learnt from
+STAGE_DIR = "ensembles"
+
+
+def _stage_key(
+    pairs: pd.DataFrame, pair_preds: pd.DataFrame, inner: pd.DataFrame, settings: EnsembleSettings
+) -> str:
+    """What the stage's rows are a function of: the pairs' rows and predictions (timings left
+    out), the inner OOF predictions, the settings and the code."""
+    import dataclasses
+    import hashlib
+
+    from benchmark.paths import code_digest
+
+    what = {
+        "tables": table_digest(pairs, pair_preds, inner),
+        "settings": dataclasses.asdict(settings),
+        "code": code_digest(),
+    }
+    return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _stored_stage(results_dir: Path, key: str) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    """The rows and predictions the stage stored for ``key``, or None (none, another key, or
+    unreadable: the stage then runs again)."""
+    folder = results_dir / STAGE_DIR
+    try:
+        if json.loads((folder / "key.json").read_text()).get("key") != key:
+            return None
+        return read_table(folder / "results.parquet"), read_table(folder / "predictions.parquet")
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _store_stage(results_dir: Path, key: str, rows: pd.DataFrame, preds: pd.DataFrame) -> None:
+    folder = results_dir / STAGE_DIR
+    (folder / "key.json").unlink(missing_ok=True)  # the tables first, the key last
+    write_table(rows, folder / "results.parquet")
+    write_table(preds, folder / "predictions.parquet")
+    (folder / "key.json").write_text(json.dumps({"key": key}))
 
 
 def members_of(row: Mapping[str, Any]) -> dict[str, float]:

@@ -10,7 +10,6 @@ execution wing that stages outside it may import.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import platform
 import subprocess
@@ -29,7 +28,7 @@ from benchmark.data import Dataset
 from benchmark.errors import GenrebenchError
 from benchmark.features import FeatureMatrix, FeatureSet, all_feature_sets, get_feature_set
 from benchmark.models import get_family
-from benchmark.paths import manifests_dir, project_root, search_spaces_dir
+from benchmark.paths import code_digest, project_root
 from benchmark.protocols import OuterSplit, Protocol, get_protocol, splits_table
 from benchmark.results import (
     FoldOutcome,
@@ -41,7 +40,6 @@ from benchmark.tuning import FoldJob, derive_seed, study_name
 __all__ = [
     "Plan",
     "RunOptions",
-    "code_digest",
     "feature_set_of",
     "fold_job",
     "make_plan",
@@ -96,24 +94,6 @@ def _git_commit() -> str:
         return out.stdout.strip()
     except (OSError, subprocess.SubprocessError, GenrebenchError):
         return "unknown"
-
-
-def code_digest() -> str:
-    """Hash of the code and declarative files that make results (the package's sources and
-    templates, the search spaces, the dataset manifests): what a rerun checks before it reuses
-    a saved artefact, so a changed install never passes off an old one as its own."""
-    root = Path(benchmark.__file__).resolve().parent
-    files = sorted(root.rglob("*.py")) + sorted(root.rglob("*.j2"))
-    try:
-        files += sorted(search_spaces_dir().glob("*.yaml")) + sorted(manifests_dir().glob("*"))
-    except GenrebenchError:  # an install without the repository's files: the package alone
-        pass
-    h = hashlib.sha256()
-    for f in files:
-        if f.is_file() and "__pycache__" not in f.parts:
-            h.update(f.name.encode())
-            h.update(f.read_bytes())
-    return h.hexdigest()[:16]
 
 
 def _versions() -> dict[str, str]:

@@ -130,12 +130,27 @@ def test_ensemble_rows_are_ordinary_rows_with_members(run) -> None:
         part = splits[(splits["protocol"] == row.protocol) & (splits["fold"] == row.fold)]
         assert set(p["track_id"]) == set(part.loc[part["part"] == "test", "track_id"])
         assert row.accuracy == pytest.approx(p["correct"].mean())
-    # rerunning the stage on the same files writes the same rows
-    again, _ = run_ensemble_stage(result.results_dir, EnsembleSettings(size=10, top_k=3))
+    # rerunning the stage on the same files keeps its stored rows, timings and all
+    settings = EnsembleSettings(size=10, top_k=3)
+    key_file = result.results_dir / "ensembles" / "key.json"
+    stored_at = key_file.stat().st_mtime_ns
+    again, _ = run_ensemble_stage(result.results_dir, settings)
+    pd.testing.assert_frame_equal(again, res, check_dtype=False)
+    assert key_file.stat().st_mtime_ns == stored_at
+    # learning them again from scratch writes the same rows: the stage is deterministic
+    key_file.unlink()
+    fresh, _ = run_ensemble_stage(result.results_dir, settings)
+    timings = ["fit_s", "predict_s"]
     pd.testing.assert_frame_equal(
-        again.drop(columns=["fit_s", "predict_s"]),
-        res.drop(columns=["fit_s", "predict_s"]),
-        check_dtype=False,
+        fresh.drop(columns=timings), res.drop(columns=timings), check_dtype=False
+    )
+    # other settings are other inputs: relearnt, not reused (then back, for the other tests)
+    other, _ = run_ensemble_stage(result.results_dir, EnsembleSettings(size=10, top_k=2))
+    top = other[(other["feature_set"] == ENSEMBLE_FEATURE_SET) & (other["family"] == "top_k")]
+    assert all(len(json.loads(m)) == 2 for m in top["members"])
+    back, _ = run_ensemble_stage(result.results_dir, settings)
+    pd.testing.assert_frame_equal(
+        back.drop(columns=timings), res.drop(columns=timings), check_dtype=False
     )
 
 
