@@ -368,9 +368,7 @@ def _canonical(col: pd.Series) -> pd.Series:
     float hashes the same), text as str (Arrow or object)."""
     if pd.api.types.is_numeric_dtype(col):
         return pd.Series(col.to_numpy(dtype="float64", na_value=np.nan), dtype="float64")
-    return pd.Series(
-        [None if v is None or v is pd.NA or v != v else str(v) for v in col], dtype=object
-    )
+    return col.astype("string[python]").reset_index(drop=True)
 
 
 def nan_to_none(value: Any) -> Any:

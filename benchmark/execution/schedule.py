@@ -386,14 +386,20 @@ def make_schedule(
     if measure is None:
         measure = budget_s is not None or cfg.n_jobs > 1
     cost, t0 = None, time.perf_counter()
-    if measure and plan.jobs:
+    answered = answered_trials(results_dir, cfg)
+
+    def stored(job: FoldJob) -> bool:
+        have = answered(job)
+        return have is not None and have >= job.n_trials
+
+    # a rerun whose every fold is stored plans nothing: measuring costs would only take time
+    if measure and plan.jobs and not all(stored(j) for j in plan.jobs):
         trials_path = Path(results_dir) / "trials.parquet"
         trials = read_table(trials_path) if trials_path.is_file() else None
         cost = CostModel.measure(plan.jobs, trials, seed=cfg.seed)
     measure_s = time.perf_counter() - t0
     jobs = list(plan.jobs)
     bplan = deadline = replan = value = None
-    answered = answered_trials(results_dir, cfg)
     if cost is not None:
         settings = cfg.ensemble_settings()
         n_folds = (

@@ -124,3 +124,36 @@ def test_progress_counts_the_trials_of_the_studies_still_running(tmp_path: Path)
     other = stored[1 - seen[0][0]]
     assert seen[0][1] == other.n_trials + other.n_pruned > 0
     assert seen[-1][1] == 0
+
+
+def test_a_rerun_whose_every_fold_is_stored_measures_no_cost(
+    fake_gtzan: Path, tmp_path: Path, make_config
+) -> None:
+    """With two processes the schedule measures every pair's cost before the first run; once
+    every fold is stored it measures none (a rerun plans nothing), and a missing fold brings
+    the measurement back."""
+    import pandas as pd
+
+    from benchmark.data import Dataset
+    from benchmark.execution.local import plan_and_run
+    from benchmark.execution.plan import RunOptions, make_plan
+    from benchmark.execution.schedule import make_schedule
+    from benchmark.results import write_table
+
+    cfg = make_config(
+        name="sched", families=["logreg", "dummy"], protocols={"artist_kfold": {"n_folds": 2}},
+        baseline={"feature_set": "csv_30s", "family": "dummy"}, ensembles=False, n_jobs=2,
+    )  # fmt: skip
+    opts = RunOptions(data_dir=str(fake_gtzan), results_root=tmp_path, track=False)
+    results_dir = tmp_path / "sched"
+    ds = Dataset.open(fake_gtzan)
+    url = f"sqlite:///{results_dir}/optuna.db"
+    first = make_schedule(cfg, make_plan(cfg, ds, opts, url), results_dir, started_at=time.time())
+    assert first.scheduler.cost is not None and first.scheduler.cost.fits
+    plan_and_run(cfg, opts)
+    again = make_schedule(cfg, make_plan(cfg, ds, opts, url), results_dir, started_at=time.time())
+    assert again.scheduler.cost is None
+    results = pd.read_parquet(results_dir / "results.parquet")
+    write_table(results.iloc[1:], results_dir / "results.parquet")  # one fold not stored
+    partial = make_schedule(cfg, make_plan(cfg, ds, opts, url), results_dir, started_at=time.time())
+    assert partial.scheduler.cost is not None
