@@ -130,6 +130,9 @@ class Tracker:
         self.artifact_location = artifact_location
         self.tags = {str(k): _clip(str(v), _MAX_TAG) for k, v in tags.items()}
         self._parents: dict[PairKey, str] = {}
+        #: the parent runs' tags and latest metrics as this tracker last read or wrote them: a
+        #: marker or value seen here is on the server (they are only ever added or replaced)
+        self._seen: dict[str, tuple[dict[str, str], dict[str, float]]] = {}
         self._last_ts = 0
         try:
             with _fail_fast_http():
@@ -164,8 +167,11 @@ class Tracker:
         be a function, so a rerun does not read back the trials of folds logged before)."""
         k = int(outcome.fold)
         run_id = self._parent(outcome.pair)
-        parent_tags = dict(self.client.get_run(run_id).data.tags)
         marker = f"{outcome.status}:{outcome.study_name}"
+        seen = self._seen.get(run_id)
+        if seen is None or seen[0].get(_logged_tag(k)) != marker:
+            seen = self._read(run_id)  # not known to be logged: ask the server
+        parent_tags = seen[0]
         if parent_tags.get(_logged_tag(k)) == marker:
             log.debug("%s fold %d already logged to MLflow", outcome.pair.label, k)
             return
@@ -194,6 +200,7 @@ class Tracker:
             tags[f"fold_{k}_message"] = _clip(outcome.message, _MAX_TAG)
         elif f"fold_{k}_message" in parent_tags:
             self.client.delete_tag(run_id, f"fold_{k}_message")
+            parent_tags.pop(f"fold_{k}_message")
         # the marker goes last: a fold interrupted half-way is logged again (trials deduplicated)
         tags[_logged_tag(k)] = marker
         self.client.log_batch(run_id, metrics=metrics, tags=_tags(tags))
@@ -218,8 +225,6 @@ class Tracker:
             done = rows[rows["status"] == "done"]
             values["inner_accuracy"] = float(done["inner_accuracy"].mean()) if n_done else math.nan
             values["n_pruned"] = float(done["n_pruned"].sum())
-        ts = self._now()
-        metrics = [Metric(key, float(v), ts, 0) for key, v in values.items() if _finite(v)]
         tags = {
             "status": str(summary["status"]) if summary is not None else "empty",
             "folds": f"{n_done}/{len(rows)}",
@@ -227,7 +232,18 @@ class Tracker:
         members = [m for m in rows.get("members", pd.Series(dtype=object)) if m]
         if members:  # an ensemble: its members and weights, fold by fold
             tags["members"] = _clip(json.dumps([json.loads(m) for m in members]), _MAX_TAG)
-        self.client.log_batch(run_id, metrics=metrics, tags=_tags(tags))
+        finite = {key: float(v) for key, v in values.items() if _finite(v)}
+        text = {k: str(v) for k, v in tags.items()}
+        seen_tags, seen_metrics = self._seen.get(run_id) or self._read(run_id)
+        if all(seen_metrics.get(k) == v for k, v in finite.items()) and all(
+            seen_tags.get(k) == v for k, v in text.items()
+        ):
+            return  # a rerun: the same summary is there already
+        ts = self._now()
+        metrics = [Metric(key, v, ts, 0) for key, v in finite.items()]
+        self.client.log_batch(run_id, metrics=metrics, tags=_tags(text))
+        seen_tags.update(text)
+        seen_metrics.update(finite)
 
     # ------------------------------------------------------------------ experiment, parents
 
@@ -259,6 +275,12 @@ class Tracker:
                 "deleted: restore it (mlflow experiments restore) or delete it for good (mlflow gc)"
             )
         return exp.experiment_id
+
+    def _read(self, run_id: str) -> tuple[dict[str, str], dict[str, float]]:
+        """The parent run's tags and latest metrics, read from the server and remembered."""
+        data = self.client.get_run(run_id).data
+        self._seen[run_id] = (dict(data.tags), dict(data.metrics))
+        return self._seen[run_id]
 
     def _find_parent(self, pair: PairKey) -> str | None:
         runs = self.client.search_runs(

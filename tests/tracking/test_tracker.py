@@ -246,7 +246,8 @@ def test_partially_logged_fold_completes_without_duplicates(tracker: Tracker) ->
     tracker.client.delete_tag(parent_id, "genrebench.fold_0_logged")
     stuck = by_trial(tracker, parent_id)[2]
     tracker.client.update_run(stuck.info.run_id, status="RUNNING")
-    log(tracker, make_outcome(), trials)
+    resumed = Tracker(tracker.tracking_uri, tracker.experiment_name, TAGS)  # the next process
+    log(resumed, make_outcome(), trials)
     kids = by_trial(tracker, parent_id)
     assert len(children(tracker, parent_id)) == len(kids) == len(trials)
     assert kids[2].info.status == "FINISHED"
@@ -318,6 +319,14 @@ def test_pair_summary_metrics_are_means_of_done_folds(tracker: Tracker) -> None:
     assert metrics["n_folds_done"] == 3
     assert metrics["log_loss"] == pytest.approx(rows["log_loss"].mean())
     assert metrics["fit_s"] == pytest.approx(rows["fit_s"].mean())
+    run_id = tracker.parent_run_id(PAIR)
+    assert len(tracker.client.get_metric_history(run_id, "accuracy")) == 2
+
+    # the same summary again (a rerun, here and in a new process) writes nothing
+    tracker.log_pair_summary(PAIR, rows)
+    fresh = Tracker(tracker.tracking_uri, tracker.experiment_name, TAGS)
+    fresh.log_pair_summary(PAIR, rows)
+    assert len(fresh.client.get_metric_history(run_id, "accuracy")) == 2
 
 
 def test_experiment_is_reused(uri: str) -> None:
