@@ -74,6 +74,26 @@ class _InProcess:
         pass
 
 
+class _LazyPool:
+    """The process pool, started at the first job that must run: a rerun whose folds are all
+    stored reads them back without starting one."""
+
+    def __init__(self, n_jobs: int) -> None:
+        self.n_jobs = n_jobs
+        self._pool: Any = None
+
+    def submit(self, fn: Callable[..., FoldOutcome], *args: Any) -> Future[FoldOutcome]:
+        if self._pool is None:
+            from joblib.externals.loky import get_reusable_executor
+
+            self._pool = get_reusable_executor(max_workers=self.n_jobs, reuse=False)
+        return self._pool.submit(fn, *args)
+
+    def shutdown(self, **kw: Any) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(**kw)
+
+
 _watched_parent: int | None = None
 
 
@@ -177,12 +197,7 @@ class Scheduler:
     def run(self) -> Iterator[tuple[FoldOutcome, bool]]:
         """Outcomes as they finish, each with whether it ran (False: an ``eliminated`` or
         not-reached row made here)."""
-        if self.n_jobs <= 1:
-            executor: Any = _InProcess()
-        else:
-            from joblib.externals.loky import get_reusable_executor
-
-            executor = get_reusable_executor(max_workers=self.n_jobs, reuse=False)
+        executor: Any = _InProcess() if self.n_jobs <= 1 else _LazyPool(self.n_jobs)
         try:
             yield from self._loop(executor)
         except BaseException:
@@ -212,7 +227,10 @@ class Scheduler:
                         self.race.settle()
                     yield made, False
                     continue
-                running[executor.submit(_run_fold_in_pool, job, parent)] = i
+                if self._answered(job):  # stored: read back here, no process needed
+                    running[_InProcess().submit(run_fold, job)] = i
+                else:
+                    running[executor.submit(_run_fold_in_pool, job, parent)] = i
                 self._started[i] = time.monotonic()
             if not running:
                 if pending and self._next(pending) is None:
