@@ -188,6 +188,17 @@ def test_genrebench_run_export_and_predict_on_embedding_musicnn(audio_root, tmp_
     probs = [g["probability"] for g in doc["predictions"][0]["genres"]]
     assert len(probs) == 3 and sum(probs) == pytest.approx(1.0, abs=1e-6)
 
+    # evaluate on a labelled folder (the training clips: the path is what is checked here),
+    # the undecodable clip one error row, its page and JSON written
+    out = tmp_path / "eval" / "mnn.json"
+    args = [str(root / "genres_original"), "--results-dir", str(results), "--jobs", "1"]
+    res = runner.invoke(main, ["evaluate", *args, "--output", str(out)])
+    assert res.exit_code == 2, res.output  # one file failed
+    ev = json.loads(out.read_text())
+    assert ev["model"]["feature_set"] == NAME
+    assert ev["counts"]["scored"] == 11 and ev["counts"]["error"] == 1
+    assert out.with_suffix(".html").is_file()
+
 
 @pytest.mark.integration
 @needs_weights
