@@ -26,24 +26,12 @@ if TYPE_CHECKING:
         training_pool,
     )
 
-#: the stage's names, imported on first use: unpickling an exported ensemble (``predict``)
-#: needs only the methods and the model, not the stage's pandas and results tables
-_STAGE = (
-    "ENSEMBLE_FEATURE_SET",
-    "EnsembleSettings",
-    "FoldPool",
-    "TrainingPool",
-    "build_pool",
-    "ensemble_outcomes",
-    "fit_fold",
-    "members_of",
-    "run_ensemble_stage",
-    "training_pool",
-)
-
 
 def __getattr__(name: str) -> Any:
-    if name in _STAGE:
+    """The stage's names (those of ``__all__`` not imported above), imported on first use:
+    unpickling an exported ensemble (``predict``) needs only the methods and the model, not the
+    stage's pandas and results tables."""
+    if name in __all__:
         from benchmark.ensembles import _stage
 
         return getattr(_stage, name)
