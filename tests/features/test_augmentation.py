@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("librosa")
 import soundfile as sf  # noqa: E402
-from fake_gtzan import make_fake_gtzan  # noqa: E402
+from helpers import write_genre_folder  # noqa: E402
 
 from benchmark.audio import Clip  # noqa: E402
 from benchmark.band_limit import band_edge_hz  # noqa: E402
@@ -42,15 +42,7 @@ def noise(seconds: float, seed: int = 0) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_fake_gtzan(
-        tmp_path_factory.mktemp("aug") / "gtzan",
-        genres=GENRES,
-        n_per_genre=2,
-        with_audio=True,
-        audio_seconds=2.0,
-        with_images=False,
-        with_csv_3s=False,
-    )
+    return write_genre_folder(tmp_path_factory.mktemp("aug") / "gtzan", GENRES, 2, 2.0)
 
 
 # --- settings -------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import pytest
 
 pytest.importorskip("librosa")
 import soundfile as sf  # noqa: E402
-from fake_gtzan import make_fake_gtzan  # noqa: E402
+from helpers import write_genre_folder  # noqa: E402
 
 from benchmark.audio import Clip, load_clip  # noqa: E402
 from benchmark.data import Dataset, load_manifest  # noqa: E402
@@ -42,15 +42,7 @@ def tone(seconds: float, sr: int, f0: float, seed: int = 0) -> np.ndarray:
 @pytest.fixture(scope="module")
 def audio_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """3 genres x 4 tracks of 4-s clips at 22 050 Hz, one that does not decode."""
-    root = make_fake_gtzan(
-        tmp_path_factory.mktemp("mnn") / "gtzan",
-        genres=GENRES,
-        n_per_genre=4,
-        with_audio=True,
-        audio_seconds=4.0,
-        with_images=False,
-        with_csv_3s=False,
-    )
+    root = write_genre_folder(tmp_path_factory.mktemp("mnn") / "gtzan", GENRES, 4, 4.0)
     (root / "genres_original" / "metal" / "metal.00001.wav").write_bytes(b"RIFF\x00\x00garbage")
     return root
 
