@@ -283,17 +283,15 @@ def export_key(
 ) -> str:
     """What a final model is a function of: the config, the data, the code, the results it is
     chosen from, and the family or feature set asked for. Equal keys give the same model."""
-    h = hashlib.sha256()
     what = {
         "config": cfg.digest(),
         "data": dataset.checksum(),
         "code": code_digest(),
+        "results": table_digest(results),
         "family": family,
         "feature_set": feature_set,
     }
-    what["results"] = table_digest(results)
-    h.update(json.dumps(what, sort_keys=True).encode())
-    return h.hexdigest()[:16]
+    return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def saved_export_key(folder: Path) -> str | None:
