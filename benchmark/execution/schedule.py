@@ -191,8 +191,7 @@ class Scheduler:
         return count
 
     def _answered(self, job: FoldJob) -> bool:
-        have = self.answered(job) if self.answered is not None else None
-        return have is not None and have >= job.n_trials
+        return self.answered is not None and is_stored(self.answered, job)
 
     def run(self) -> Iterator[tuple[FoldOutcome, bool]]:
         """Outcomes as they finish, each with whether it ran (False: an ``eliminated`` or
@@ -334,6 +333,12 @@ class Schedule:
         return out
 
 
+def is_stored(answered: Callable[[FoldJob], int | None], job: FoldJob) -> bool:
+    """Whether ``job`` has a stored outcome with at least the trials it asks for."""
+    have = answered(job)
+    return have is not None and have >= job.n_trials
+
+
 def answered_trials(results_dir: Path, cfg: BenchmarkConfig) -> Callable[[FoldJob], int | None]:
     """``job -> trial budget its stored outcome satisfies`` (None: not done), from the last
     ``results.parquet`` of this config (a killed run's newer outcomes are simply re-read)."""
@@ -405,13 +410,8 @@ def make_schedule(
         measure = budget_s is not None or cfg.n_jobs > 1
     cost, t0 = None, time.perf_counter()
     answered = answered_trials(results_dir, cfg)
-
-    def stored(job: FoldJob) -> bool:
-        have = answered(job)
-        return have is not None and have >= job.n_trials
-
     # a rerun whose every fold is stored plans nothing: measuring costs would only take time
-    if measure and plan.jobs and not all(stored(j) for j in plan.jobs):
+    if measure and plan.jobs and not all(is_stored(answered, j) for j in plan.jobs):
         trials_path = Path(results_dir) / "trials.parquet"
         trials = read_table(trials_path) if trials_path.is_file() else None
         cost = CostModel.measure(plan.jobs, trials, seed=cfg.seed)
