@@ -11,6 +11,9 @@ artist-grouped inner folds, as ``genrebench run`` tunes) and refit there, twice:
 * (b) the same clips plus their augmented copies (``augment:`` defaults: resampled through
   16 kHz, 64-kbps MP3, a random gain in ±6 dB; the copies are training rows only).
 
+``--band-limit-hz`` gives both models the set's ``band_limit_hz`` (the docs' 7500: below the
+8 kHz that a 16 kHz file can hold), so what a 16 kHz copy lacks is cut from every clip alike.
+
 Each model then scores the outer test clips three ways, each decoded from a file as ``genrebench
 predict`` decodes it: as found, resampled to 16 kHz (16-bit FLAC, soxr), and as 64-kbps MP3
 (libsndfile/LAME, constant bit rate, compression level 0.6: the measured bit rate is printed).
@@ -54,6 +57,8 @@ CONDITIONS = ("clean", "16 kHz", "64-kbps MP3")
 
 def _config(args: argparse.Namespace, augment: bool) -> BenchmarkConfig:
     params: dict[str, Any] = {"n_jobs": args.n_jobs}
+    if args.band_limit_hz is not None:
+        params["band_limit_hz"] = args.band_limit_hz
     if augment:
         params["augment"] = True
     return config_from_dict(
@@ -190,6 +195,12 @@ def main(argv: list[str] | None = None) -> int:
         default="librosa_30s",
         help="an audio feature set (librosa_30s, embedding_musicnn, ...)",
     )
+    ap.add_argument(
+        "--band-limit-hz",
+        type=float,
+        default=None,
+        help="the set's band_limit_hz for both models (e.g. 7500, the docs' value; default none)",
+    )
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     t0 = time.perf_counter()
@@ -205,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     protocol = (
         f"artist_kfold {args.folds}-fold x {args.repeats} split seeds, {len(y)} clips, "
         f"{args.family} on {args.feature_set}, {args.trials} trials/fold"
+        + (f", band_limit_hz {args.band_limit_hz:g}" if args.band_limit_hz is not None else "")
     )
     print(f"{len(y)} clips; MP3 test copies: {kbps:.1f} kbps measured; protocol: {protocol}\n")
     print(
