@@ -31,6 +31,7 @@ import json
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -51,6 +52,7 @@ __all__ = [
     "audio_files_in",
     "find_model",
     "load_model",
+    "model_extractors",
     "model_inputs",
     "predict_file",
     "predict_files",
@@ -69,13 +71,36 @@ class ModelError(GenrebenchError):
     """A saved model folder is missing, incomplete or unusable."""
 
 
-@dataclass
 class SavedModel:
-    """A loaded model folder."""
+    """A loaded model folder: its ``model.json`` (``meta``) and its estimator.
 
-    path: Path
-    estimator: Any
-    meta: dict[str, Any]
+    The estimator may still be loading (``load_model(..., background=True)``): everything that
+    only reads ``meta`` (classes, the feature sets to extract, the description) answers at once,
+    and ``estimator`` waits for the load (raising its error, if it failed). That is how
+    ``predict`` extracts the first files while ``model.joblib`` is unpickled."""
+
+    def __init__(
+        self,
+        path: Path,
+        estimator: Any,
+        meta: dict[str, Any],
+        *,
+        loading: Future[Any] | None = None,
+    ) -> None:
+        self.path, self.meta = path, meta
+        self._estimator, self._loading = estimator, loading
+
+    @property
+    def estimator(self) -> Any:
+        if self._loading is not None:
+            self._estimator = self._loading.result()
+            self._loading = None
+        return self._estimator
+
+    @property
+    def loading(self) -> bool:
+        """Whether the estimator is still being loaded in the background."""
+        return self._loading is not None and not self._loading.done()
 
     @property
     def classes(self) -> list[str]:
@@ -179,10 +204,10 @@ def _check_classes(model_classes: Any, n_classes: int, where: str) -> None:
         )
 
 
-def load_model(directory: str | os.PathLike[str]) -> SavedModel:
-    """Read a model folder written by :func:`save_model`."""
-    import joblib
-
+def load_model(directory: str | os.PathLike[str], *, background: bool = False) -> SavedModel:
+    """Read a model folder written by :func:`save_model`. ``model.json`` is read and checked
+    here; with ``background`` the estimator is unpickled in a thread (see :class:`SavedModel`),
+    so that the caller can start on the audio meanwhile."""
     folder = Path(directory)
     if not folder.is_dir():
         raise ModelError(f"model folder {folder} does not exist")
@@ -197,6 +222,19 @@ def load_model(directory: str | os.PathLike[str]) -> SavedModel:
     for key in ("feature_set", "classes"):
         if key not in meta:
             raise ModelError(f"{meta_path}: no {key!r} entry")
+    if not background:
+        return SavedModel(folder, _load_estimator(model_path, meta), meta)
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="genrebench-load")
+    loading = pool.submit(_load_estimator, model_path, meta)
+    pool.shutdown(wait=False)  # the thread ends with the load
+    return SavedModel(folder, None, meta, loading=loading)
+
+
+def _load_estimator(model_path: Path, meta: dict[str, Any]) -> Any:
+    import joblib
+
     try:
         estimator = joblib.load(model_path)
     except Exception as exc:  # unpickling can fail in many ways (versions, truncation)
@@ -205,7 +243,7 @@ def load_model(directory: str | os.PathLike[str]) -> SavedModel:
             f"{meta.get('versions', 'unknown versions')}"
         ) from None
     _check_classes(getattr(estimator, "classes_", None), len(meta["classes"]), str(model_path))
-    return SavedModel(folder, estimator, meta)
+    return estimator
 
 
 def find_model(results_root: str | os.PathLike[str] = "results") -> Path:
@@ -256,16 +294,62 @@ def _extractor(feature_set: str, feature_params: dict[str, Any], view: str) -> A
     return fset  # type: ignore[return-value]
 
 
+def _member_inputs(members: Sequence[Any]) -> list[tuple[str, dict[str, Any], str]]:
+    """``(feature set, feature params, view)`` of ensemble members given as objects (the
+    estimator's) or as ``model.json`` records."""
+    out = []
+    for m in members:
+        get = m.get if isinstance(m, dict) else lambda k, m=m: getattr(m, k, None)
+        out.append(
+            (
+                str(get("feature_set")),
+                dict(get("feature_params") or {}),
+                str(get("view") or "tabular"),
+            )
+        )
+    return out
+
+
+def _inputs_of(model: SavedModel) -> list[tuple[str, dict[str, Any], str]]:
+    """``(feature set, feature params, view)`` of each of the model's inputs, from
+    ``model.json`` alone when it lists an ensemble's members (never waiting for a background
+    load); an ensemble saved without that list is asked."""
+    if not model.is_ensemble:
+        return [(model.feature_set, dict(model.meta.get("feature_params") or {}), model.view)]
+    listed = model.meta.get("members")
+    if (
+        isinstance(listed, list)
+        and listed
+        and all(isinstance(m, dict) and "feature_set" in m for m in listed)
+    ):
+        return _member_inputs(listed)
+    return _member_inputs(model.estimator.members)
+
+
+def model_extractors(model: SavedModel) -> list[tuple[AudioFeatureSet, str]]:
+    """``(audio feature set, view)`` of each of the model's inputs: what extraction computes,
+    known before the estimator is loaded."""
+    return [(_extractor(name, params, view), view) for name, params, view in _inputs_of(model)]
+
+
 def model_inputs(model: SavedModel) -> list[ModelInput]:
-    """One input per estimator: the model's own, or each ensemble member's."""
-    if model.is_ensemble:
-        return [
-            ModelInput(_extractor(m.feature_set, m.feature_params, m.view), m.view, m.estimator)
-            for m in model.estimator.members
-        ]
-    params = dict(model.meta.get("feature_params") or {})
+    """One input per estimator: the model's own, or each ensemble member's, in the order of
+    :func:`model_extractors` (``model.json``'s list of members must be the estimator's)."""
+    extractors = model_extractors(model)
+    if not model.is_ensemble:
+        return [ModelInput(fset, view, model.estimator) for fset, view in extractors]
+    members = list(model.estimator.members)
+    listed, found = _inputs_of(model), _member_inputs(members)
+    if json.dumps(listed, sort_keys=True, default=str) != json.dumps(
+        found, sort_keys=True, default=str
+    ):
+        raise ModelError(
+            f"{model.path}: the members listed in {META_FILE} are not those of {MODEL_FILE}; "
+            "the folder is damaged: export the model again"
+        )
     return [
-        ModelInput(_extractor(model.feature_set, params, model.view), model.view, model.estimator)
+        ModelInput(fset, view, m.estimator)
+        for (fset, view), m in zip(extractors, members, strict=True)
     ]
 
 
@@ -319,9 +403,9 @@ def predict_file(
     subclasses for files that cannot be used (one line each)."""
     from benchmark.predict_pipeline import PredictPlan, extract_features, predict_batch
 
-    plan, inputs = PredictPlan.of(model)
+    plan = PredictPlan.of(model)
     features = extract_features(plan.specs, str(path), windows)
-    return predict_batch(model, plan, inputs, [features], windows)[0]
+    return predict_batch(model, plan, model_inputs(model), [features], windows)[0]
 
 
 def predict_files(

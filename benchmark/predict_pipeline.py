@@ -56,7 +56,6 @@ __all__ = [
     "extract_file",
     "predict_batch",
     "run_pipeline",
-    "start_workers_early",
 ]
 
 log = logging.getLogger(__name__)
@@ -114,21 +113,25 @@ class PredictPlan:
     specs: tuple[FeatureSpec, ...]
     #: for each of the model's inputs (:func:`benchmark.predict.model_inputs`), its spec's index
     input_spec: tuple[int, ...]
+    #: what a pool worker imports before its first file (the feature sets' ``worker_modules``)
+    preload: tuple[str, ...] = ()
 
     @classmethod
-    def of(cls, model: SavedModel) -> tuple[PredictPlan, list[Any]]:
-        """The plan and the model's inputs (:class:`benchmark.predict.ModelInput`)."""
-        from benchmark.predict import model_inputs
+    def of(cls, model: SavedModel) -> PredictPlan:
+        """The plan of ``model``, from its ``model.json`` (:func:`benchmark.predict.
+        model_extractors`): known before a background load of the estimator ends."""
+        from benchmark.predict import model_extractors
 
-        inputs = model_inputs(model)
         specs: list[FeatureSpec] = []
         index: list[int] = []
-        for i in inputs:
-            spec = FeatureSpec.of(i.fset, i.view)
+        preload: dict[str, None] = {}
+        for fset, view in model_extractors(model):
+            spec = FeatureSpec.of(fset, view)
             if spec not in specs:
                 specs.append(spec)
             index.append(specs.index(spec))
-        return cls(tuple(specs), tuple(index)), inputs
+            preload.update(dict.fromkeys(fset.worker_modules))
+        return cls(tuple(specs), tuple(index), tuple(preload))
 
 
 @dataclass
@@ -222,47 +225,35 @@ def _worker_init() -> None:
 
 
 #: what the fork server imports once, so that every worker forked from it starts with the
-#: decoding and feature code loaded (librosa's and scipy's imports and numba's compilations
-#: are most of a cold worker's first file, ~4 s); never the model's libraries
+#: decoding code loaded; to these each model adds its feature sets' ``worker_modules`` (numba's
+#: kernels, matplotlib's renderer: most of a cold worker's first file), never the model's
+#: libraries
 _PRELOAD = (
     "__main__",
     "benchmark.predict_pipeline",
     "benchmark.audio",
     "benchmark.band_limit",
     "benchmark.features",
-    "benchmark._audio_kernels",
     "soundfile",
     "soxr",
-    "scipy.signal",
-    "librosa.core.spectrum",
-    "librosa.core.audio",
-    "librosa.feature",
-    "librosa.onset",
-    "librosa.effects",
+    "threadpoolctl",
 )
 
 
-def _context() -> Any:
+def _context(preload: Sequence[str] = ()) -> Any:
     # never fork: the parent may hold threads (BLAS, a loaded model's runtime) a fork copies
     if "forkserver" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(list(_PRELOAD))  # used when the server (re)starts
+        modules = list(dict.fromkeys([*_PRELOAD, *preload]))
+        ctx.set_forkserver_preload(modules)  # used when the server (re)starts
         return ctx
     return multiprocessing.get_context("spawn")
 
 
-def start_workers_early(jobs: int, n_files: int) -> None:
-    """Start the fork server now (when a pool will be used), so that its imports run while
-    this process loads the model; a no-op for ``jobs=1``, one file, or without forkserver."""
-    if min(jobs, n_files) > 1 and "forkserver" in multiprocessing.get_all_start_methods():
-        from multiprocessing import forkserver
-
-        _context()
-        forkserver.ensure_running()
-
-
-def _pool(jobs: int) -> ProcessPoolExecutor:
-    return ProcessPoolExecutor(max_workers=jobs, mp_context=_context(), initializer=_worker_init)
+def _pool(jobs: int, preload: Sequence[str]) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(
+        max_workers=jobs, mp_context=_context(preload), initializer=_worker_init
+    )
 
 
 def _ping() -> bool:
@@ -292,6 +283,7 @@ def _in_pool(
     windows: bool,
     jobs: int,
     ahead: Callable[[], int],
+    preload: Sequence[str] = (),
 ) -> _Source:
     """``(index, result)`` as files finish (``None`` now and then while waiting); files are
     submitted while their index is below ``ahead()`` (the consumer's look-ahead). When the pool
@@ -300,7 +292,7 @@ def _in_pool(
     todo = deque(range(len(paths)))
     alone: deque[int] = deque()
     running: dict[Future[Any], int] = {}
-    pool = _pool(jobs)
+    pool = _pool(jobs, preload)
 
     def submit(queue: deque[int]) -> bool:
         i = queue.popleft()
@@ -336,7 +328,7 @@ def _in_pool(
             suspects = sorted(running.values())
             running.clear()
             pool.shutdown(wait=True, cancel_futures=True)
-            pool = _pool(jobs)
+            pool = _pool(jobs, preload)
             if not _healthy(pool):
                 log.warning("predict: pool workers do not start; extracting in this process")
                 rest = sorted({*suspects, *alone, *todo})
@@ -419,13 +411,18 @@ def run_pipeline(
 ) -> Iterator[tuple[str, FilePrediction | GenrebenchError]]:
     """``(file, prediction or its error)`` for every path, in their order, as batches finish.
 
-    ``jobs``: extraction processes (1: in this process; never more than there are files).
+    ``jobs``: extraction processes (1: in this process; never more than there are files, but
+    one file goes to a worker when the model is still loading in the background
+    (:func:`benchmark.predict.load_model`), so its extraction overlaps the unpickling).
     ``extract`` is the per-file extraction a worker runs (a picklable top-level callable; tests
     put a crashing one there)."""
     files = [str(p) for p in paths]
     if not files:
         return
-    plan, inputs = PredictPlan.of(model)
+    plan = PredictPlan.of(model)
+    inputs: list[Any] = []  # the estimators: read when the first batch goes out
+    # one file, spare cores and a model still unpickling: a worker extracts it meanwhile
+    in_pool = min(int(jobs), len(files)) > 1 or (int(jobs) > 1 and model.loading)
     jobs = max(1, min(int(jobs), len(files)))
     batch_size = max(1, batch_size)
     ready: dict[int, FileFeatures | GenrebenchError] = {}
@@ -436,13 +433,19 @@ def run_pipeline(
     lookahead = batch_size + 4 * jobs
     source = (
         _in_process(extract, plan.specs, files, windows)
-        if jobs == 1
-        else _in_pool(extract, plan.specs, files, windows, jobs, lambda: taken + lookahead)
+        if not in_pool
+        else _in_pool(
+            extract, plan.specs, files, windows, jobs, lambda: taken + lookahead, plan.preload
+        )
     )
 
     def flush() -> list[tuple[str, FilePrediction | GenrebenchError]]:
         nonlocal wait_s
         feats = [r for _, r in pending if isinstance(r, FileFeatures)]
+        if not inputs:  # even for a batch of errors: a model that cannot load must say so
+            from benchmark.predict import model_inputs
+
+            inputs.extend(model_inputs(model))  # waits for a background load
         t0 = time.monotonic()
         preds = iter(predict_batch(model, plan, inputs, feats, windows) if feats else [])
         if feats:

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import functools
 import json
+import os
+import threading
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -154,8 +157,9 @@ def _songs(setup: dict, *names: str) -> list[str]:
 
 
 def test_the_ensembles_plan_computes_a_shared_feature_set_once(setup: dict) -> None:
-    plan, inputs = PredictPlan.of(load_model(setup["ensemble"]))
-    assert len(inputs) == 3 and plan.input_spec == (0, 0, 1)
+    model = load_model(setup["ensemble"])
+    plan = PredictPlan.of(model)
+    assert len(model_inputs(model)) == 3 and plan.input_spec == (0, 0, 1)
     assert [s.name for s in plan.specs] == ["librosa_30s", "librosa_3s"]
 
 
@@ -277,6 +281,77 @@ def test_cli_jobs_two_matches_jobs_one_and_streams_in_order(setup: dict) -> None
     assert res.exit_code == 2 and "--jobs" in res.output
 
 
+# --- the model loading while the first files are extracted --------------------------------------
+def extract_in_pid(specs: Any, path: str, windows: bool) -> Any:
+    """:func:`benchmark.predict_pipeline.extract_file` that also says which process ran it
+    (as the file's error row: a pool sends it back whole)."""
+    from benchmark.predict_pipeline import ExtractionError
+
+    return ExtractionError(f"pid {os.getpid()}")
+
+
+def _still_loading(folder: Path, for_s: float | None = None) -> tuple[SavedModel, Future[Any]]:
+    """The model of ``folder`` as ``load_model(background=True)`` gives it, held loading until
+    the test completes the future (or for ``for_s`` seconds)."""
+    done = load_model(folder)
+    pending: Future[Any] = Future()
+    if for_s is not None:
+        threading.Timer(for_s, pending.set_result, [done.estimator]).start()
+    return SavedModel(done.path, None, done.meta, loading=pending), pending
+
+
+def test_a_background_load_gives_the_same_model_and_answers_meta_at_once(setup: dict) -> None:
+    for folder in ("unit", "ensemble"):
+        now, later = load_model(setup[folder]), load_model(setup[folder], background=True)
+        assert later.classes == now.classes and later.describe() == now.describe()
+        assert PredictPlan.of(later) == PredictPlan.of(now)  # from model.json alone
+        song = _songs(setup, "jazz_like.wav")
+        assert_same(predict_file(later, song[0]), reference_predict(now, song[0]))
+        assert not later.loading
+    model, pending = _still_loading(setup["ensemble"])
+    assert model.loading and len(PredictPlan.of(model).specs) == 2  # without the estimator
+    pending.set_result(load_model(setup["ensemble"]).estimator)
+    assert not model.loading and len(model_inputs(model)) == 3
+
+
+def test_one_file_is_extracted_by_a_worker_while_the_model_loads(setup: dict) -> None:
+    """One file and two cores: while the estimator unpickles, a pool worker extracts the file
+    (here: says its pid); once loaded, one file stays in this process, as before."""
+    song = _songs(setup, "jazz_like.wav")
+    model, _ = _still_loading(setup["unit"], for_s=0.5)
+    ((_, row),) = list(run_pipeline(model, song, jobs=2, extract=extract_in_pid))
+    assert str(row) != f"pid {os.getpid()}" and str(row).startswith("pid ")
+    ((_, row),) = list(run_pipeline(model, song, jobs=2, extract=extract_in_pid))
+    assert str(row) == f"pid {os.getpid()}"  # loaded: no pool for one file
+    ((_, got),) = list(run_pipeline(_still_loading(setup["unit"], for_s=0.3)[0], song, jobs=2))
+    assert isinstance(got, FilePrediction)
+    assert_same(got, reference_predict(load_model(setup["unit"]), song[0]))
+
+
+def test_a_model_that_fails_to_load_in_the_background_says_so(setup: dict, tmp_path: Path) -> None:
+    """A damaged model.joblib: the error comes with the first batch (never a file's row), and
+    ``predict`` exits with it; model.json's members must be the estimator's."""
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(setup["unit"], broken)
+    (broken / "model.joblib").write_bytes(b"not a pickle")
+    model = load_model(broken, background=True)
+    with pytest.raises(GenrebenchError, match="cannot be loaded"):
+        list(predict_files(model, _songs(setup, "jazz_like.wav", "text.wav"), jobs=2))
+    res = CliRunner().invoke(
+        main, ["predict", *_songs(setup, "jazz_like.wav"), "--model", str(broken)]
+    )
+    assert res.exit_code != 0 and "cannot be loaded" in res.output
+    lying = tmp_path / "lying"
+    shutil.copytree(setup["ensemble"], lying)
+    meta = json.loads((lying / "model.json").read_text())
+    meta["members"][2]["feature_set"] = "librosa_30s"  # the estimator's third reads csv_3s
+    (lying / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(GenrebenchError, match="members listed in model.json are not those"):
+        list(predict_files(load_model(lying, background=True), _songs(setup, "jazz_like.wav")))
+
+
 # --- the shared FLAC clips ----------------------------------------------------------------------
 @pytest.mark.integration
 def test_an_ensemble_on_shared_clips_matches_the_per_file_path(
@@ -308,7 +383,7 @@ def test_an_ensemble_on_shared_clips_matches_the_per_file_path(
         tmp_path / "m", members, stacked(members, X, y, len(ds.classes)), ds.classes
     )
     model = load_model(folder)
-    plan, _ = PredictPlan.of(model)
+    plan = PredictPlan.of(model)
     assert len(plan.specs) == 1  # both members read the same features: computed once
     got = list(predict_files(model, clips, jobs=2))
     assert [f for f, _ in got] == clips

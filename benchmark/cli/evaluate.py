@@ -10,7 +10,7 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from benchmark.cli._console import _handle_errors, console, out
+from benchmark.cli._console import _handle_errors, console, out, skip_last_collection
 from benchmark.cli._options import (
     jobs_option,
     no_tracking_option,
@@ -176,7 +176,7 @@ def evaluate(
     from benchmark.evaluate import PROTOCOL_NOTE, evaluate, parse_mapping, read_labelled
     from benchmark.evaluate import write_evaluation as write_output
     from benchmark.predict import find_model, load_model
-    from benchmark.predict_pipeline import available_cores, start_workers_early
+    from benchmark.predict_pipeline import available_cores
     from benchmark.report.evaluation import write_evaluation_page
 
     if output and not output.lower().endswith((".csv", ".json")):
@@ -185,8 +185,8 @@ def evaluate(
     folder = model_dir if model_dir else find_model(results_dir)
     files = read_labelled(source)
     jobs = jobs or available_cores()
-    start_workers_early(jobs, len(files))  # the workers' imports overlap the model's loading
-    model = load_model(folder)
+    model = load_model(folder, background=True)  # unpickled while the first files are extracted
+    skip_last_collection()
     console.print(f"model: {model.describe()}", highlight=False, soft_wrap=True)
     bar = Progress(
         TextColumn("evaluate"),

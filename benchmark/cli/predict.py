@@ -9,7 +9,7 @@ from typing import Any
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from benchmark.cli._console import _handle_errors, console, out
+from benchmark.cli._console import _handle_errors, console, out, skip_last_collection
 from benchmark.cli._options import jobs_option, saved_model_options
 from benchmark.errors import GenrebenchError
 
@@ -54,15 +54,15 @@ def predict(
         predict_files,
         write_predictions,
     )
-    from benchmark.predict_pipeline import available_cores, start_workers_early
+    from benchmark.predict_pipeline import available_cores
 
     if output and not output.lower().endswith((".csv", ".json")):
         raise click.BadParameter("--output must end in .csv or .json", param_hint="--output")
     folder = model_dir if model_dir else find_model(results_dir)
     paths = audio_files_in(files)
     jobs = jobs or available_cores()
-    start_workers_early(jobs, len(paths))  # the workers' imports overlap the model's loading
-    model = load_model(folder)
+    model = load_model(folder, background=True)  # unpickled while the first files are extracted
+    skip_last_collection()
     if not as_json:
         console.print(f"model: {model.describe()}", highlight=False, soft_wrap=True)
         console.print(model.training_band.describe(), highlight=False, soft_wrap=True)

@@ -157,6 +157,9 @@ class ClipParameters:
     default_sample_rate: ClassVar[int] = DEFAULT_SAMPLE_RATE
     #: extraction processes (popped from the parameters: not part of the cache key)
     n_jobs: int | None
+    #: the modules ``predict``'s pool workers import before their first file (what the set's
+    #: extraction needs beyond numpy and the decoder: loaded once, in the fork server)
+    worker_modules: ClassVar[tuple[str, ...]] = ()
 
     def take_clip_params(self, params: dict[str, Any]) -> None:
         """Check ``sample_rate`` and ``seconds``; move ``n_jobs`` out of ``params``."""

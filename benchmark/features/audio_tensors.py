@@ -85,6 +85,8 @@ class _TensorSet(AudioFeatureSet):
     tensor_view: ClassVar[str]
     #: parameters used only by the tabular view (they do not key the tensor cache)
     tabular_only: ClassVar[frozenset[str]] = frozenset({"bands"})
+    #: librosa's STFT and filters (not yet in benchmark.spectral)
+    worker_modules = ("librosa.core.spectrum", "librosa.core.audio", "librosa.filters")
 
     def __init__(self, **params: Any) -> None:
         for key in self.int_params:

@@ -67,6 +67,8 @@ class MusicnnEmbedding(AudioFeatureSet):
     version = 1
     default_sample_rate = mnn.SAMPLE_RATE
     params_allowed = frozenset({"layer"})
+    #: librosa's STFT and filters (not yet in benchmark.spectral)
+    worker_modules = ("librosa.core.spectrum", "librosa.core.audio", "librosa.filters")
 
     def __init__(self, **params: Any) -> None:
         layer = params.get("layer", "penultimate")

@@ -101,11 +101,10 @@ SOURCES = ("auto", "png", "audio")
 def _kaggle_mel_db(samples: np.ndarray, sample_rate: int) -> np.ndarray:
     """Kaggle's mel spectrogram in dB, ``(128, frames)``: librosa defaults of the time (reflect
     padding), then ``amplitude_to_db`` of the power (sic) relative to its peak."""
-    import librosa
+    from benchmark.spectral import amplitude_to_db, melspectrogram
 
     y = np.ascontiguousarray(samples, dtype=np.float32)
-    S = librosa.feature.melspectrogram(y=y, sr=sample_rate, pad_mode="reflect")
-    return librosa.amplitude_to_db(S, ref=np.max)
+    return amplitude_to_db(melspectrogram(y, sample_rate, pad_mode="reflect"))
 
 
 def render_kaggle_spectrogram(samples: np.ndarray, sample_rate: int) -> np.ndarray:
@@ -228,6 +227,13 @@ class SpectrogramImages(ClipParameters, FeatureSet):
     computed_from_audio_by = "spectrogram_img"
     views = ("tabular", "image")
     version = 1
+    worker_modules = (
+        "benchmark.spectral",
+        "PIL.Image",
+        "matplotlib.backends.backend_agg",
+        "matplotlib.figure",
+        "matplotlib.transforms",
+    )
 
     _PARAMS = frozenset(
         {"height", "width", "bands", "workers", "source", "sample_rate", "seconds", "n_jobs"}
