@@ -140,3 +140,17 @@ def test_decoding_resamples_as_librosa_does() -> None:
         np.testing.assert_array_equal(got, want)
     y = music(22050, 0.5)
     assert resample(y, 22050, 22050) is y
+
+
+def test_the_musicnn_input_is_librosas() -> None:
+    """musicnn's log-mel (16 kHz, n_fft 512, hop 256, 96 bands) computed here, as librosa."""
+    import scipy.sparse
+
+    from benchmark.features import _musicnn as mnn
+
+    y = music(16000, 4.3, seed=9)
+    D = librosa.stft(y, n_fft=512, hop_length=256)
+    basis = scipy.sparse.csr_matrix(librosa.filters.mel(sr=16000, n_fft=512, n_mels=96))
+    mel = (basis @ (D.real**2 + D.imag**2).astype(np.float32)).T.astype(np.float16)
+    want = np.log10(10000 * mel.astype(np.float32) + 1).astype(np.float32)
+    np.testing.assert_array_equal(mnn.log_mel(y), want)

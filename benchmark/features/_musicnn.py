@@ -248,21 +248,20 @@ def _concat_bn(bns: list[_BatchNorm]) -> _BatchNorm:
 # --- the input ------------------------------------------------------------------------------
 @cache
 def _mel_basis() -> Any:
-    import librosa
     import scipy.sparse
 
-    return scipy.sparse.csr_matrix(
-        librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS).astype(np.float32)
-    )
+    from benchmark.spectral import mel_filters
+
+    return scipy.sparse.csr_matrix(mel_filters(SAMPLE_RATE, N_FFT, N_MELS).astype(np.float32))
 
 
 def log_mel(y: np.ndarray) -> np.ndarray:
     """musicnn's input representation of ``y`` (mono, 16 kHz): ``(frames, 96)`` float32, as
     ``librosa.feature.melspectrogram(y=y, sr=16000, hop_length=256, n_fft=512, n_mels=96)``
     cast to float16 and compressed by ``log10(10000 x + 1)`` (``extractor.batch_data``)."""
-    import librosa
+    from benchmark.spectral import stft  # librosa.stft, bit for bit
 
-    D = librosa.stft(np.ascontiguousarray(y, dtype=np.float32), n_fft=N_FFT, hop_length=HOP)
+    D = stft(np.ascontiguousarray(y, dtype=np.float32), N_FFT, HOP)
     power = (D.real**2 + D.imag**2).astype(np.float32)
     mel = (_mel_basis() @ power).T.astype(np.float16)
     return np.log10(10000 * mel.astype(np.float32) + 1).astype(np.float32)

@@ -43,14 +43,9 @@ def clip_embedding(samples: np.ndarray, sample_rate: int, n_audio: int, layer: s
     """Mean and standard deviation over the clip's 3-s patches of musicnn's ``layer``: one row,
     float64, means first. ``samples`` is the (padded) clip, its first ``n_audio`` real audio."""
     if sample_rate != mnn.SAMPLE_RATE:
-        import librosa
+        from benchmark.audio import resample
 
-        samples = librosa.resample(
-            np.asarray(samples, dtype=np.float32),
-            orig_sr=sample_rate,
-            target_sr=mnn.SAMPLE_RATE,
-            res_type="soxr_hq",
-        )
+        samples = resample(np.asarray(samples, dtype=np.float32), sample_rate, mnn.SAMPLE_RATE)
         n_audio = int(round(n_audio * mnn.SAMPLE_RATE / sample_rate))
     mel = mnn.log_mel(samples)
     emb = mnn.embed_patches(mnn.patches(mel, n_audio // mnn.HOP))[layer].astype(np.float64)
@@ -67,8 +62,7 @@ class MusicnnEmbedding(AudioFeatureSet):
     version = 1
     default_sample_rate = mnn.SAMPLE_RATE
     params_allowed = frozenset({"layer"})
-    #: librosa's STFT and filters (not yet in benchmark.spectral)
-    worker_modules = ("librosa.core.spectrum", "librosa.core.audio", "librosa.filters")
+    worker_modules = ("benchmark.spectral", "benchmark.features._musicnn", "scipy.sparse")
 
     def __init__(self, **params: Any) -> None:
         layer = params.get("layer", "penultimate")
