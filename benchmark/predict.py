@@ -27,10 +27,11 @@ distinct feature set once per file, batch inference), with the numbers of :func:
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -74,10 +75,12 @@ class ModelError(GenrebenchError):
 class SavedModel:
     """A loaded model folder: its ``model.json`` (``meta``) and its estimator.
 
-    The estimator may still be loading (``load_model(..., background=True)``): everything that
-    only reads ``meta`` (classes, the feature sets to extract, the description) answers at once,
-    and ``estimator`` waits for the load (raising its error, if it failed). That is how
-    ``predict`` extracts the first files while ``model.joblib`` is unpickled."""
+    The estimator may be loaded in the background (``load_model(..., background=True)``):
+    everything that only reads ``meta`` (classes, the feature sets to extract, the description)
+    answers at once; the unpickling starts in a thread at :meth:`start_loading` (``predict``'s
+    pipeline calls it once its first worker exists) or at the first use of ``estimator``, which
+    waits for it (raising its error, if it failed). That is how ``predict`` extracts the first
+    files while ``model.joblib`` is unpickled."""
 
     def __init__(
         self,
@@ -86,21 +89,34 @@ class SavedModel:
         meta: dict[str, Any],
         *,
         loading: Future[Any] | None = None,
+        loader: Callable[[], Any] | None = None,
     ) -> None:
         self.path, self.meta = path, meta
-        self._estimator, self._loading = estimator, loading
+        self._estimator, self._loading, self._loader = estimator, loading, loader
+
+    def start_loading(self) -> None:
+        """Start the background load (once; a no-op for a model loaded already)."""
+        if self._loader is not None and self._loading is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="genrebench-load")
+            self._loading = pool.submit(self._loader)
+            pool.shutdown(wait=False)  # the thread ends with the load
 
     @property
     def estimator(self) -> Any:
+        self.start_loading()
         if self._loading is not None:
             self._estimator = self._loading.result()
-            self._loading = None
+            self._loading = self._loader = None
         return self._estimator
 
     @property
     def loading(self) -> bool:
-        """Whether the estimator is still being loaded in the background."""
-        return self._loading is not None and not self._loading.done()
+        """Whether the estimator is still to be loaded, or being loaded, in the background."""
+        if self._loading is None:
+            return self._loader is not None
+        return not self._loading.done()
 
     @property
     def classes(self) -> list[str]:
@@ -224,12 +240,9 @@ def load_model(directory: str | os.PathLike[str], *, background: bool = False) -
             raise ModelError(f"{meta_path}: no {key!r} entry")
     if not background:
         return SavedModel(folder, _load_estimator(model_path, meta), meta)
-    from concurrent.futures import ThreadPoolExecutor
-
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="genrebench-load")
-    loading = pool.submit(_load_estimator, model_path, meta)
-    pool.shutdown(wait=False)  # the thread ends with the load
-    return SavedModel(folder, None, meta, loading=loading)
+    return SavedModel(
+        folder, None, meta, loader=functools.partial(_load_estimator, model_path, meta)
+    )
 
 
 def _load_estimator(model_path: Path, meta: dict[str, Any]) -> Any:

@@ -12,8 +12,10 @@ as a csv_30s model in a temporary folder. ``--before DIR`` names a checkout of a
 genrebench (e.g. ``git archive <commit> | tar -x -C DIR``): its ``genrebench predict`` is timed
 end to end on 1 clip and on the N clips, for the same models, as the "before" figures.
 
-In-process figures are wall clock after one warm-up clip in this process (imports and numba's
-compilation done once); each ``jobs=all`` call starts its own pool (its start-up is counted).
+The end-to-end figure is the median of ``--repeats`` (7) fresh runs, 2 s apart (one run
+moves by ±0.2 s on this VM). In-process figures are wall clock after one warm-up clip in this
+process (imports and numba's compilation done once); each ``jobs=all`` call starts its own
+pool (its start-up is counted).
 The load average is printed first: on a shared machine every figure is noisy, and pessimistic;
 the CPU seconds per clip of the ``jobs=1`` run (all the work in this process) are the figure
 least moved by other load, and give the rate the cores would reach on an idle machine.
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -91,6 +94,9 @@ def main() -> None:
     parser.add_argument("--csv-model", type=Path, help="a csv_30s model (default: fit one)")
     parser.add_argument("--clips", type=int, default=100)
     parser.add_argument("--before", type=Path, help="a checkout of older code to time too")
+    parser.add_argument(
+        "--repeats", type=int, default=7, help="fresh one-clip runs (their median is the figure)"
+    )
     args = parser.parse_args()
 
     from benchmark.predict import load_model
@@ -109,8 +115,15 @@ def main() -> None:
         t0 = time.perf_counter()
         model = load_model(folder)
         print(f"\n{label}: {model.describe()} (loaded in {time.perf_counter() - t0:.2f} s)")
-        end_to_end = _cli(REPO, ["predict", clips[0], "--model", str(folder), "--json"])
-        print(f"  end to end, fresh `genrebench predict` on 1 clip: {end_to_end:.2f} s")
+        runs = []
+        for _ in range(max(1, args.repeats)):
+            time.sleep(2.0)  # the last run's processes gone, the cores quiet
+            runs.append(_cli(REPO, ["predict", clips[0], "--model", str(folder), "--json"]))
+        print(
+            "  end to end, fresh `genrebench predict` on 1 clip: "
+            f"median {statistics.median(runs):.2f} s "
+            f"(min {min(runs):.2f}, max {max(runs):.2f}, {len(runs)} runs)"
+        )
         _timed(model, clips[:1], 1)  # warm-up: imports, numba's compilation
         for jobs in sorted({1, cores}):
             one, _ = _timed(model, clips[:1], jobs)

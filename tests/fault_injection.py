@@ -38,6 +38,7 @@ __all__ = [
     "differences",
     "dying_extract",
     "dying_start",
+    "marked_extract",
     "fingerprint",
     "finished_folds",
     "running_trials",
@@ -290,6 +291,18 @@ def dying_extract(name: str, how: str, specs: Any, path: str, windows: bool) -> 
             ctypes.string_at(0)
         os._exit(70)
     return extract_file(specs, path, windows)
+
+
+def marked_extract(specs: Any, path: str, windows: bool) -> Any:
+    """An extraction that only reports which process ran it and whether that process inherited
+    this one's memory (``benchmark.predict_pipeline._test_mark``, set by the test before the
+    pool starts: a forked worker has it, a fork server's child does not), as the file's error
+    row."""
+    from benchmark import predict_pipeline
+    from benchmark.predict_pipeline import ExtractionError
+
+    mark = getattr(predict_pipeline, "_test_mark", None)
+    return ExtractionError(f"mark={mark} pid={os.getpid()}")
 
 
 def dying_start() -> None:

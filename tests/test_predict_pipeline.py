@@ -8,6 +8,8 @@ from __future__ import annotations
 import functools
 import json
 import os
+import subprocess
+import sys
 import threading
 from concurrent.futures import Future
 from pathlib import Path
@@ -326,6 +328,39 @@ def test_one_file_is_extracted_by_a_worker_while_the_model_loads(setup: dict) ->
     ((_, got),) = list(run_pipeline(_still_loading(setup["unit"], for_s=0.3)[0], song, jobs=2))
     assert isinstance(got, FilePrediction)
     assert_same(got, reference_predict(load_model(setup["unit"]), song[0]))
+
+
+def test_a_lone_file_forks_its_worker_before_the_model_starts_loading(setup: dict) -> None:
+    """In a fresh process (no thread but the main one): the lone file's worker is forked (it
+    has this process's memory), and the model starts loading only then; with a thread running,
+    the worker comes from the fork server instead (a fork would copy the thread's state)."""
+    script = f"""
+import os, sys, threading
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from fault_injection import marked_extract
+from benchmark import predict_pipeline as pp
+from benchmark.predict import load_model
+
+pp._test_mark = "inherited"
+for busy in (False, True):
+    model = load_model({str(setup["unit"])!r}, background=True)
+    assert model.loading and (busy or threading.active_count() == 1)
+    if busy:
+        stop = threading.Event()
+        threading.Thread(target=stop.wait, daemon=True).start()
+    ((_, row),) = list(pp.run_pipeline(model, [{_songs(setup, "jazz_like.wav")[0]!r}], jobs=2,
+                                        extract=marked_extract))
+    assert not model.loading and hasattr(model.estimator, "predict_proba")
+    mark, pid = str(row).split()
+    print(busy, mark, pid != f"pid={{os.getpid()}}")
+    if busy:
+        stop.set()
+"""
+    res = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split("\n")[:2] == ["False mark=inherited True", "True mark=None True"]
 
 
 def test_a_model_that_fails_to_load_in_the_background_says_so(setup: dict, tmp_path: Path) -> None:
