@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ExtractionError",
+    "ExtractionTimeout",
     "FeatureSpec",
     "FileFeatures",
     "PredictPlan",
@@ -70,6 +71,9 @@ HEALTH_TIMEOUT_S = 120.0
 #: (at least; ``WAIT_PER_INFERENCE`` times the last batch's inference if longer)
 MAX_WAIT_S = 1.0
 WAIT_PER_INFERENCE = 10.0
+#: a pool worker still on one file after this long is stopped and the file gets an error row
+#: (a 30-s clip takes about a second; a long song with --windows, tens of seconds)
+FILE_TIMEOUT_S = 600.0
 
 
 class ExtractionError(GenrebenchError):
@@ -78,6 +82,11 @@ class ExtractionError(GenrebenchError):
 
 class WorkerDiedError(GenrebenchError):
     """The process extracting a file's features died (a decoder crash, say)."""
+
+
+class ExtractionTimeout(GenrebenchError):
+    """A file's features took longer than the pipeline's ``file_timeout_s`` (a decoder stuck in
+    a loop, say): its worker was stopped."""
 
 
 def available_cores() -> int:
@@ -301,6 +310,27 @@ def _died(path: str) -> WorkerDiedError:
     )
 
 
+def _hung(path: str, timeout_s: float) -> ExtractionTimeout:
+    return ExtractionTimeout(
+        f"{path}: extracting its features took longer than {timeout_s:g} s (a decoder stuck?); "
+        "its worker was stopped, no prediction for this file"
+    )
+
+
+def _stop(pool: ProcessPoolExecutor, kill: bool) -> None:
+    """Shut ``pool`` down; with ``kill``, first terminate its workers (one is stuck on a file
+    and would never take the shutdown's sentinel)."""
+    if kill:
+        terminate = getattr(pool, "terminate_workers", None)  # Python 3.14
+        if terminate is not None:
+            terminate()
+        else:
+            workers = getattr(pool, "_processes", None) or {}
+            for proc in list(workers.values()):
+                proc.terminate()
+    pool.shutdown(wait=not kill, cancel_futures=True)
+
+
 def _in_pool(
     extract: Extract,
     specs: Sequence[FeatureSpec],
@@ -311,30 +341,39 @@ def _in_pool(
     preload: Sequence[str] = (),
     fork_first: bool = False,
     on_started: Callable[[], None] | None = None,
+    timeout_s: float | None = FILE_TIMEOUT_S,
 ) -> _Source:
     """``(index, result)`` as files finish (``None`` now and then while waiting); files are
     submitted while their index is below ``ahead()`` (the consumer's look-ahead). When the pool
     breaks, the files in flight are retried one at a time in a new pool: one that breaks it alone
-    is the culprit and gets a :class:`WorkerDiedError`. ``fork_first``: the first pool forks its
+    is the culprit and gets a :class:`WorkerDiedError`. A file in flight for over ``timeout_s``
+    is handled the same way, the workers stopped: retried alone, it gets an
+    :class:`ExtractionTimeout` if it overruns again. ``fork_first``: the first pool forks its
     workers (:func:`_fork_early`), a rebuilt one never does; ``on_started`` runs once the first
     files are submitted (their workers exist)."""
     todo = deque(range(len(paths)))
     alone: deque[int] = deque()
     running: dict[Future[Any], int] = {}
+    sent_at: dict[Future[Any], float] = {}
     pool = _pool(jobs, preload, fork=fork_first)
 
     def submit(queue: deque[int]) -> bool:
         i = queue.popleft()
         try:
-            running[pool.submit(extract, specs, paths[i], windows)] = i
+            fut = pool.submit(extract, specs, paths[i], windows)
         except BrokenProcessPool:  # broke since the last look: the file was not sent
             queue.appendleft(i)
             return False
+        running[fut], sent_at[fut] = i, time.monotonic()
         return True
+
+    def overdue() -> bool:
+        now = time.monotonic()
+        return timeout_s is not None and any(now - sent_at[f] > timeout_s for f in running)
 
     try:
         while todo or alone or running:
-            broken = False
+            broken = hung = False
             if alone:
                 broken = not running and not submit(alone)
             else:
@@ -352,14 +391,17 @@ def _in_pool(
                     except BrokenProcessPool:
                         broken = True
                         continue
+                    sent_at.pop(fut)
                     yield running.pop(fut), result
-                if not broken:
+                hung = not broken and overdue()
+                if not broken and not hung:
                     if not done:
                         yield None
                     continue
             suspects = sorted(running.values())
             running.clear()
-            pool.shutdown(wait=True, cancel_futures=True)
+            sent_at.clear()
+            _stop(pool, kill=hung)
             pool = _pool(jobs, preload)
             if not _healthy(pool):
                 log.warning("predict: pool workers do not start; extracting in this process")
@@ -368,8 +410,9 @@ def _in_pool(
                     if item is not None:
                         yield rest[item[0]], item[1]
                 return
-            if len(suspects) == 1:  # it was the only file in flight: it killed the worker
-                yield suspects[0], _died(paths[suspects[0]])
+            if len(suspects) == 1:  # it was the only file in flight: the culprit
+                path = paths[suspects[0]]
+                yield suspects[0], _hung(path, timeout_s or 0.0) if hung else _died(path)
             else:
                 alone.extendleft(reversed(suspects))
     finally:
@@ -440,6 +483,7 @@ def run_pipeline(
     batch_size: int = BATCH_SIZE,
     max_wait_s: float = MAX_WAIT_S,
     extract: Extract = extract_file,
+    file_timeout_s: float | None = FILE_TIMEOUT_S,
 ) -> Iterator[tuple[str, FilePrediction | GenrebenchError]]:
     """``(file, prediction or its error)`` for every path, in their order, as batches finish.
 
@@ -447,7 +491,9 @@ def run_pipeline(
     one file goes to a worker when the model is still loading in the background
     (:func:`benchmark.predict.load_model`), so its extraction overlaps the unpickling).
     ``extract`` is the per-file extraction a worker runs (a picklable top-level callable; tests
-    put a crashing one there)."""
+    put a crashing one there). ``file_timeout_s``: how long a pool worker may spend on one file
+    before it is stopped and the file gets an error row (None: no limit; files extracted in this
+    process are never stopped)."""
     files = [str(p) for p in paths]
     if not files:
         return
@@ -479,6 +525,7 @@ def run_pipeline(
             plan.preload,
             fork_first=fork_first,
             on_started=model.start_loading,
+            timeout_s=file_timeout_s,
         )
     )
 

@@ -38,6 +38,7 @@ __all__ = [
     "differences",
     "dying_extract",
     "dying_start",
+    "hanging_extract",
     "marked_extract",
     "fingerprint",
     "finished_folds",
@@ -290,6 +291,17 @@ def dying_extract(name: str, how: str, specs: Any, path: str, windows: bool) -> 
             faulthandler.disable()  # no traceback dump: just the crash
             ctypes.string_at(0)
         os._exit(70)
+    return extract_file(specs, path, windows)
+
+
+def hanging_extract(name: str, specs: Any, path: str, windows: bool) -> Any:
+    """:func:`benchmark.predict_pipeline.extract_file`, except that on the file called ``name``
+    the worker never returns (a decoder stuck in a loop). Bind ``name`` with
+    :func:`functools.partial`."""
+    from benchmark.predict_pipeline import extract_file
+
+    if Path(path).name == name:
+        time.sleep(3600)
     return extract_file(specs, path, windows)
 
 

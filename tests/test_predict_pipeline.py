@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ pytest.importorskip("librosa")
 import soundfile as sf  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
 from fake_gtzan import genre_tone  # noqa: E402
-from fault_injection import dying_extract, dying_start  # noqa: E402
+from fault_injection import dying_extract, dying_start, hanging_extract  # noqa: E402
 from helpers import save_unit_model  # noqa: E402
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
@@ -44,6 +45,7 @@ from benchmark.predict import (  # noqa: E402
     save_model,
 )
 from benchmark.predict_pipeline import (  # noqa: E402
+    ExtractionTimeout,
     PredictPlan,
     WorkerDiedError,
     run_pipeline,
@@ -245,6 +247,25 @@ def test_a_dying_worker_costs_only_its_file(setup: dict, how: str) -> None:
     assert "not a readable audio file" in str(by[songs[2]])
     assert "no such file" in str(by[songs[4]])
     for i in (0, 3):
+        assert isinstance(by[songs[i]], FilePrediction)
+        assert_same(by[songs[i]], reference_predict(model, songs[i]))
+
+
+def test_a_file_that_hangs_its_worker_costs_only_its_file(setup: dict) -> None:
+    """A worker stuck on boom.wav past the time limit is stopped: that file gets an
+    ExtractionTimeout row, the files in flight with it are retried and predicted, in order."""
+    model = load_model(setup["unit"])
+    names = ["jazz_like.wav", "boom.wav", "rock_like.flac", "text.wav"]
+    songs = _songs(setup, *names)
+    extract = functools.partial(hanging_extract, "boom.wav")
+    t0 = time.monotonic()
+    rows = list(run_pipeline(model, songs, jobs=2, extract=extract, file_timeout_s=3.0))
+    assert time.monotonic() - t0 < 60  # two timeouts (in flight, then alone) and restarts
+    assert [f for f, _ in rows] == songs
+    by = dict(rows)
+    assert isinstance(by[songs[1]], ExtractionTimeout) and "longer than 3 s" in str(by[songs[1]])
+    assert "not a readable audio file" in str(by[songs[3]])
+    for i in (0, 2):
         assert isinstance(by[songs[i]], FilePrediction)
         assert_same(by[songs[i]], reference_predict(model, songs[i]))
 
