@@ -88,11 +88,11 @@ class SavedModel:
         estimator: Any,
         meta: dict[str, Any],
         *,
-        loading: Future[Any] | None = None,
         loader: Callable[[], Any] | None = None,
     ) -> None:
         self.path, self.meta = path, meta
-        self._estimator, self._loading, self._loader = estimator, loading, loader
+        self._estimator, self._loader = estimator, loader
+        self._loading: Future[Any] | None = None
 
     def start_loading(self) -> None:
         """Start the background load (once; a no-op for a model loaded already)."""

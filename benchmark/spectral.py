@@ -128,7 +128,7 @@ def istft(D: np.ndarray, hop_length: int, n_fft: int, length: int) -> np.ndarray
     n_frames = min(D.shape[-1], int(np.ceil((length + 2 * (n_fft // 2)) / hop_length)))
     frames = window[:, None] * np.fft.irfft(D[:, :n_frames], n=n_fft, axis=-2)
     y = _overlap_add(frames, hop_length, np.float32)[n_fft // 2 :]
-    win_sq = np.repeat((window**2)[:, None], n_frames, axis=1)
+    win_sq = np.broadcast_to((window**2)[:, None], (n_fft, n_frames))  # a view: no copies
     norm = _overlap_add(win_sq, hop_length, np.float32)[n_fft // 2 :]
     y, norm = _fix_length(y, length), _fix_length(norm, length)
     nonzero = norm > np.finfo(norm.dtype).tiny

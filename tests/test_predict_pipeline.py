@@ -12,7 +12,6 @@ import subprocess
 import sys
 import threading
 import time
-from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -313,14 +312,17 @@ def extract_in_pid(specs: Any, path: str, windows: bool) -> Any:
     return ExtractionError(f"pid {os.getpid()}")
 
 
-def _still_loading(folder: Path, for_s: float | None = None) -> tuple[SavedModel, Future[Any]]:
-    """The model of ``folder`` as ``load_model(background=True)`` gives it, held loading until
-    the test completes the future (or for ``for_s`` seconds)."""
+def _still_loading(folder: Path, for_s: float | None = None) -> tuple[SavedModel, threading.Event]:
+    """The model of ``folder`` as ``load_model(background=True)`` gives it, its load (once
+    started) held until the test sets the event (or for ``for_s`` seconds)."""
     done = load_model(folder)
-    pending: Future[Any] = Future()
-    if for_s is not None:
-        threading.Timer(for_s, pending.set_result, [done.estimator]).start()
-    return SavedModel(done.path, None, done.meta, loading=pending), pending
+    release = threading.Event()
+
+    def loader() -> Any:
+        release.wait(for_s)
+        return done.estimator
+
+    return SavedModel(done.path, None, done.meta, loader=loader), release
 
 
 def test_a_background_load_gives_the_same_model_and_answers_meta_at_once(setup: dict) -> None:
@@ -331,10 +333,11 @@ def test_a_background_load_gives_the_same_model_and_answers_meta_at_once(setup: 
         song = _songs(setup, "jazz_like.wav")
         assert_same(predict_file(later, song[0]), reference_predict(now, song[0]))
         assert not later.loading
-    model, pending = _still_loading(setup["ensemble"])
+    model, release = _still_loading(setup["ensemble"])
+    model.start_loading()
     assert model.loading and len(PredictPlan.of(model).specs) == 2  # without the estimator
-    pending.set_result(load_model(setup["ensemble"]).estimator)
-    assert not model.loading and len(model_inputs(model)) == 3
+    release.set()
+    assert len(model_inputs(model)) == 3 and not model.loading
 
 
 def test_one_file_is_extracted_by_a_worker_while_the_model_loads(setup: dict) -> None:
