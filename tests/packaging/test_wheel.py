@@ -31,15 +31,18 @@ def _junk(folder: str, names: list[str]) -> set[str]:
     return {n for n in names if n in top or n.endswith((".egg-info", "_cache", "__pycache__"))}
 
 
+def _build(src: Path, dist: Path) -> Path:
+    cmd = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", dist, src]
+    subprocess.run(cmd, check=True, timeout=300)
+    (found,) = dist.glob("genrebench-*.whl")
+    return found
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("wheel")
-    src = tmp / "src"
-    shutil.copytree(REPO, src, ignore=_junk)
-    cmd = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", tmp / "dist", src]
-    subprocess.run(cmd, check=True, timeout=300)
-    (found,) = (tmp / "dist").glob("genrebench-*.whl")
-    return found
+    shutil.copytree(REPO, tmp / "src", ignore=_junk)
+    return _build(tmp / "src", tmp / "dist")
 
 
 @pytest.fixture(scope="module")
@@ -111,3 +114,31 @@ def test_the_installed_wheel_runs_smoke_on_the_real_data(
     res = pd.read_parquet(tmp_path / "results" / "smoke" / "results.parquet")
     assert set(res["status"]) == {"done"}, res[["family", "message"]]
     assert {"logreg", "seed_mlp"} <= set(res["family"])
+
+
+def test_the_docker_image_builds_the_same_wheel_and_installs_it_with_audio(
+    wheel: Path, tmp_path: Path
+) -> None:
+    """No Docker engine here: the Dockerfile's first stage copies these files alone, and the
+    wheel built from them must be the checkout's; the image installs it with the audio extra
+    and musicnn's checkpoints (no dependencies, as .ci/run)."""
+    build, image = (REPO / "Dockerfile").read_text().split("\nFROM ")[1:]
+    src = tmp_path / "src"
+    src.mkdir()
+    for line in build.splitlines():
+        if line.startswith("COPY "):  # COPY a b ./ or COPY folder ./folder
+            *sources, target = line.split()[1:]
+            for name in sources:
+                if (REPO / name).is_dir():
+                    shutil.copytree(REPO / name, src / target, ignore=_junk)
+                else:
+                    shutil.copy(REPO / name, src / target)
+    assert "pip wheel --no-cache-dir --no-deps --wheel-dir /dist ." in build
+    docker_wheel = _build(tmp_path / "src", tmp_path / "dist")
+    assert sorted(zipfile.ZipFile(docker_wheel).namelist()) == sorted(
+        zipfile.ZipFile(wheel).namelist()
+    )
+    install = " ".join(image.split("\\\n"))
+    assert '"$(echo /dist/genrebench-*.whl)[audio]"' in install
+    assert "pip install --no-cache-dir --no-deps musicnn==0.1.0" in install
+    assert "WORKDIR /src" not in image  # no source tree beside the installed package
