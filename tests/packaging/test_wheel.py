@@ -55,7 +55,8 @@ def venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
         [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
         capture_output=True, text=True, check=True,
     ).stdout.strip()  # fmt: skip
-    Path(site, "_parent_packages.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    parent = dict.fromkeys(sysconfig.get_paths()[k] for k in ("purelib", "platlib"))
+    Path(site, "_parent_packages.pth").write_text("".join(f"{p}\n" for p in parent))
     # this environment's genrebench is on the parent path: install beside it, not over it
     pip = [python, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--ignore-installed"]
     subprocess.run([*pip, wheel], check=True, timeout=300, env=_clean_env())
