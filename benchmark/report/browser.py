@@ -96,6 +96,10 @@ _MEASURE = """
   const label = (el) => {
     const cap = el.querySelector("caption");
     if (cap) return cap.textContent.trim().slice(0, 60);
+    const det = el.closest("details");
+    if (det && det.querySelector("summary")) {
+      return det.querySelector("summary").textContent.trim().slice(0, 80);
+    }
     let prev = el.previousElementSibling;
     while (prev && !/^H[1-4]$/.test(prev.tagName)) prev = prev.previousElementSibling;
     const sec = el.closest("section");
