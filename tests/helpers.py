@@ -203,13 +203,19 @@ def noisy_copy(src: Path, dest: Path, noise: float = 1.0, seed: int = 1) -> Path
     return dest
 
 
-#: the extra names of :func:`widened_copy`: as long as the registry's longest (a page must fit them)
-WIDE_FEATURE_SETS = ("embedding_musicnn_patch_max_pool", "spectrogram_mel_128_segments_3s")
+#: the extra names of :func:`widened_copy`: quick's twelve families (each a copy of the real
+#: family named) and feature-set and family names longer than the registry's longest
+WIDE_FEATURE_SETS = ("embedding_musicnn_patch_max_pool",)
 WIDE_FAMILIES = {
-    "hist_gradient_boosting": "logreg",
-    "support_vector_machine_rbf": "lda",
-    "k_nearest_neighbours": "dummy",
-    "random_forest_balanced": "logreg",
+    "seed_mlp": "lda",
+    "svm_linear": "logreg",
+    "svm_poly": "lda",
+    "svm_rbf": "logreg",
+    "svm_sigmoid": "dummy",
+    "qda": "lda",
+    "knn": "dummy",
+    "lightgbm": "logreg",
+    "random_forest_balanced_subsample": "logreg",
 }
 
 

@@ -145,7 +145,7 @@ def _cd_figure_narrow(avg_ranks: Mapping[str, float], cd: float, title: str) -> 
     axis_x = 0.55
     names_x = axis_x + 0.2 + 0.1 * len(groups) + 0.3
     width = names_x + 0.08 * longest + 0.1
-    top = 0.55 if title else 0.25
+    top = 0.7 if title else 0.45  # the title, then the CD label above rank 1
     span = max(0.24 * (k - 1), 1.6)  # rank 1 to the last rank, and the names' column
     height = top + span + 0.25
 
@@ -172,14 +172,7 @@ def _cd_figure_narrow(avg_ranks: Mapping[str, float], cd: float, title: str) -> 
         ax.plot([0.12, 0.12], [y_of(lo), y_of(end)], color="black", linewidth=1.5, clip_on=False)
         for yy in (y_of(lo), y_of(end)):
             ax.plot([0.08, 0.16], [yy, yy], **line)
-        ax.text(
-            0.04,
-            (y_of(lo) + y_of(end)) / 2,
-            f"CD = {cd:.2f}",
-            ha="center",
-            va="center",
-            rotation=90,
-        )
+        ax.text(0.06, y_of(lo) - 0.14, f"CD = {cd:.2f}", ha="left", va="bottom")
     step = span / max(k - 1, 1)
     for i, (name, rank) in enumerate(items):
         y = top + step * i

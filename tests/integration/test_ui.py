@@ -110,7 +110,7 @@ def test_leaderboard_in_headless_chromium(bench: Path, tmp_path: Path) -> None:
 def test_leaderboard_fits_a_phone_and_a_laptop(bench: Path, tmp_path: Path) -> None:
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is absent (Debian package `chromium`; .ci/run installs it)")
-    wide = widened_copy(bench, tmp_path / "wide")  # 21 pairs and 3 ensembles per protocol
+    wide = widened_copy(bench, tmp_path / "wide")  # 12 families x 2 feature sets, 3 ensembles
     fits = check_fit(write_report(wide), WIDTHS)
     assert [f.width for f in fits] == [390, 1400]
     for fit in fits:
@@ -130,7 +130,7 @@ def test_leaderboard_fits_a_phone_and_a_laptop(bench: Path, tmp_path: Path) -> N
         assert sum(f.label.startswith("Accuracy per pair") for f in fit.figures) == 2, where
     phone = fits[0]
     blocks = next(b for b in phone.boxes if b.label.startswith("Blocks"))
-    assert blocks.scrolls and blocks.n_pinned == 1  # 7 families: wider than a phone
+    assert blocks.scrolls and blocks.n_pinned == 1  # 12 families: wider than a phone
     for b in (b for b in phone.boxes if b.label.startswith("Leaderboard under")):
         assert b.scrolls  # 12 columns scroll in their box, and more than rank, feature set and
         assert b.visible_columns >= 4, b  # family show before it is scrolled
