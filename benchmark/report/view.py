@@ -226,18 +226,26 @@ def _benchmark_name(inputs: Inputs) -> str:
 
 def progress_text(results: pd.DataFrame) -> str:
     """The header's count, each number naming what it counts: ``54 pair × protocol combinations,
-    297 of 297 folds done`` (then the other statuses' folds, ``(3 error, 1 skip)``). A fold is a
-    row of ``results.parquet``, as in :func:`benchmark.results.summarize_pairs`'s ``folds``."""
+    297 of 297 folds done``, then the other folds' statuses (``(3 error)``) and the pairs that
+    never got a fold (a row with ``fold == -1``: ``; 2 pairs skipped``)."""
     if not len(results):
         return "no results yet"
     n_pairs = int(results.groupby(["feature_set", "family", "protocol"]).ngroups)
-    counts = results["status"].value_counts()
-    others = ", ".join(f"{int(n)} {s}" for s, n in sorted(counts.items()) if s != "done")
+    whole = results["fold"] < 0
+    folds, pairs = results.loc[~whole, "status"], results.loc[whole, "status"]
+    others = ", ".join(f"{n} {s}" for s, n in sorted(folds.value_counts().items()) if s != "done")
     text = (
         f"{n_pairs} pair × protocol combination{'s' if n_pairs != 1 else ''}, "
-        f"{int(counts.get('done', 0))} of {len(results)} folds done"
+        f"{int((folds == 'done').sum())} of {len(folds)} folds done"
     )
-    return f"{text} ({others})" if others else text
+    text += f" ({others})" if others else ""
+    for status, n in sorted(pairs.value_counts().items()):
+        text += f"; {n} pair{'s' if n != 1 else ''} {_PAIR_STATUS.get(status, status)}"
+    return text
+
+
+#: how a pair that got no fold reads in the header (``status`` of its ``fold == -1`` row)
+_PAIR_STATUS = {"skip": "skipped", "error": "failed before any fold"}
 
 
 def build_view(results_dir: Path) -> dict[str, Any]:

@@ -421,8 +421,9 @@ def test_p_values_and_counts_say_what_they_are(bench: Path, page: str) -> None:
     res = pd.read_parquet(bench / "results.parquet")
     n_pairs = res.groupby(["feature_set", "family", "protocol"]).ngroups
     assert f"{n_pairs} pair × protocol combinations, {len(res)} of {len(res)} folds done" in text
-    res.loc[res.index[:2], "status"] = ["error", "skip"]
-    assert progress_text(res) == (
-        f"{n_pairs} pair × protocol combinations, {len(res) - 2} of {len(res)} folds done"
-        " (1 error, 1 skip)"
+    res.loc[res.index[:2], "status"] = ["error", "timeout"]
+    skipped = res.head(1).assign(feature_set="csv_3s", fold=-1, status="skip")
+    assert progress_text(pd.concat([res, skipped])) == (
+        f"{n_pairs + 1} pair × protocol combinations, {len(res) - 2} of {len(res)} folds done"
+        " (1 error, 1 timeout); 1 pair skipped"
     )
