@@ -203,6 +203,42 @@ def noisy_copy(src: Path, dest: Path, noise: float = 1.0, seed: int = 1) -> Path
     return dest
 
 
+#: the extra names of :func:`widened_copy`: quick's twelve families (each a copy of the real
+#: family named) and feature-set and family names longer than the registry's longest
+WIDE_FEATURE_SETS = ("embedding_musicnn_patch_max_pool",)
+WIDE_FAMILIES = {
+    "seed_mlp": "lda",
+    "svm_linear": "logreg",
+    "svm_poly": "lda",
+    "svm_rbf": "logreg",
+    "svm_sigmoid": "dummy",
+    "qda": "lda",
+    "knn": "dummy",
+    "lightgbm": "logreg",
+    "random_forest_balanced_subsample": "logreg",
+}
+
+
+def widened_copy(src: Path, dest: Path) -> Path:
+    """A copy of the results folder ``src`` with many pairs under long names, for the page's
+    layout tests: every single pair's rows (results, predictions, trials) are repeated under
+    :data:`WIDE_FAMILIES` (a copy of the family named) and under each of :data:`WIDE_FEATURE_SETS`.
+    The numbers are the real run's; only the names and how many there are change."""
+    shutil.copytree(src, dest)
+    for name in ("results.parquet", "predictions.parquet", "trials.parquet"):
+        df = pd.read_parquet(dest / name)
+        single = df[df["feature_set"] != "ensemble"]
+        fam = [single]
+        for alias, family in WIDE_FAMILIES.items():
+            fam.append(single[single["family"] == family].assign(family=alias))
+        pairs = pd.concat(fam, ignore_index=True)
+        copies = [df] + [pairs.assign(feature_set=fs) for fs in WIDE_FEATURE_SETS]
+        copies.append(pairs[pairs["family"].isin(list(WIDE_FAMILIES))])
+        pd.concat(copies, ignore_index=True).to_parquet(dest / name, index=False)
+    (dest / "leaderboard.html").unlink(missing_ok=True)
+    return dest
+
+
 @dataclass
 class SavedUnitModel:
     """A logistic regression on librosa_30s features of fake tones, saved as a final model."""

@@ -18,6 +18,9 @@ Machine-readable values for checks: every leaderboard row (``tr.pair-row``) carr
 of ``accuracy, oof_accuracy, ci_low, ci_high, delta, delta_ci_low, delta_ci_high, p_value,
 p_holm`` as ``data-*`` attributes (``nan`` when missing), plus ``data-verdict``; each table
 carries ``data-n-boot``, ``data-seed`` and ``data-alpha`` (the bootstrap and test settings).
+
+The page fits any width: wide tables scroll in their own box with the pair's name pinned, figures
+are drawn for a wide and a narrow screen; :mod:`.browser` measures that in headless Chromium.
 """
 
 from __future__ import annotations

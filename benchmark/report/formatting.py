@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["exact", "fmt_param", "num", "pct", "pp", "pval", "secs", "short"]
+__all__ = ["exact", "fmt_param", "num", "p_is", "pct", "pp", "pval", "secs", "short"]
 
 
 def num(value: Any) -> float:
@@ -37,13 +37,26 @@ def pp(value: Any, digits: int = 1) -> str:
     return f"{100 * v:+.{digits}f} pp".replace("-", "−")
 
 
+#: below this a p-value prints as a bound: three decimals say nothing finer than that
+P_FLOOR = 0.001
+
+
 def pval(value: Any) -> str:
+    """A p-value as a table cell under a "p" header: ``< 0.001``, ``0.012``, ``–`` if missing."""
     v = num(value)
     if math.isnan(v):
         return "–"
-    if v < 0.001:
-        return "< 0.001"
+    if v < P_FLOOR:
+        return f"< {P_FLOOR}"
     return f"{v:.3f}"
+
+
+def p_is(value: Any, name: str = "p") -> str:
+    """A p-value in a sentence: ``p < 0.001``, ``p = 0.012``, ``p = –`` if missing. The relation
+    belongs to the value (a bound reads ``<``, never ``= <``); ``name`` may be markup such as
+    ``p<sub>Holm</sub>`` when the caller marks the result safe."""
+    text = pval(value)
+    return f"{name} {text}" if text.startswith("<") else f"{name} = {text}"
 
 
 def secs(value: Any) -> str:

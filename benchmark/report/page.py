@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.report.figures import add_figures
-from benchmark.report.formatting import pct, pval
+from benchmark.report.formatting import p_is, pct, pval
 from benchmark.report.view import build_view
 
 __all__ = ["LEADERBOARD", "build_context", "render", "write_report"]
@@ -35,7 +35,25 @@ def _environment():
     )
     env.filters["pct"] = pct
     env.filters["pval"] = pval
+    env.filters["p_is"] = _p_is_markup
+    env.filters["breakable"] = _breakable
     return env
+
+
+def _breakable(name: object) -> Any:
+    """A registry name that may wrap after its underscores (``embedding_<wbr>musicnn``): a
+    narrow table column breaks it there rather than anywhere, and copies the same text."""
+    from markupsafe import Markup, escape
+
+    return Markup(str(escape(name)).replace("_", "_<wbr>"))
+
+
+def _p_is_markup(value: object, name: str = "p") -> Any:
+    """:func:`p_is` in the template: ``name`` is the template's own markup (``p<sub>Holm</sub>``),
+    the relation and the number are escaped text."""
+    from markupsafe import Markup, escape
+
+    return Markup(name) + escape(p_is(value, ""))
 
 
 def render(context: Mapping[str, Any]) -> str:
@@ -43,9 +61,12 @@ def render(context: Mapping[str, Any]) -> str:
     from markupsafe import Markup
 
     ctx = dict(context)
-    ctx["cd"] = dict(ctx["cd"], svg=Markup(ctx["cd"]["svg"]))
+    ctx["cd"] = dict(
+        ctx["cd"], svg=Markup(ctx["cd"]["svg"]), svg_narrow=Markup(ctx["cd"].get("svg_narrow", ""))
+    )
     for sec in ctx["protocols"]:
         sec["chart"] = Markup(sec["chart"])
+        sec["chart_narrow"] = Markup(sec["chart_narrow"])
         for h in sec["histories"]:
             h["svg"] = Markup(h["svg"])
     return _environment().get_template("leaderboard.html.j2").render(**ctx)

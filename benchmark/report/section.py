@@ -16,7 +16,7 @@ import pandas as pd
 from benchmark import stats
 from benchmark.ensembles import ENSEMBLE_FEATURE_SET, members_of
 from benchmark.protocols import all_protocols
-from benchmark.report.formatting import exact, fmt_param, num, pct, pp, pval, secs
+from benchmark.report.formatting import exact, fmt_param, num, p_is, pct, pp, pval, secs
 from benchmark.report.inputs import Inputs, Trials
 from benchmark.report.settings import ALPHA, N_BOOT
 
@@ -181,7 +181,7 @@ def _p_title(r: pd.Series, holm_m: int, protocol: str) -> str:
     p_title = ""
     if test:
         p_title = (
-            f"{TEST_LABEL.get(test, test)}; raw p = {pval(r['p_value'])}; Holm over "
+            f"{TEST_LABEL.get(test, test)}; {p_is(r['p_value'], 'raw p')}; Holm over "
             f"{holm_m} pair(s) under {protocol}"
         )
         if test == "corrected_t" and math.isfinite(num(r["t_stat"])):
@@ -189,7 +189,7 @@ def _p_title(r: pd.Series, holm_m: int, protocol: str) -> str:
     if int(r["n_common"]) and not bool(r["is_baseline"]):
         p_title += (
             f"; McNemar on {int(r['n_common'])} tracks: pair-only right {int(r['mcnemar_b'])},"
-            f" baseline-only right {int(r['mcnemar_c'])}, p = {pval(r['p_mcnemar'])}"
+            f" baseline-only right {int(r['mcnemar_c'])}, {p_is(r['p_mcnemar'])}"
         )
     return p_title
 
@@ -535,7 +535,7 @@ def _ensemble_row(r: pd.Series, res: pd.DataFrame) -> dict[str, Any]:
             f"{pp(r['delta_ci_high'])}]"
         ),
         "p_holm": pval(r["p_holm"]),
-        "p_title": f"{TEST_LABEL.get(str(r['test']), r['test'])}; raw p = {pval(r['p_value'])}",
+        "p_title": f"{TEST_LABEL.get(str(r['test']), r['test'])}; {p_is(r['p_value'], 'raw p')}",
         "test": str(r["test"]),
         "verdict": str(r["verdict"]),
         "mark": mark,

@@ -18,7 +18,7 @@ import pandas as pd
 
 from benchmark import stats
 from benchmark.ensembles import ENSEMBLE_FEATURE_SET
-from benchmark.report.formatting import exact, num, pct, pval, short
+from benchmark.report.formatting import exact, num, p_is, pct, short
 from benchmark.report.inputs import Inputs, Trials, load_inputs
 from benchmark.report.section import protocol_order, protocol_section
 from benchmark.report.settings import ALPHA, N_BOOT, REFERENCE_NOTE, REFERENCES
@@ -57,6 +57,7 @@ def cd_section(results: pd.DataFrame) -> dict[str, Any]:
     none. ``plot`` holds what the diagram is drawn from (``svg`` is filled by :mod:`.figures`)."""
     out: dict[str, Any] = {
         "svg": "",
+        "svg_narrow": "",
         "reason": "",
         "result": None,
         "plot": None,
@@ -89,7 +90,7 @@ def cd_section(results: pd.DataFrame) -> dict[str, Any]:
     out["plot"] = {"avg_ranks": res.avg_ranks.to_dict(), "cd": res.cd, "n_blocks": res.n_blocks}
     out["result"] = {
         "statistic": f"{res.statistic:.2f}",
-        "pvalue": pval(res.pvalue),
+        "pvalue": p_is(res.pvalue),
         "pvalue_exact": exact(res.pvalue),
         "n_blocks": res.n_blocks,
         "k": res.k,
@@ -223,6 +224,30 @@ def _benchmark_name(inputs: Inputs) -> str:
     )
 
 
+def progress_text(results: pd.DataFrame) -> str:
+    """The header's count, each number naming what it counts: ``54 pair × protocol combinations,
+    297 of 297 folds done``, then the other folds' statuses (``(3 error)``) and the pairs that
+    never got a fold (a row with ``fold == -1``: ``; 2 pairs skipped``)."""
+    if not len(results):
+        return "no results yet"
+    n_pairs = int(results.groupby(["feature_set", "family", "protocol"]).ngroups)
+    whole = results["fold"] < 0
+    folds, pairs = results.loc[~whole, "status"], results.loc[whole, "status"]
+    others = ", ".join(f"{n} {s}" for s, n in sorted(folds.value_counts().items()) if s != "done")
+    text = (
+        f"{n_pairs} pair × protocol combination{'s' if n_pairs != 1 else ''}, "
+        f"{int((folds == 'done').sum())} of {len(folds)} folds done"
+    )
+    text += f" ({others})" if others else ""
+    for status, n in sorted(pairs.value_counts().items()):
+        text += f"; {n} pair{'s' if n != 1 else ''} {_PAIR_STATUS.get(status, status)}"
+    return text
+
+
+#: how a pair that got no fold reads in the header (``status`` of its ``fold == -1`` row)
+_PAIR_STATUS = {"skip": "skipped", "error": "failed before any fold"}
+
+
 def build_view(results_dir: Path) -> dict[str, Any]:
     """Everything the template shows but the figures, from the files of ``results_dir``."""
     inputs = load_inputs(Path(results_dir))
@@ -234,7 +259,6 @@ def build_view(results_dir: Path) -> dict[str, Any]:
         protocol_section(p, inputs, cmp, summary, studies) for p in protocol_order(res, inputs.run)
     ]
     note_marks = _note_marks(protocols)
-    counts = res["status"].value_counts().to_dict() if len(res) else {}
     return {
         "benchmark": _benchmark_name(inputs),
         "description": str((inputs.run.get("config") or {}).get("description", "")),
@@ -247,10 +271,7 @@ def build_view(results_dir: Path) -> dict[str, Any]:
         "seed": inputs.seed,
         "n_boot": N_BOOT,
         "alpha": ALPHA,
-        "counts": sorted(counts.items()),
-        "n_pairs": int(res.groupby(["feature_set", "family", "protocol"]).ngroups)
-        if len(res)
-        else 0,
+        "progress": progress_text(res),
         "protocols": protocols,
         "note_marks": note_marks,
         "headline": _headline(protocols),

@@ -3,6 +3,11 @@
 * Headless Chromium (Debian's ``chromium`` package, driven by Playwright) opens
   ``leaderboard.html``: no console error, no request other than the file itself, the sort buttons
   work, and a full-page screenshot shows the page.
+* At a phone's width (390 px) and a laptop's (1,400 px) the page is no wider than the window
+  (:func:`benchmark.report.browser.check_fit`) on a results folder with many long-named pairs
+  (:func:`helpers.widened_copy` of the real run): wide tables scroll in their own box with the
+  pair's name pinned, figures fit their box and keep their text readable.
+  ``benchmarks/leaderboard_width.py`` runs the same check on any results folder.
 * ``genrebench ui`` starts ``mlflow ui`` on a free loopback port against the benchmark's tracking
   store; its REST API lists the parent runs (one per pair) with their trials nested below.
 """
@@ -23,19 +28,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import widened_copy
 
 from benchmark.report import write_report
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from benchmark.report.browser import CHROMIUM, CHROMIUM_ARGS, WIDTHS, check_fit
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +91,7 @@ def test_leaderboard_in_headless_chromium(bench: Path, tmp_path: Path) -> None:
             ]
             assert names == sorted(names, reverse=True)
             # plots are rendered (inline SVG has a size)
-            box = page.locator("#cd-diagram svg").bounding_box()
+            box = page.locator("#cd-diagram .wide-only svg").bounding_box()
             assert box is not None and box["width"] > 200 and box["height"] > 50
             assert page.locator("svg.chart").count() >= 2
             page.screenshot(path=str(shot), full_page=True)
@@ -109,6 +105,36 @@ def test_leaderboard_in_headless_chromium(bench: Path, tmp_path: Path) -> None:
         assert img.width == 1280 and img.height > 2000
         colors = img.convert("RGB").resize((320, img.height // 4)).getcolors(maxcolors=1 << 16)
         assert colors is None or len(colors) > 100  # not a blank page
+
+
+def test_leaderboard_fits_a_phone_and_a_laptop(bench: Path, tmp_path: Path) -> None:
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is absent (Debian package `chromium`; .ci/run installs it)")
+    wide = widened_copy(bench, tmp_path / "wide")  # 12 families x 2 feature sets, 3 ensembles
+    # and just above the width where the figures switch to their wide drawing (the CSS's 1000)
+    fits = check_fit(write_report(wide), (*WIDTHS, 1001))
+    assert [f.width for f in fits] == [390, 1400, 1001]
+    for fit in fits:
+        where = f"at {fit.width} px"
+        assert fit.document_width <= fit.width, where  # the page never scrolls sideways
+        main = [b for b in fit.boxes if b.label.startswith("Leaderboard under")]
+        assert len(main) == 2, (where, [b.label for b in fit.boxes])
+        for b in fit.boxes:  # scrolled to its end, a box still shows its pinned names and its
+            assert b.pinned_in_view and b.last_column_reachable, (where, b)  # last column
+            assert b.client_width <= fit.width, (where, b)
+        for b in main:
+            assert b.n_pinned == 2, (where, b)  # feature set and family stay in view
+        for fig in fit.figures:  # drawn inside its box, text no smaller than 9 px
+            assert fig.width <= fig.box_width + 1 and not fig.box_scrolls, (where, fig)
+            assert fig.min_font_px >= 9, (where, fig)
+        assert any(f.label == "cd-diagram" for f in fit.figures), where
+        assert sum(f.label.startswith("Accuracy per pair") for f in fit.figures) == 2, where
+    phone = fits[0]
+    blocks = next(b for b in phone.boxes if b.label.startswith("Blocks"))
+    assert blocks.scrolls and blocks.n_pinned == 1  # 12 families: wider than a phone
+    for b in (b for b in phone.boxes if b.label.startswith("Leaderboard under")):
+        assert b.scrolls  # 12 columns scroll in their box, and more than rank, feature set and
+        assert b.visible_columns >= 4, b  # family show before it is scrolled
 
 
 def _free_port() -> int:

@@ -31,6 +31,8 @@ from benchmark.report import (
     mlflow_ui_argv,
     write_report,
 )
+from benchmark.report.formatting import p_is, pval
+from benchmark.report.view import progress_text
 
 
 @pytest.fixture(scope="module")
@@ -397,3 +399,31 @@ def test_report_with_an_unreachable_storage_is_one_error_line(bench: Path, tmp_p
     lines = [ln for ln in res.output.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: cannot open the Optuna storage")
     assert "secret" not in res.output and "u:***@" in res.output
+
+
+def test_p_values_and_counts_say_what_they_are(bench: Path, page: str) -> None:
+    """One helper writes every p-value in a sentence ("p < 0.001", "p = 0.012", never
+    "p = < 0.001"), and the header's count names what it counts: pairs, then folds."""
+    assert [p_is(v) for v in (0.0004, 0.0123, 1.0, math.nan)] == [
+        "p < 0.001",
+        "p = 0.012",
+        "p = 1.000",
+        "p = –",
+    ]
+    assert p_is(0.0004, "raw p") == "raw p < 0.001" and pval(0.0004) == "< 0.001"
+    assert "= <" not in page and "= &lt;" not in page
+    cards = re.findall(r"p<sub>Holm</sub> ([^<]*)</span>", page)
+    assert len(cards) == 2 and all(re.fullmatch(r"(< 0\.001|= [01]\.\d{3})", c) for c in cards)
+    text = text_of(parse(page))
+    assert re.search(r"Friedman χ² = [\d.]+, p (< 0\.001|= [01]\.\d{3}) over", text)
+    assert re.search(r"raw p (< 0\.001|= [01]\.\d{3})", page)  # the p-value cells' tooltips
+
+    res = pd.read_parquet(bench / "results.parquet")
+    n_pairs = res.groupby(["feature_set", "family", "protocol"]).ngroups
+    assert f"{n_pairs} pair × protocol combinations, {len(res)} of {len(res)} folds done" in text
+    res.loc[res.index[:2], "status"] = ["error", "timeout"]
+    skipped = res.head(1).assign(feature_set="csv_3s", fold=-1, status="skip")
+    assert progress_text(pd.concat([res, skipped])) == (
+        f"{n_pairs + 1} pair × protocol combinations, {len(res) - 2} of {len(res)} folds done"
+        " (1 error, 1 timeout); 1 pair skipped"
+    )

@@ -366,6 +366,21 @@ def test_cd_diagram_svg_is_self_contained_xml_with_every_family() -> None:
         cd_diagram_svg({}, 1.0)
 
 
+def test_cd_diagram_on_its_side_for_a_phone_keeps_every_name_and_is_narrower() -> None:
+    ranks = {f"{n}_with_a_long_registry_name": float(i) for i, n in enumerate("abcdefg", 1)}
+    wide = cd_diagram_svg(ranks, cd=2.5, title="t")
+    narrow = cd_diagram_svg(ranks, cd=2.5, title="t", narrow=True)
+    sizes = [
+        float(ET.fromstring(svg).get("width", "").removesuffix("pt")) for svg in (wide, narrow)
+    ]
+    assert sizes[1] < 0.6 * sizes[0]  # names on one side only: about half as wide
+    root = ET.fromstring(narrow)
+    text = " ".join("".join(el.itertext()) for el in root.iter())
+    for name in [*ranks, "CD = 2.50"]:
+        assert name in text
+    assert narrow.count("stroke-width: 3") == len(cd_groups(ranks, 2.5))
+
+
 # ------------------------------------------------------------------------------------------
 # compare_to_baseline
 # ------------------------------------------------------------------------------------------
