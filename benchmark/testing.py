@@ -371,12 +371,6 @@ EXPECTED_FAILURES: Mapping[tuple[str, str], str] = MappingProxyType(
             "check_beats_chance_on_training_data",
         ): "the dummy family *is* chance: it predicts the majority class for every row",
         # --- scikit-learn's checks ------------------------------------------------------------
-        ("lightgbm", "check_no_attributes_set_in_init"): (
-            "LightGBM's scikit-learn API keeps booster settings that have no named argument "
-            "(deterministic, force_col_wise, max_bin, verbose: its **kwargs) as attributes, by "
-            "design; get_params returns them, so clone and set_params work (this module's clone "
-            "and get/set_params checks pass); mending it means re-declaring LightGBM's constructor"
-        ),
         ("random_forest", "check_sample_weight_equivalence_on_dense_data"): (
             "bootstrap draws rows, so a weight of 2 is not two copies of a row (scikit-learn lists "
             "the same failure for RandomForestClassifier)" + _NO_SAMPLE_WEIGHTS

@@ -34,7 +34,8 @@ def _checked_class() -> type:
     on the wrong features. Here ``predict``, ``predict_proba`` and ``decision_function`` raise,
     as every other family does, when the column names or their order differ from fit's
     (``feature_names_in_``, an object array as scikit-learn's), and fit refuses all-zero
-    sample weights. Training is LightGBM's own, unchanged. Built on first
+    sample weights. The booster settings the family fixes are named parameters. Training is
+    LightGBM's own, unchanged. Built on first
     use, so the module imports without LightGBM (the family then skips).
     """
     import lightgbm
@@ -45,6 +46,28 @@ def _checked_class() -> type:
         __doc__ = _checked_class.__doc__
         __module__ = __name__
         __qualname__ = "CheckedLGBMClassifier"
+
+        def __init__(
+            self,
+            *,
+            deterministic: bool | None = None,
+            force_col_wise: bool | None = None,
+            max_bin: int | None = None,
+            verbose: int | None = None,
+            **kwargs: Any,
+        ) -> None:
+            # The booster settings the family fixes have no named argument in LightGBM, which
+            # keeps such **kwargs as attributes: named here, they are parameters as
+            # scikit-learn wants; None leaves LightGBM's default (the setting is not passed).
+            named = {
+                "deterministic": deterministic,
+                "force_col_wise": force_col_wise,
+                "max_bin": max_bin,
+                "verbose": verbose,
+            }
+            super().__init__(**{k: v for k, v in named.items() if v is not None}, **kwargs)
+            for key, value in named.items():
+                setattr(self, key, value)
 
         # scikit-learn's convention: an object array (LightGBM returns a str array)
         feature_names_in_ = property(
