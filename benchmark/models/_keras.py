@@ -39,7 +39,8 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from benchmark.models import _crops as crops
 from benchmark.models._estimator_params import check_int, check_number
@@ -216,6 +217,7 @@ class KerasClassifier(ClassifierMixin, BaseEstimator):
 
     Attributes (after fit):
         classes_: the sorted training labels; ``predict_proba`` columns follow them.
+        n_features_in_: ``X.shape[1]`` at fit (columns; a spectrogram's frequency rows).
         input_shape_: the shape of one input row.
         history_: per-epoch ``loss`` (training), ``val_loss`` and ``val_accuracy``.
         best_epoch_: the epoch whose weights were kept (0-based).
@@ -228,6 +230,9 @@ class KerasClassifier(ClassifierMixin, BaseEstimator):
     _predict_batch = 256
     #: the number of dimensions one input row must have (1: tabular or waveform, 2: image)
     _row_ndim: tuple[int, ...] = (1,)
+    #: whether prediction needs rows as long as the training ones (crop models take any clip
+    #: at least one crop long)
+    _fixed_row_length = True
 
     # --- to implement ---------------------------------------------------------------------
     def _network(self, keras: Any, input_shape: tuple[int, ...], n_classes: int) -> Any:
@@ -286,17 +291,18 @@ class KerasClassifier(ClassifierMixin, BaseEstimator):
         ``train_only`` (optional, one bool per row) marks augmented copies, never validated on."""
         keras = import_keras()
         self._check_params()
-        X = self._check_X(X, reset=True)
-        y = np.asarray(y)
-        if y.ndim != 1 or len(y) != len(X):
-            raise ValueError(f"y must be 1-D with one label per row of X; got shape {y.shape}")
+        X, y = self._check_X(X, y, reset=True)
+        check_classification_targets(y)  # a continuous target is no set of classes
         if groups is not None:
             groups = np.asarray(groups)
             if groups.shape != y.shape:
                 raise ValueError(f"groups must have shape {y.shape}, got {groups.shape}")
         self.classes_, y_index = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
-            raise ValueError(f"need at least two classes to fit, got {list(self.classes_)}")
+            raise ValueError(
+                f"{type(self).__name__} needs samples of at least 2 classes in the data, but "
+                f"the data contains only one class: {self.classes_[0]!r}"
+            )
         n_classes = len(self.classes_)
         seed = self._seed()
         rng = np.random.default_rng(seed)
@@ -338,11 +344,13 @@ class KerasClassifier(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X: Any) -> np.ndarray:
         """``(n_rows, n_classes)`` probabilities, columns in the order of ``classes_``."""
         check_is_fitted(self, "classes_")
-        return self._proba_rows(self._check_X(X, reset=False))
+        X, _ = self._check_X(X, reset=False)
+        return self._proba_rows(X)
 
     def predict(self, X: Any) -> np.ndarray:
         """The most probable class of each row."""
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        proba = self.predict_proba(X)  # first: it raises NotFittedError before fit
+        return self.classes_[proba.argmax(axis=1)]
 
     # --- pickling: the network travels as its weights ---------------------------------------
     def __getstate__(self) -> dict[str, Any]:
@@ -375,24 +383,26 @@ class KerasClassifier(ClassifierMixin, BaseEstimator):
             )
         return int(self.random_state) % (2**31)
 
-    def _check_X(self, X: Any, *, reset: bool) -> np.ndarray:
-        """``X`` as float32 (no copy when it already is), one row per sample, finite."""
-        X = np.asarray(X, dtype=np.float32)
+    def _check_X(self, X: Any, y: Any = None, *, reset: bool) -> tuple[np.ndarray, Any]:
+        """``(X, y)`` validated as scikit-learn does: ``X`` dense, finite, float32 (no copy when
+        it already is), at least one row and feature, one row per label; ``y`` 1-D (a column
+        is raveled with a warning). ``reset`` (fit) learns ``n_features_in_`` and the row
+        shape, otherwise they are checked."""
+        options: dict[str, Any] = {"dtype": np.float32, "allow_nd": self._row_ndim != (1,)}
+        if reset:
+            X, y = validate_data(self, X, y, reset=True, **options)
+        elif self._fixed_row_length or hasattr(X, "columns"):  # a frame's columns: by name
+            X = validate_data(self, X, reset=False, **options)
+        else:  # clips of any length: the row shape check below says what must match
+            X = check_array(X, input_name="X", estimator=self, **options)
         if X.ndim - 1 not in self._row_ndim:
             want = " or ".join(f"{d + 1}-D" for d in self._row_ndim)
             raise ValueError(f"{type(self).__name__} expects {want} input, got shape {X.shape}")
-        if len(X) == 0:
-            raise ValueError("X has no rows")
         if reset:
             self.input_shape_ = tuple(int(s) for s in X.shape[1:])
-            if X.ndim == 2:
-                self.n_features_in_ = X.shape[1]
         else:
             self._check_row_shape(tuple(X.shape[1:]))
-        for start in range(0, len(X), 256):  # in chunks: no X-sized temporary
-            if not np.isfinite(X[start : start + 256]).all():
-                raise ValueError("X holds NaN or infinite values")
-        return X
+        return X, y
 
     def _check_row_shape(self, shape: tuple[int, ...]) -> None:
         if shape != tuple(self.input_shape_):
@@ -453,6 +463,7 @@ class CropClassifier(KerasClassifier):
     """
 
     _predict_batch = 128
+    _fixed_row_length = False
 
     def _check_params(self) -> None:
         super()._check_params()

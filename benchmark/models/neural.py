@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sklearn.pipeline import Pipeline
+from sklearn.utils import Tags
 
 from benchmark.errors import ConfigError
 from benchmark.models._common import make_pipeline, take_params
@@ -171,6 +172,13 @@ class CNN2DClassifier(CropClassifier):
     """
 
     _row_ndim = (2,)
+
+    def __sklearn_tags__(self) -> Tags:
+        """Rows are spectrograms, so ``X`` is 3-D (scikit-learn's 2-D checks do not apply)."""
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.three_d_array = True
+        return tags
 
     def __init__(
         self,

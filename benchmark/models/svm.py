@@ -34,6 +34,7 @@ import numpy as np
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.pipeline import Pipeline
 from sklearn.svm import SVC
+from sklearn.utils.validation import column_or_1d
 
 from benchmark.errors import ConfigError
 from benchmark.models._common import make_pipeline, take_params
@@ -73,7 +74,18 @@ class SmallClassCalibration(CalibratedClassifierCV):
     ``calibration_fallback_``.
     """
 
-    def fit(self, X: Any, y: Any, **fit_params: Any) -> SmallClassCalibration:
+    def fit(
+        self, X: Any, y: Any, sample_weight: Any = None, **fit_params: Any
+    ) -> SmallClassCalibration:
+        if y is None:  # before counting the classes of y below
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None"
+            )
+        y = column_or_1d(y, warn=True)  # a column vector: scikit-learn's own fails on it
+        if len(y) == 0:
+            raise ValueError(f"{type(self).__name__} got 0 samples to fit (y is empty)")
+        if sample_weight is not None:
+            fit_params["sample_weight"] = sample_weight
         try:
             return self._fit(X, y, **fit_params)
         except RuntimeError as exc:
