@@ -88,6 +88,16 @@ def test_a_pinned_parent_drops_the_params_it_switches_off() -> None:
     assert space.distributions["gamma"].choices == ("scale",)
 
 
+def test_the_recipe_config_names_the_max_pool_layer_and_the_pca128_svm() -> None:
+    cfg = load_config("musicnn_recipe")
+    assert cfg.feature_params["embedding_musicnn"] == {"layer": "max_pool"}
+    assert cfg.tracks == "with_audio" and cfg.protocols == {"artist_kfold": {"n_folds": 5}}
+    assert cfg.family_names() == ["logreg", "svm_rbf", "svm_rbf_pca", "svm_rbf_pca128"]
+    recipe = cfg.search_space("svm_rbf_pca128")
+    assert recipe.of == "svm_rbf" and recipe.defaults_for_trial()["pca_components"] == 128
+    assert {"C", "gamma"} <= set(recipe.distributions)  # the SVM's own params stay tuned
+
+
 def test_families_all_runs_the_variants_too() -> None:
     cfg = _config(families="all")
     assert cfg.family_names() == [*all_families(), *VARIANTS]

@@ -16,6 +16,7 @@ from helpers import fold_job
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from benchmark.errors import ConfigError
 from benchmark.models import resolve_family
@@ -25,6 +26,11 @@ from benchmark.models._variants import variant_space
 from benchmark.results import PairKey
 from benchmark.scoring import align_proba
 from benchmark.tuning import FoldJob, fold_rows, refit, run_fold
+
+
+@parametrize_with_checks([ClippedPCA(3)])
+def test_the_reduction_is_a_well_behaved_scikit_learn_transformer(estimator, check) -> None:
+    check(estimator)
 
 
 @pytest.mark.parametrize(
