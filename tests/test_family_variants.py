@@ -107,6 +107,8 @@ def test_families_all_runs_the_variants_too() -> None:
     ("variants", "words"),
     [
         ({"x": {"of": "nope"}}, r"family_variants\.x\.of: must name a registered family.*svm_rbf"),
+        ({"x": {"of": ["svm_rbf"]}}, r"x\.of: must name a registered family, got \['svm_rbf'\]"),
+        ({"x": {"of": "svm_rbf_pca"}}, r"x\.of: must name a registered family"),  # no chains
         ({"x": {"of": "random_forest", "reduction": "tuned"}}, r"declares no reduction range.*qda"),
         ({"x": {"of": "svm_rbf", "fixed": {"degree": 3}}}, r"fixed\.degree: 'svm_rbf' has no"),
         ({"x": {"of": "svm_rbf", "fixed": {"C": 1.0e9}}}, r"fixed\.C: 1000000000\.0 lies outside"),

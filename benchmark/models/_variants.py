@@ -62,7 +62,7 @@ def variant_space(name: Any, spec: Any, *, source: str) -> SearchSpace:
             f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(VARIANT_KEYS)}"
         )
     base_name = spec.get("of")
-    if base_name not in known:
+    if not isinstance(base_name, str) or base_name not in known:
         raise ConfigError(
             f"{where}.of: must name a registered family, got {base_name!r}; "
             f"known: {', '.join(known)}"
