@@ -24,6 +24,8 @@ from benchmark.paths import configs_dir
 if TYPE_CHECKING:
     from benchmark.ensembles import EnsembleSettings
     from benchmark.features.base import FeatureSet
+    from benchmark.models import Family
+    from benchmark.search_space import SearchSpace
 
 __all__ = ["BenchmarkConfig", "DEFAULTS", "config_from_dict", "load_config"]
 
@@ -48,9 +50,15 @@ DEFAULTS: dict[str, Any] = {
     "feature_sets": ["csv_30s"],
     # extra parameters per feature set, e.g. {spectrogram_img: {height: 128}}
     "feature_params": {},
-    # model families (names from benchmark/models) or "all"; a family runs on every feature
-    # set that offers the input kind it consumes
+    # model families (names from benchmark/models, or of family_variants) or "all"; a family
+    # runs on every feature set that offers the input kind it consumes
     "families": "all",
+    # new family names for a registered family with a reduction or pinned params, usable in
+    # families and baseline: {svm_rbf_pca: {of: svm_rbf, reduction: tuned},
+    # svm_rbf_pca128: {of: svm_rbf, fixed: {pca_components: 128}}}. reduction: none | tuned
+    # (PCA, components tuned over the range search_spaces/<of>.yaml declares); none by default,
+    # so no study gets a reduction unless its config names one (benchmark/models/_variants.py)
+    "family_variants": {},
     # outer protocols and their folds: {artist_kfold: {n_folds: 10}, fault_filtered: {}}
     "protocols": {"artist_kfold": {"n_folds": 10}, "fault_filtered": {}},
     # folds of the inner (tuning) cross-validation inside each outer training part
@@ -92,11 +100,12 @@ DEFAULTS: dict[str, Any] = {
 
 #: keys added after digests were first stored: left out of the digest while at these values,
 #: so a config that does not use them keeps its digest (and its studies)
-_DIGEST_SINCE = {
+_DIGEST_SINCE: dict[str, Any] = {
     "trials_per_param": None,
     "pruner": "median",
     "search_seed": None,
     "tracks": "all",
+    "family_variants": {},
 }
 
 
@@ -113,6 +122,7 @@ class BenchmarkConfig:
     feature_sets: tuple[str, ...] = ("csv_30s",)
     feature_params: dict[str, dict[str, Any]] = field(default_factory=dict)
     families: tuple[str, ...] | str = "all"
+    family_variants: dict[str, dict[str, Any]] = field(default_factory=dict)
     protocols: dict[str, dict[str, Any]] = field(default_factory=dict)
     inner_folds: int = 3
     n_trials: int = 20  # 0: no tuning, fit each search space's defaults (no inner CV)
@@ -137,10 +147,26 @@ class BenchmarkConfig:
         tuned parameter of its search space when that is fewer."""
         if self.trials_per_param is None or self.n_trials == 0:
             return self.n_trials
-        from benchmark.search_space import load_search_space
-
-        n_params = len(load_search_space(family).params)
+        n_params = len(self.search_space(family).params)
         return min(self.n_trials, max(1, self.trials_per_param * n_params))
+
+    def search_space(self, family: str) -> SearchSpace:
+        """``family``'s search space: its file's, or a variant's (its base's, changed)."""
+        spec = self.family_variants.get(family)
+        if spec is None:
+            from benchmark.search_space import load_search_space
+
+            return load_search_space(family)
+        from benchmark.models._variants import variant_space
+
+        return variant_space(family, spec, source=f"config {self.name!r}")
+
+    def model_family(self, name: str) -> Family:
+        """The family ``name`` names in this config: a registered one or a variant of one."""
+        from benchmark.models import resolve_family
+
+        spec = self.family_variants.get(name)
+        return resolve_family(name, None if spec is None else spec["of"])
 
     def ensemble_settings(self) -> EnsembleSettings | None:
         """The ensemble stage's settings (None: no ensembles)."""
@@ -175,11 +201,12 @@ class BenchmarkConfig:
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 
     def family_names(self) -> list[str]:
+        """The families this config runs: ``all`` is every registered one, then its variants."""
         from benchmark.models import all_families
 
-        known = all_families()
+        known = [*all_families(), *self.family_variants]
         if self.families == "all":
-            return list(known)
+            return known
         unknown = [f for f in self.families if f not in known]
         if unknown:
             raise ConfigError(
@@ -234,13 +261,16 @@ def _validate(cfg: BenchmarkConfig, source: str) -> None:
         check_params(p, opts, source=f"{source}: protocols")
     if not cfg.protocols:
         raise ConfigError(f"{source}: no protocols")
+    from benchmark.models._variants import check_variants
+
+    check_variants(cfg.family_variants, source)
     if isinstance(cfg.families, str):
         if cfg.families != "all":
             raise ConfigError(f"{source}: families must be a list or 'all', got {cfg.families!r}")
     else:
         from benchmark.models import all_families
 
-        known = all_families()
+        known = [*all_families(), *cfg.family_variants]
         unknown = [f for f in cfg.families if f not in known]
         if unknown:
             raise ConfigError(f"{source}: unknown family {unknown[0]!r}; known: {', '.join(known)}")
@@ -410,6 +440,8 @@ def config_from_dict(raw: dict[str, Any], *, source: str) -> BenchmarkConfig:
         )
     # `csv_30s:` with nothing under it: no parameters
     merged["feature_params"] = {k: {} if v is None else v for k, v in feature_params.items()}
+    if merged["family_variants"] is None:
+        merged["family_variants"] = {}
     cfg = BenchmarkConfig(**merged)
     _validate(cfg, source=source)
     return cfg

@@ -38,7 +38,6 @@ from benchmark.ensembles import (
 from benchmark.errors import GenrebenchError
 from benchmark.execution.plan import feature_set_of, fold_job
 from benchmark.features import all_feature_sets
-from benchmark.models import get_family
 from benchmark.paths import code_digest
 from benchmark.predict import META_FILE, MODEL_FILE, SavedModel, model_inputs, save_model
 from benchmark.protocols import get_protocol, selection_protocols
@@ -133,7 +132,7 @@ def _final_job(
     """The final study of ``pair`` over every track: inner folds made over all the dataset's
     tracks like ``pair.protocol``'s (so every member of a final ensemble shares them).
     Returns the job and how many tracks the feature set has."""
-    fam = get_family(pair.family)
+    fam = cfg.model_family(pair.family)
     fm = feature_set_of(cfg, pair.feature_set).load(dataset, fam.input_kind, cache_dir)
     proto = get_protocol(pair.protocol, **cfg.protocols.get(pair.protocol, {}))
     every = dataset.tracks["track_id"].to_numpy(dtype=str)
@@ -256,7 +255,7 @@ def export_final_model(
         meta = {
             "feature_set": pair.feature_set,
             "feature_params": cfg.feature_params.get(pair.feature_set, {}),
-            "view": get_family(pair.family).input_kind,
+            "view": cfg.model_family(pair.family).input_kind,
             "pair": {"feature_set": pair.feature_set, "family": pair.family},
             "params": params,
             "inner_accuracy": inner_accuracy,
@@ -390,7 +389,7 @@ def _fit_final_ensemble(
                 feature_set=key.feature_set,
                 family=key.family,
                 feature_params=dict(cfg.feature_params.get(key.feature_set, {})),
-                view=get_family(key.family).input_kind,
+                view=cfg.model_family(key.family).input_kind,
                 params=params,
                 weight=float(w),
                 estimator=refit(job, params),

@@ -16,6 +16,17 @@ The file format::
 
 ``when`` makes a parameter conditional: it is suggested only when every named earlier categorical
 parameter is active and has that value (or one of a list of values).
+
+A family where a reduction can help declares its range too, as data that no study samples unless
+a config asks for it (a ``family_variants`` entry with ``reduction: tuned``,
+:mod:`benchmark.models._variants`)::
+
+    reduction:                # PCA before the model, tuned only in a variant that asks
+      defaults: {pca_components: 32}
+      params:
+        pca_components: {type: int, low: 4, high: 256, log: true}
+
+A variant's space names the family whose builder it runs in ``of`` (absent: its own).
 """
 
 from __future__ import annotations
@@ -39,9 +50,11 @@ from optuna.trial import BaseTrial
 from benchmark.errors import ConfigError, SearchSpaceError
 from benchmark.paths import project_root, search_spaces_dir
 
-__all__ = ["Param", "SearchSpace", "load_search_space"]
+__all__ = ["REDUCTION_PARAMS", "Param", "SearchSpace", "load_search_space"]
 
-_TOP_KEYS = {"family", "fixed", "defaults", "params"}
+_TOP_KEYS = {"family", "fixed", "defaults", "params", "reduction", "of"}
+#: the parameters a reduction block may declare (what :mod:`benchmark.models._reduction` takes)
+REDUCTION_PARAMS = ("pca_components",)
 _KEYS_BY_TYPE = {
     "float": {"type", "low", "high", "log", "step", "when"},
     "int": {"type", "low", "high", "log", "step", "when"},
@@ -72,6 +85,10 @@ class Param:
         return all(
             parent in values and values[parent] in allowed for parent, allowed in self.when.items()
         )
+
+    def contains(self, value: Any) -> bool:
+        """Whether ``value`` is a point of this parameter's space (``True`` is not ``1``)."""
+        return _contains(self.distribution, value)
 
     def suggest(self, trial: BaseTrial) -> Any:
         """Ask ``trial`` for a value through the public ``suggest_*`` API."""
@@ -109,6 +126,9 @@ class SearchSpace:
         defaults: the first trial (the library's defaults unless the file says why not).
         params: the parameters, in suggestion order.
         source: where it came from, used in error messages.
+        reduction: the declared reduction range (never sampled by this space itself).
+        reduction_defaults: the reduction's first-trial values.
+        of: the family whose builder a variant runs (None: ``family`` itself).
     """
 
     family: str
@@ -116,6 +136,9 @@ class SearchSpace:
     defaults: dict[str, Any]
     params: tuple[Param, ...]
     source: str = "<dict>"
+    reduction: tuple[Param, ...] = ()
+    reduction_defaults: dict[str, Any] = field(default_factory=dict)
+    of: str | None = None
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> SearchSpace:
@@ -166,7 +189,20 @@ class SearchSpace:
         defaults = data.get("defaults") or {}
         if not isinstance(defaults, Mapping):
             raise fail("defaults", f"must be a mapping name -> value, got {defaults!r}")
-        space = cls(family, fixed, dict(defaults), tuple(params), source)
+        of = data.get("of")
+        if of is not None and (not isinstance(of, str) or not of):
+            raise fail("of", f"must be a family name (a string), got {of!r}")
+        reduction, reduction_defaults = _parse_reduction(data.get("reduction"), fail)
+        space = cls(
+            family,
+            fixed,
+            dict(defaults),
+            tuple(params),
+            source,
+            reduction,
+            reduction_defaults,
+            of,
+        )
         space._check_defaults(fail)
         return space._with_canonical_defaults()
 
@@ -236,13 +272,22 @@ class SearchSpace:
         return self.active(self.defaults)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-serializable YAML form, stored with results; :meth:`from_dict` reads it back."""
-        return {
+        """JSON-serializable form of what a study samples, stored with results;
+        :meth:`from_dict` reads it back.
+
+        The declared reduction range is left out: no study of this space samples it (a
+        variant that asks for it carries it in its own ``params``), so a family's stored space
+        is the same whether or not its file declares one.
+        """
+        out = {
             "family": self.family,
             "fixed": self.fixed,
             "defaults": dict(self.defaults),
             "params": {p.name: p.to_dict() for p in self.params},
         }
+        if self.of is not None:
+            out["of"] = self.of
+        return out
 
 
 def load_search_space(family_name: str) -> SearchSpace:
@@ -391,6 +436,40 @@ def _parse_param(name: Any, spec: Any, earlier: list[Param], fail: _Fail) -> Par
             raise fail(key, str(exc)) from exc
 
     return Param(name, distribution, _parse_when(spec.get("when"), key, earlier, fail))
+
+
+def _parse_reduction(block: Any, fail: _Fail) -> tuple[tuple[Param, ...], dict[str, Any]]:
+    """The declared reduction range: ``{defaults: {...}, params: {...}}`` over
+    :data:`REDUCTION_PARAMS`, unconditional, every one with a default."""
+    if block is None:
+        return (), {}
+    if not isinstance(block, Mapping):
+        raise fail("reduction", f"must be a mapping with defaults and params, got {block!r}")
+    _reject_unknown(block, {"defaults", "params"}, "reduction.", fail)
+    raw = block.get("params")
+    if not isinstance(raw, Mapping) or not raw:
+        raise fail("reduction.params", f"must map {list(REDUCTION_PARAMS)} to specs, got {raw!r}")
+    _reject_unknown(raw, set(REDUCTION_PARAMS), "reduction.params.", fail)
+    params: list[Param] = []
+    for name, spec in raw.items():
+        if isinstance(spec, Mapping) and "when" in spec:
+            raise fail(f"reduction.params.{name}.when", "a reduction param is unconditional")
+        params.append(_parse_param(name, spec, params, lambda k, m: fail(f"reduction.{k}", m)))
+    defaults = block.get("defaults") or {}
+    if not isinstance(defaults, Mapping):
+        raise fail("reduction.defaults", f"must be a mapping name -> value, got {defaults!r}")
+    for p in params:
+        if p.name not in defaults:
+            raise fail(f"reduction.defaults.{p.name}", "missing: the first trial needs it")
+        if not _contains(p.distribution, defaults[p.name]):
+            raise fail(
+                f"reduction.defaults.{p.name}",
+                f"{defaults[p.name]!r} lies outside the space {p.to_dict()}",
+            )
+    extra = sorted(set(defaults) - {p.name for p in params})
+    if extra:
+        raise fail(f"reduction.defaults.{extra[0]}", "is not a reduction param")
+    return tuple(params), dict(defaults)
 
 
 def _parse_when(

@@ -32,7 +32,7 @@ import pandas as pd
 from optuna.trial import TrialState
 
 from benchmark.errors import GenrebenchError
-from benchmark.models import get_family
+from benchmark.models import Family, resolve_family
 from benchmark.results import FoldOutcome, PairKey
 from benchmark.sampler_seeding import PositionSeededSampler, startup_trials
 from benchmark.scoring import aggregate_tracks, align_proba, score_tracks
@@ -62,6 +62,7 @@ __all__ = [
     "fit_final",
     "inner_cv_objective",
     "inner_predictions",
+    "job_family",
     "load_study",
     "refit",
     "run_fold",
@@ -162,6 +163,12 @@ def evaluate_fold(
         return FoldOutcome(job.pair, job.fold, "error", detail, study_name=job.study_name), True
 
 
+def job_family(job: FoldJob) -> Family:
+    """The family that builds ``job``'s models: a registered one, or a config's variant of one
+    (its search space names the base in ``of``, so a worker needs no config to build it)."""
+    return resolve_family(job.pair.family, job.space.get("of"))
+
+
 def fold_rows(job: FoldJob, tracks: np.ndarray, *, training: bool) -> np.ndarray:
     """The row indices of ``tracks``: the one place train and test rows are chosen, for the
     outer split, the inner folds, the refit and the final model alike.
@@ -185,7 +192,7 @@ def _fit_predict(
     test: np.ndarray,
     on_epoch: Callable[[int, Mapping[str, float]], None] | None = None,
 ) -> tuple[Any, np.ndarray, float, float]:
-    family = get_family(job.pair.family)
+    family = job_family(job)
     model = family.build(dict(params), job.seed)
     fit_params: dict[str, Any] = {}
     if family.trains_in_epochs:
@@ -275,7 +282,7 @@ def inner_cv_objective(
     """Inner-CV accuracy of a trial's params; a completed trial's inner out-of-fold
     predictions are kept in ``inner_oof`` (by trial number), so the best one needs no refit."""
     inner = _inner_rows(job)
-    epochs = get_family(job.pair.family).trains_in_epochs
+    epochs = job_family(job).trains_in_epochs
 
     def objective(trial: optuna.Trial) -> float:
         params = space.suggest(trial)
@@ -334,7 +341,7 @@ def load_study(
     # trial's place among the counted ones, so a resumed study samples as an uninterrupted one;
     # a helper gets a salted seed, else it would propose the owner's params again
     pair = job.pair
-    pruner = _pruner(job.pruner, get_family(pair.family).trains_in_epochs)
+    pruner = _pruner(job.pruner, job_family(job).trains_in_epochs)
     study = optuna.create_study(
         study_name=job.study_name,
         storage=storage,
@@ -493,7 +500,7 @@ def tune_final(
 
 def refit(job: FoldJob, params: Mapping[str, Any]) -> Any:
     """The family's estimator with ``params``, fit on every row of ``train_tracks``."""
-    model = get_family(job.pair.family).build(dict(params), job.seed)
+    model = job_family(job).build(dict(params), job.seed)
     rows = fold_rows(job, job.train_tracks, training=True)
     model.fit(job.X[rows], job.y[rows])
     return model

@@ -28,6 +28,10 @@ params:
 """
 
 
+#: a valid reduction range, as a flow-style YAML mapping entry
+PCA = "pca_components: {type: int, low: 4, high: 64, log: true}"
+
+
 def write(tmp_path: Path, text: str, name: str = "fam") -> Path:
     path = tmp_path / f"{name}.yaml"
     path.write_text(text, encoding="utf-8")
@@ -131,6 +135,35 @@ INVALID = [
     ("fixed: yes please", "fixed", "true or false"),
     ("fixed: true", "params", "params must be empty"),
     ("famly: fam", "famly", "unknown key"),
+    ("of: 3", "of", "must be a family name"),
+    ("reduction: {pca: 8}", "reduction.pca", "unknown key"),
+    (
+        "reduction: {params: {pca_components: {type: int, low: 4, high: 64}}}",
+        "reduction.defaults.pca_components",
+        "missing",
+    ),
+    (
+        f"reduction: {{defaults: {{pca_components: 2}}, params: {{{PCA}}}}}",
+        "reduction.defaults.pca_components",
+        "outside the space",
+    ),
+    (
+        "reduction: {defaults: {whiten: 1}, params: {whiten: {type: int, low: 0, high: 1}}}",
+        "reduction.params.whiten",
+        "unknown key",
+    ),
+    (
+        "reduction: {defaults: {pca_components: 8}, "
+        "params: {pca_components: {type: int, low: 64, high: 4}}}",
+        "reduction.params.pca_components",
+        "low must be < high",
+    ),
+    (
+        "reduction: {defaults: {pca_components: 8}, params: {pca_components: "
+        "{type: int, low: 4, high: 64, when: {penalty: l2}}}}",
+        "reduction.params.pca_components.when",
+        "unconditional",
+    ),
 ]
 
 
@@ -150,6 +183,19 @@ def test_invalid_file_names_file_and_key(tmp_path: Path, line: str, key: str, wo
     message = str(info.value)
     assert message.startswith(f"{path}: {key}: "), message
     assert words in message, message
+
+
+def test_a_declared_reduction_is_validated_but_never_sampled(tmp_path: Path) -> None:
+    text = VALID.format(name="fam").replace("defaults: {", "defaults: {step_param: 0.5, ")
+    plain = SearchSpace.from_yaml(write(tmp_path, text))
+    text += f"reduction: {{defaults: {{pca_components: 8}}, params: {{{PCA}}}}}\n"
+    space = SearchSpace.from_yaml(write(tmp_path, text))
+    assert [p.name for p in space.reduction] == ["pca_components"]
+    assert space.reduction[0].distribution == IntDistribution(4, 64, log=True)
+    assert space.reduction_defaults == {"pca_components": 8}
+    assert space.distributions == plain.distributions
+    assert space.to_dict() == plain.to_dict()  # what a study samples and stores: unchanged
+    assert space.defaults_for_trial() == plain.defaults_for_trial()
 
 
 def test_duplicate_key_and_bad_yaml_name_the_file(tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmark.models import get_family
+from benchmark.models import resolve_family
 from benchmark.results import FoldOutcome
 from benchmark.search_space import SearchSpace
 from benchmark.tuning import FoldJob
@@ -74,8 +74,9 @@ def _time_fit(
     train: np.ndarray,
     valid: np.ndarray,
     seed: int,
+    of: str | None = None,
 ) -> float:
-    model = get_family(family_name).build(dict(params), seed)
+    model = resolve_family(family_name, of).build(dict(params), seed)
     t0 = time.perf_counter()
     model.fit(X[train], y[train])
     model.predict_proba(X[valid])
@@ -99,7 +100,7 @@ def measure_fit(
 
     def timed(n: int, with_params: Mapping[str, Any] = params) -> float:
         try:
-            return _time_fit(family_name, with_params, X, y, order[:n], valid, seed)
+            return _time_fit(family_name, with_params, X, y, order[:n], valid, seed, space.of)
         except Exception as exc:  # e.g. too few rows of a class for this family
             log.debug("cost of %s at %d rows not measured (%s)", family_name, n, exc)
             return math.nan

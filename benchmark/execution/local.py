@@ -37,7 +37,6 @@ from benchmark.results import (
     PairKey,
     write_table,
 )
-from benchmark.search_space import load_search_space
 from benchmark.storage import default_storage_url, journal_path, mask_url, open_storage
 from benchmark.trial_count import counted_trials
 
@@ -146,9 +145,7 @@ def plan_and_run(
         if on_start:
             scheduler = schedule.scheduler
             on_start(len(plan.jobs), scheduler.seconds_left, scheduler.trials_running)
-        spaces = {
-            fam: load_search_space(fam).to_dict() for fam in {j.pair.family for j in plan.jobs}
-        }
+        spaces = {j.pair.family: j.space for j in plan.jobs}
         for outcome, ran in schedule.scheduler.run():
             outcomes.append(outcome)
             if tracker is not None and ran:

@@ -27,14 +27,12 @@ from benchmark.config import BenchmarkConfig
 from benchmark.data import Dataset
 from benchmark.errors import GenrebenchError
 from benchmark.features import FeatureMatrix, FeatureSet, all_feature_sets, get_feature_set
-from benchmark.models import get_family
 from benchmark.paths import code_digest, project_root
 from benchmark.protocols import OuterSplit, Protocol, get_protocol, splits_table
 from benchmark.results import (
     FoldOutcome,
     PairKey,
 )
-from benchmark.search_space import load_search_space
 from benchmark.tuning import FoldJob, derive_seed, study_name
 
 __all__ = [
@@ -145,7 +143,7 @@ def _pairs_for(cfg: BenchmarkConfig) -> list[tuple[str, str]]:
         (fs, fam)
         for fs in cfg.feature_sets
         for fam in cfg.family_names()
-        if get_family(fam).input_kind in sets[fs].views
+        if cfg.model_family(fam).input_kind in sets[fs].views
     ]
     base = (cfg.baseline["feature_set"], cfg.baseline["family"])
     if base not in pairs and base[0] in sets:
@@ -189,7 +187,7 @@ def make_plan(
     matrices: dict[tuple[str, str], FeatureMatrix] = {}
     jobs: list[FoldJob] = []
     for fs, fam in pairs:
-        family = get_family(fam)
+        family = cfg.model_family(fam)
         fset = feature_set_of(cfg, fs)
         reason = fset.unavailable(dataset) or family.skip_reason()
         if reason:
@@ -216,7 +214,7 @@ def make_plan(
                 )
         fm = matrices[key]
         y = dataset.labels_of(fm.row_track)
-        space = load_search_space(fam).to_dict()
+        space = cfg.search_space(fam).to_dict()
         for name, splits in outer.items():
             pair = PairKey(fs, fam, name)
             for s in splits:
@@ -279,7 +277,7 @@ def fold_job(
         train_tracks=train_tracks,
         test_tracks=test_tracks,
         inner_splits=inner_splits,
-        space=space if space is not None else load_search_space(pair.family).to_dict(),
+        space=space if space is not None else cfg.search_space(pair.family).to_dict(),
         storage_url=storage_url,
         study_name=study_name(cfg.name, pair, fold, cfg.digest()),
         row_copy=fm.row_copy,

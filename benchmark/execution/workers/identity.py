@@ -19,7 +19,6 @@ from benchmark.errors import GenrebenchError
 from benchmark.execution.workers.board import BenchmarkRecord
 from benchmark.paths import manifests_dir, search_spaces_dir
 from benchmark.results import PairKey
-from benchmark.search_space import load_search_space
 from benchmark.storage import (
     mask_url,
 )
@@ -125,7 +124,7 @@ def benchmark_manifest(
             for j in plan.jobs
         ],
         "fixed_families": sorted(
-            {j.pair.family for j in plan.jobs if not load_search_space(j.pair.family).params}
+            {j.pair.family for j in plan.jobs if not cfg.search_space(j.pair.family).params}
         ),
         "skipped": [o.to_json() for o in plan.skipped],
         "splits": plan.splits.to_dict(orient="list"),

@@ -65,7 +65,6 @@ from benchmark.execution.workers.shared_study import (
 )
 from benchmark.execution.workers.status import trial_counts
 from benchmark.results import FoldOutcome, PairKey
-from benchmark.search_space import load_search_space
 from benchmark.storage import (
     default_storage_url,
     journal_path,
@@ -486,7 +485,7 @@ def _log_fold(ctx: _Context, outcome: FoldOutcome) -> None:
                 lambda: counted_trials(ctx.shared.storage, outcome.study_name),
                 _fold_split(ctx.plan, outcome.pair, outcome.fold),
                 protocol_description=desc,
-                search_space=load_search_space(outcome.pair.family).to_dict(),
+                search_space=ctx.cfg.search_space(outcome.pair.family).to_dict(),
             )
     except Exception as exc:
         log.warning(
