@@ -35,6 +35,17 @@ def skip_last_collection() -> None:
 _FREEZE_AT_EXIT = False
 
 
+def sigterm_as_interrupt() -> None:
+    """``kill``, ``docker stop``, a batch system's time limit: leave as on Ctrl-C (MLflow runs
+    ended KILLED, finished work kept), not dead on the spot with runs left RUNNING."""
+    import signal
+
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+
+
 def _handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:

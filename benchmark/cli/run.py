@@ -10,7 +10,7 @@ from typing import Any
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from benchmark.cli._console import _handle_errors, console
+from benchmark.cli._console import _handle_errors, console, sigterm_as_interrupt
 from benchmark.cli._options import RunArgs, run_options
 from benchmark.cli._presentation import FoldLog, print_plan, summary_table, write_leaderboard
 from benchmark.cli.export import export_final
@@ -102,6 +102,7 @@ def run(
         if log_lines is not None:
             log_lines.fold(last, o.n_trials + o.n_pruned)
 
+    sigterm_as_interrupt()
     try:
         result = plan_and_run(cfg, opts, on_start=on_start, on_outcome=on_outcome)
     finally:

@@ -14,16 +14,32 @@ TAG_KIND = "genrebench.kind"
 TAG_STUDY = "genrebench.study"
 TAG_TRIAL = "genrebench.trial"
 TAG_FOLD = "genrebench.fold"
-TAG_SPACE = "genrebench.search_space_sha"
 TAG_PARENT = "mlflow.parentRunId"
 TAG_NOTE = "mlflow.note.content"
+
+#: the prefix of bookkeeping tags (which folds are logged, their status, the search space's
+#: digest): MLflow's UI hides every tag starting with ``mlflow.``, so a run's tag table shows
+#: only what a person reads
+HIDDEN = "mlflow.genrebench."
+TAG_SPACE = f"{HIDDEN}search_space_sha"
 
 _MAX_PARAM = 6000  # mlflow.utils.validation.MAX_PARAM_VAL_LENGTH
 _MAX_TAG = 5000  # below MAX_TAG_VAL_LENGTH (8000)
 
 
 def _logged_tag(fold: int) -> str:
+    """The marker of a fold logged in full (its value: ``<status>:<study>``)."""
+    return f"{HIDDEN}fold_{fold}_logged"
+
+
+def _legacy_logged_tag(fold: int) -> str:
+    """The marker as genrebench wrote it before it hid its bookkeeping (a store of an older
+    run, resumed: its logged folds are not logged twice)."""
     return f"genrebench.fold_{fold}_logged"
+
+
+def _status_tag(fold: int) -> str:
+    return f"{HIDDEN}fold_{fold}_status"
 
 
 def _tags(tags: Mapping[str, str]) -> list[Any]:
