@@ -10,12 +10,11 @@ no trial's params and no score.
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import optuna
 
-if TYPE_CHECKING:
-    from benchmark.tuning import FoldJob
+from benchmark.results import PairKey
 
 __all__ = ["OBJECTIVE_NAME", "label_study", "study_labels"]
 
@@ -27,20 +26,19 @@ OBJECTIVE_NAME = "inner_cv_accuracy"
 _FINAL = "final"
 
 
-def study_labels(job: FoldJob) -> dict[str, Any]:
-    """The user attributes of ``job``'s study: pair ("feature set · family"), protocol, outer
-    fold and the trial budget it was planned with."""
-    pair = job.pair
+def study_labels(pair: PairKey, fold: int, n_trials: int) -> dict[str, Any]:
+    """The user attributes of the study of ``pair``'s outer ``fold``: pair ("feature set ·
+    family"), protocol, fold and the trial budget it was planned with."""
     final = pair.protocol == _FINAL
     return {
         "pair": f"{pair.feature_set} · {pair.family}",
         "protocol": "final model (every track)" if final else pair.protocol,
-        "fold": "none (every track)" if final else int(job.fold),
-        "budget": f"{int(job.n_trials)} trials",
+        "fold": "none (every track)" if final else int(fold),
+        "budget": f"{int(n_trials)} trials",
     }
 
 
-def label_study(study: optuna.Study, job: FoldJob) -> None:
+def label_study(study: optuna.Study, pair: PairKey, fold: int, n_trials: int) -> None:
     """Name the objective and set the readable attributes of ``study`` (writes only what
     changed: the budget of a rerun that plans more trials)."""
     if study.metric_names != [OBJECTIVE_NAME]:
@@ -50,6 +48,6 @@ def label_study(study: optuna.Study, job: FoldJob) -> None:
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names([OBJECTIVE_NAME])
     have = study.user_attrs
-    for key, value in study_labels(job).items():
+    for key, value in study_labels(pair, fold, n_trials).items():
         if have.get(key) != value:
             study.set_user_attr(key, value)

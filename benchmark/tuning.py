@@ -344,7 +344,7 @@ def load_study(
         direction="maximize",
         load_if_exists=True,
     )
-    label_study(study, job)
+    label_study(study, pair, job.fold, job.n_trials)
     parts = (pair.feature_set, pair.family, pair.protocol, job.fold, *salt)
     seed = job.seed if job.search_seed is None else job.search_seed
     study.sampler = PositionSeededSampler(
