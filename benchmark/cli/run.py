@@ -102,9 +102,9 @@ def run(
         if log_lines is not None:
             log_lines.fold(last, o.n_trials + o.n_pruned)
 
-    sigterm_as_interrupt()
     try:
-        result = plan_and_run(cfg, opts, on_start=on_start, on_outcome=on_outcome)
+        with sigterm_as_interrupt():
+            result = plan_and_run(cfg, opts, on_start=on_start, on_outcome=on_outcome)
     finally:
         progress.stop()
         if log_lines is not None:
