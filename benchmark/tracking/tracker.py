@@ -61,7 +61,7 @@ from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
 from optuna.trial import FrozenTrial, TrialState
 
 from benchmark.errors import ConfigError
-from benchmark.results import METRICS, FoldOutcome, PairKey, summarize_pairs
+from benchmark.results import METRICS, PREDICTION_KEY, FoldOutcome, PairKey, summarize_pairs
 from benchmark.storage import mask_url
 from benchmark.tracking._common import (
     _MAX_PARAM,
@@ -422,8 +422,7 @@ class Tracker:
                 & (predictions["protocol"] == pair.protocol)
                 & (predictions["fold"] == k)
             ]
-            keep = [c for c in mine.columns if c not in ("feature_set", "family", "protocol")]
-            preds = mine[[c for c in keep if c != "fold"]].dropna(axis=1, how="all")
+            preds = mine.drop(columns=list(PREDICTION_KEY)).dropna(axis=1, how="all")
             preds = preds.reset_index(drop=True)
         split = pd.DataFrame()
         if splits is not None and len(splits):

@@ -132,7 +132,8 @@ def test_every_study_names_its_objective_and_what_it_tunes(finished: Path) -> No
 def _assert_killed_not_running(results_dir: Path) -> dict[str, str]:
     client, exp = _client(results_dir)
     runs = _runs(client, exp)
-    assert runs and "RUNNING" not in {r.info.status for r in runs}
+    statuses = {r.info.run_name: r.info.status for r in runs}
+    assert runs and "RUNNING" not in statuses.values(), statuses
     return {r.info.run_name: r.info.status for r in _parents(client, exp).values()}
 
 
