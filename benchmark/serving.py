@@ -119,7 +119,7 @@ def log_final_model(final_dir: Path, tracking_uri: str, results_dir: Path) -> st
     from mlflow import MlflowClient
     from mlflow.models import infer_signature
 
-    from benchmark.tracking import Tracker
+    from benchmark.tracking import Tracker, started_run
 
     meta = json.loads((Path(final_dir) / "model.json").read_text())
     bench = str(meta["benchmark"])
@@ -151,7 +151,7 @@ def log_final_model(final_dir: Path, tracking_uri: str, results_dir: Path) -> st
     label = f"{pair.get('feature_set', '?')} · {pair.get('family', '?')}"
     mlflow.set_tracking_uri(tracking_uri)
     params, metrics = describe_final(meta)
-    with mlflow.start_run(
+    with started_run(
         experiment_id=tracker.experiment_id,
         run_name=f"final model: {label}",
         tags={"genrebench.kind": "final_model", "pair": label},

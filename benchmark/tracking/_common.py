@@ -3,8 +3,9 @@ filter quoting."""
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -77,3 +78,22 @@ def _param_str(value: Any) -> str:
 
 def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@contextlib.contextmanager
+def started_run(**kwargs: Any) -> Iterator[Any]:
+    """``mlflow.start_run(**kwargs)``, ended with the status it earned: FINISHED, KILLED on an
+    interrupt (Ctrl-C, SIGTERM made one), FAILED on an error (MLflow's own context manager
+    ends an interrupted run FAILED)."""
+    import mlflow
+
+    run = mlflow.start_run(**kwargs)
+    status = "FAILED"
+    try:
+        yield run
+        status = "FINISHED"
+    except (KeyboardInterrupt, SystemExit):
+        status = "KILLED"
+        raise
+    finally:
+        mlflow.end_run(status)

@@ -90,6 +90,7 @@ def log_evaluation(
     from benchmark.report.evaluation import render_evaluation
     from benchmark.serving import IDENTITY_TAG, model_identity, registered_version
     from benchmark.storage import mask_url
+    from benchmark.tracking._common import started_run
     from benchmark.tracking.tracker import Tracker
 
     meta = ev.model.meta
@@ -109,7 +110,7 @@ def log_evaluation(
         tags["genrebench.model_version"] = model_uri
     mlflow.set_tracking_uri(tracking_uri)
     dataset = _dataset(ev)
-    with mlflow.start_run(
+    with started_run(
         experiment_id=tracker.experiment_id,
         run_name=f"evaluation: {Path(ev.source).name or ev.source}",
         tags=tags,

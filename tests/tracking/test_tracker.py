@@ -3,6 +3,7 @@ artifacts, summaries and clear errors for a store that cannot be opened."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import shutil
@@ -441,3 +442,22 @@ def test_a_store_of_an_older_genrebench_is_resumed_without_relogging(tracker: Tr
     fresh = Tracker(tracker.tracking_uri, tracker.experiment_name, TAGS)
     log(fresh, make_outcome(), make_trials(2))
     assert len(fresh.client.get_metric_history(parent_id, "fold_accuracy")) == 1
+
+
+@pytest.mark.parametrize(
+    ("exc", "status"), [(None, "FINISHED"), (KeyboardInterrupt, "KILLED"), (ValueError, "FAILED")]
+)
+def test_started_run_ends_with_the_status_it_earned(
+    tracker: Tracker, monkeypatch: pytest.MonkeyPatch, exc, status: str
+) -> None:
+    import mlflow
+
+    from benchmark.tracking import started_run
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracker.tracking_uri)  # undone after the test
+    mlflow.set_tracking_uri(tracker.tracking_uri)
+    with contextlib.suppress(KeyboardInterrupt, ValueError):
+        with started_run(experiment_id=tracker.experiment_id, run_name="final model") as run:
+            if exc is not None:
+                raise exc
+    assert tracker.client.get_run(run.info.run_id).info.status == status
