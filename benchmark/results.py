@@ -35,7 +35,7 @@ import math
 import os
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import Field, astuple, dataclass, field, fields
+from dataclasses import MISSING, Field, astuple, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -225,6 +225,30 @@ class FoldOutcome:
             setattr(out, name, pd.DataFrame(table) if table is not None else None)
         return out
 
+    @classmethod
+    def from_row(
+        cls, row: Mapping[str, Any], predictions: pd.DataFrame | None = None
+    ) -> FoldOutcome:
+        """The outcome behind a result row (:meth:`row` undone; the tables are not in a row,
+        ``predictions`` gives the outer ones): what MLflow logs of an ensemble's fold, which no
+        Optuna study stores."""
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if _is_table(f):
+                continue
+            if f.name == "pair":
+                values["pair"] = PairKey(*(str(row[c]) for c in f.metadata[COLUMNS]))
+            elif f.name == "metrics":
+                values["metrics"] = {
+                    m: float(row[m]) for m in METRICS if _cell(row.get(m), None) is not None
+                }
+            elif f.name in ("params", "members"):
+                values[f.name] = json.loads(_cell(row.get(f.name), None) or "{}")
+            else:
+                values[f.name] = _cell(row.get(f.name), f.default)
+        values["fold"] = int(values["fold"])
+        return cls(**values, predictions=predictions)
+
 
 def _is_table(f: Field[Any]) -> bool:
     return bool(f.metadata.get(TABLE, False))
@@ -369,6 +393,21 @@ def _canonical(col: pd.Series) -> pd.Series:
     if pd.api.types.is_numeric_dtype(col):
         return pd.Series(col.to_numpy(dtype="float64", na_value=np.nan), dtype="float64")
     return col.astype("string[python]").reset_index(drop=True)
+
+
+def _cell(value: Any, default: Any) -> Any:
+    """A result cell as the field whose ``default`` is given takes it (missing: the default)."""
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return None if default is MISSING else default
+    if isinstance(default, str):
+        return str(value)
+    if isinstance(default, float):
+        return float(value)
+    if isinstance(default, int) or (default is None and isinstance(value, int | np.integer)):
+        return int(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
 
 
 def nan_to_none(value: Any) -> Any:

@@ -119,7 +119,7 @@ def log_final_model(final_dir: Path, tracking_uri: str, results_dir: Path) -> st
     from mlflow import MlflowClient
     from mlflow.models import infer_signature
 
-    from benchmark.tracking import Tracker
+    from benchmark.tracking import Tracker, started_run
 
     meta = json.loads((Path(final_dir) / "model.json").read_text())
     bench = str(meta["benchmark"])
@@ -128,6 +128,7 @@ def log_final_model(final_dir: Path, tracking_uri: str, results_dir: Path) -> st
     client = MlflowClient(tracking_uri)
     known = _version_with_identity(client, name, identity)
     if known is not None:
+        _crown(client, name, known, meta)  # a store from before aliases, or another champion
         log.info("final model already registered as models:/%s/%s (same model)", name, known)
         return f"models:/{name}/{known}"
     # the benchmark's experiment, created as genrebench creates it (kind, artifact location)
@@ -149,11 +150,14 @@ def log_final_model(final_dir: Path, tracking_uri: str, results_dir: Path) -> st
     pair = meta.get("pair") or {}
     label = f"{pair.get('feature_set', '?')} · {pair.get('family', '?')}"
     mlflow.set_tracking_uri(tracking_uri)
-    with mlflow.start_run(
+    params, metrics = describe_final(meta)
+    with started_run(
         experiment_id=tracker.experiment_id,
         run_name=f"final model: {label}",
         tags={"genrebench.kind": "final_model", "pair": label},
     ):
+        mlflow.log_params(params)
+        mlflow.log_metrics(metrics)
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=AudioGenreModel(),
@@ -173,5 +177,71 @@ def log_final_model(final_dir: Path, tracking_uri: str, results_dir: Path) -> st
         tags[f"{protocol}_accuracy"] = f"{float(score['accuracy']):.4f}"
     for key, value in tags.items():
         client.set_model_version_tag(name, version, key, value)
+    _crown(client, name, version, meta)
     log.info("final model registered as models:/%s/%s", name, version)
     return f"models:/{name}/{version}"
+
+
+#: the alias of the version ``genrebench predict``-like clients should load (MLflow 3 aliases,
+#: not the deprecated stages): ``models:/genrebench-<benchmark>@champion``
+CHAMPION = "champion"
+
+
+def describe_final(meta: dict[str, Any]) -> tuple[dict[str, str], dict[str, float]]:
+    """What the final-model run says it is, from ``model.json``: params (kind, pair or
+    members, the selection protocol, seed, the tuned params) and metrics (the selection
+    protocol's cross-validated accuracy and spread, every protocol's accuracy, the final
+    study's inner-CV accuracy, tracks, fit time)."""
+    pair = meta.get("pair") or {}
+    protocol = str(meta.get("selected_by", ""))
+    params: dict[str, str] = {
+        "kind": str(meta.get("kind", "pair")),
+        "feature_set": str(pair.get("feature_set", "")),
+        "family": str(pair.get("family", "")),
+        "selected_by": protocol,
+        "seed": str(meta.get("seed", "")),
+    }
+    members = meta.get("members") or []
+    if members:
+        params["members"] = json.dumps(
+            {f"{m['feature_set']} · {m['family']}": m["weight"] for m in members}
+        )[:6000]
+    for key, value in sorted((meta.get("params") or {}).items()):
+        params[f"model.{key}"] = str(value)[:6000]
+    metrics: dict[str, float] = {}
+    scores = meta.get("protocol_scores") or {}
+    chosen = scores.get(protocol) or {}
+    for key in ("accuracy", "accuracy_std"):
+        if chosen.get(key) is not None:
+            metrics[f"selection_{key}"] = float(chosen[key])
+    for other, score in scores.items():
+        metrics[f"{other}_accuracy"] = float(score["accuracy"])
+    for key in ("inner_accuracy", "n_tracks", "fit_s"):
+        if meta.get(key) is not None:
+            metrics[f"final_{key}" if key == "inner_accuracy" else key] = float(meta[key])
+    return params, {k: v for k, v in metrics.items() if math.isfinite(v)}
+
+
+def _description(meta: dict[str, Any]) -> str:
+    """The registered version's description: what it is and how it was chosen, in words."""
+    params, metrics = describe_final(meta)
+    what = f"{params['feature_set']} · {params['family']}"
+    if params.get("members"):
+        n = len(meta.get("members") or [])
+        what = f"ensemble ({params['family']}) of {n} pairs"
+    protocol = params["selected_by"]
+    text = f"genrebench final model of benchmark {meta.get('benchmark')}: {what}"
+    if "selection_accuracy" in metrics:
+        spread = metrics.get("selection_accuracy_std", math.nan)
+        text += (
+            f", chosen for its {protocol} cross-validated accuracy "
+            f"{metrics['selection_accuracy']:.3f}"
+            + (f" ± {spread:.3f}" if math.isfinite(spread) else "")
+        )
+    return text + ". Refit on every track; input: audio file paths (column `path`)."
+
+
+def _crown(client: Any, name: str, version: str, meta: dict[str, Any]) -> None:
+    """Describe the version and give it the ``champion`` alias (the newest export wins)."""
+    client.update_model_version(name, version, description=_description(meta))
+    client.set_registered_model_alias(name, CHAMPION, version)

@@ -38,6 +38,7 @@ from benchmark.sampler_seeding import PositionSeededSampler, startup_trials
 from benchmark.scoring import aggregate_tracks, align_proba, score_tracks
 from benchmark.search_space import SearchSpace
 from benchmark.storage import open_storage
+from benchmark.study_labels import label_study
 from benchmark.trial_count import (
     FINISHED,
     Shared,
@@ -350,6 +351,7 @@ def load_study(
         direction="maximize",
         load_if_exists=True,
     )
+    label_study(study, pair, job.fold, job.n_trials)
     parts = (pair.feature_set, pair.family, pair.protocol, job.fold, *salt)
     seed = job.seed if job.search_seed is None else job.search_seed
     study.sampler = PositionSeededSampler(

@@ -280,28 +280,35 @@ def test_cli_logs_an_evaluation_run_linked_to_the_registered_version(
     assert code == 2, err  # broken.mp3 came along
     assert "linked to models:/genrebench-unit/1" in " ".join(err.split()), err
     client = MlflowClient(uri)
-    exp = client.get_experiment_by_name("unit")
+    # in an experiment of its own, not among the benchmark's cross-validated runs
+    bench = client.get_experiment_by_name("unit")
+    assert not client.search_runs([bench.experiment_id], "tags.`genrebench.kind` = 'evaluation'")
+    exp = client.get_experiment_by_name("unit-evaluations")
     runs = client.search_runs([exp.experiment_id], "tags.`genrebench.kind` = 'evaluation'")
     assert len(runs) == 1
     run = runs[0]
     assert run.data.params["model_uri"] == "models:/genrebench-unit/1"
     assert run.data.tags["genrebench.model_version"] == "models:/genrebench-unit/1"
     m = run.data.metrics
-    assert m["accuracy"] == 1.0 and m["n_scored"] == 2 and m["n_failed"] == 1
-    assert m["n_skipped"] == 1 and m["recall_rock"] == 1.0
-    assert {"accuracy_ci_low", "accuracy_ci_high", "macro_f1", "balanced_accuracy"} <= set(m)
+    assert m["eval_accuracy"] == 1.0 and m["eval_n_scored"] == 2 and m["eval_n_failed"] == 1
+    assert m["eval_n_skipped"] == 1 and m["eval_recall_rock"] == 1.0
+    assert {"eval_accuracy_ci_low", "eval_accuracy_ci_high", "eval_macro_f1"} <= set(m)
+    assert not [k for k in m if not k.startswith("eval_")]  # none named like a CV score
     (dataset,) = run.inputs.dataset_inputs
     assert dataset.dataset.name == "music"
     assert {t.key: t.value for t in dataset.tags}["mlflow.data.context"] == "evaluation"
     schema = json.loads(dataset.dataset.schema)["mlflow_colspec"]
     assert [c["name"] for c in schema] == ["path", "label", "class"]
     # MLflow 3: the version's logged model is an input of the run, and holds its metrics
-    (logged_model,) = client.search_logged_models(experiment_ids=[exp.experiment_id])
+    (logged_model,) = client.search_logged_models(experiment_ids=[bench.experiment_id])
     assert client.get_model_version("genrebench-unit", "1").source == logged_model.model_uri
     inputs = client.get_run(run.info.run_id).inputs  # search_runs leaves model inputs out
     assert [i.model_id for i in inputs.model_inputs] == [logged_model.model_id]
     linked = client.get_logged_model(logged_model.model_id).metrics or []
-    assert {x.key for x in linked if x.run_id == run.info.run_id} >= {"accuracy", "macro_f1"}
+    assert {x.key for x in linked if x.run_id == run.info.run_id} >= {
+        "eval_accuracy",
+        "eval_macro_f1",
+    }
     assert {x.dataset_name for x in linked if x.run_id == run.info.run_id} == {"music"}
     arts = {a.path for a in client.list_artifacts(run.info.run_id, "evaluation")}
     assert arts == {
@@ -334,7 +341,7 @@ def test_cli_logs_an_evaluation_run_linked_to_the_registered_version(
         str(music), "--model", str(other), "--tracking-uri", uri, "--no-html", "--n-boot", "50"
     )
     assert "(model not registered)" in err, err
-    exp2 = client.get_experiment_by_name("genrebench-evaluate")
+    exp2 = client.get_experiment_by_name("genrebench-evaluations")
     (run2,) = client.search_runs([exp2.experiment_id])
     assert run2.data.params["model_uri"] == "not registered"
 

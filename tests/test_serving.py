@@ -24,6 +24,56 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     return {"dir": unit.dir, "songs": songs, "ds": unit.ds}
 
 
+def test_final_model_run_says_what_it_is_and_its_version_is_the_champion(
+    trained: dict, tmp_path: Path
+) -> None:
+    import shutil
+
+    from mlflow import MlflowClient
+
+    from benchmark.serving import log_final_model
+
+    model_dir = tmp_path / "final_model"
+    shutil.copytree(trained["dir"], model_dir)
+    meta = json.loads((model_dir / "model.json").read_text())
+    meta.update(
+        selected_by="artist_kfold",
+        seed=3,
+        inner_accuracy=0.61,
+        protocol_scores={
+            "artist_kfold": {"accuracy": 0.52, "accuracy_std": 0.04, "folds": "10/10"},
+            "fault_filtered": {"accuracy": 0.47, "accuracy_std": None, "folds": "1/1"},
+        },
+    )
+    (model_dir / "model.json").write_text(json.dumps(meta))
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    assert log_final_model(model_dir, uri, tmp_path) == "models:/genrebench-unit/1"
+    client = MlflowClient(uri)
+    version = client.get_model_version("genrebench-unit", "1")
+    assert str(client.get_model_version_by_alias("genrebench-unit", "champion").version) == "1"
+    assert "librosa_30s · logreg" in version.description
+    assert "artist_kfold cross-validated accuracy 0.520 ± 0.040" in version.description
+    run = client.get_run(version.run_id)
+    assert run.info.status == "FINISHED"
+    assert {k: run.data.params[k] for k in ("kind", "feature_set", "family", "selected_by")} == {
+        "kind": "pair",
+        "feature_set": "librosa_30s",
+        "family": "logreg",
+        "selected_by": "artist_kfold",
+    }
+    assert run.data.params["model.C"] == "1.0"
+    metrics = run.data.metrics
+    assert metrics["selection_accuracy"] == 0.52 and metrics["selection_accuracy_std"] == 0.04
+    assert metrics["fault_filtered_accuracy"] == 0.47 and metrics["final_inner_accuracy"] == 0.61
+    # another model registered later takes the alias; exporting the first again takes it back
+    (model_dir / "model.json").write_text(json.dumps({**meta, "params": {"C": 2.0}}))
+    assert log_final_model(model_dir, uri, tmp_path) == "models:/genrebench-unit/2"
+    assert str(client.get_model_version_by_alias("genrebench-unit", "champion").version) == "2"
+    (model_dir / "model.json").write_text(json.dumps(meta))
+    assert log_final_model(model_dir, uri, tmp_path) == "models:/genrebench-unit/1"
+    assert str(client.get_model_version_by_alias("genrebench-unit", "champion").version) == "1"
+
+
 def test_registered_model_is_served_over_rest(trained: dict, tmp_path: Path) -> None:
     """Register the saved model in MLflow's Model Registry, serve it with `mlflow models serve
     --env-manager local` on 127.0.0.1 and ask it for a real clip's genre over REST."""

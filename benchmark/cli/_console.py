@@ -3,10 +3,11 @@ error handler every command wears (an expected failure is one clear line, never 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from rich.console import Console
@@ -33,6 +34,27 @@ def skip_last_collection() -> None:
 
 
 _FREEZE_AT_EXIT = False
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """While inside: ``kill``, ``docker stop``, a batch system's time limit stop the command as
+    Ctrl-C does (finished work kept, MLflow runs ended KILLED), not dead on the spot with runs
+    left RUNNING. Outside the main thread (no signal handlers there): nothing changes."""
+    import signal
+    import threading
+
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:

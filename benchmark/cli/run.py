@@ -10,7 +10,7 @@ from typing import Any
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from benchmark.cli._console import _handle_errors, console
+from benchmark.cli._console import _handle_errors, console, sigterm_as_interrupt
 from benchmark.cli._options import RunArgs, run_options
 from benchmark.cli._presentation import FoldLog, print_plan, summary_table, write_leaderboard
 from benchmark.cli.export import export_final
@@ -103,7 +103,8 @@ def run(
             log_lines.fold(last, o.n_trials + o.n_pruned)
 
     try:
-        result = plan_and_run(cfg, opts, on_start=on_start, on_outcome=on_outcome)
+        with sigterm_as_interrupt():
+            result = plan_and_run(cfg, opts, on_start=on_start, on_outcome=on_outcome)
     finally:
         progress.stop()
         if log_lines is not None:

@@ -13,6 +13,7 @@ results folder's lock); to spread one benchmark over many processes or machines,
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import functools
 import json
@@ -115,7 +116,7 @@ def plan_and_run(
     t0 = time.perf_counter()
     started_at = time.time()
     results_dir = Path(opts.results_root) / cfg.name
-    with benchmark_lock(results_dir):
+    with benchmark_lock(results_dir), contextlib.ExitStack() as stack:
         dataset = Dataset.open(opts.data_dir, cfg.dataset, cfg.tracks)
         prov = provenance(cfg, dataset)
         storage_url = opts.storage_url or default_storage_url(results_dir)
@@ -126,12 +127,15 @@ def plan_and_run(
         plan = make_plan(cfg, dataset, opts, storage_url)
         write_table(plan.splits, results_dir / "splits.parquet")
 
+        outcomes: list[FoldOutcome] = list(plan.skipped)
         tracker = None
         if opts.track:
             from benchmark.tracking import Tracker, default_tracking_uri
 
             uri = opts.tracking_uri or default_tracking_uri(results_dir)
             tracker = Tracker(uri, cfg.name, tracker_tags(cfg, prov), results_dir=results_dir)
+            # an interrupt (KILLED) or a crash (FAILED) ends every run left RUNNING
+            stack.enter_context(tracker.ending(lambda: _unfinished(plan, outcomes)))
 
         context = {
             "benchmark": cfg.name,
@@ -140,7 +144,6 @@ def plan_and_run(
             "config_digest": prov["config_digest"],
             "data_checksum": prov["data_checksum"],
         }
-        outcomes: list[FoldOutcome] = list(plan.skipped)
         schedule = make_schedule(cfg, plan, results_dir, started_at=started_at)
         if on_start:
             scheduler = schedule.scheduler
@@ -175,7 +178,13 @@ def plan_and_run(
                 ["feature_set", "family", "protocol"], sort=True
             ):
                 if (rows["status"] == "done").any():
-                    tracker.log_pair_summary(PairKey(fs, fam, proto_name), rows)
+                    tracker.log_pair_summary(
+                        PairKey(fs, fam, proto_name),
+                        rows,
+                        predictions=predictions,
+                        splits=plan.splits,
+                        protocol_description=_description(plan, proto_name),
+                    )
         wall = time.perf_counter() - t0
         prov.update(
             finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -189,6 +198,17 @@ def plan_and_run(
         (results_dir / "run.json").write_text(json.dumps(prov, indent=2, default=str))
         counts = results["status"].value_counts().to_dict()
         return RunResult(results_dir, results, predictions, wall, counts)
+
+
+def _unfinished(plan: Plan, outcomes: list[FoldOutcome]) -> set[PairKey]:
+    """The pairs of ``plan`` with a fold not among ``outcomes``."""
+    finished = {(o.pair, o.fold) for o in outcomes}
+    return {j.pair for j in plan.jobs if (j.pair, j.fold) not in finished}
+
+
+def _description(plan: Plan, protocol: str) -> str:
+    proto = plan.protocols.get(protocol)
+    return proto.description if proto is not None else protocol
 
 
 def dry_run(cfg: BenchmarkConfig, opts: RunOptions) -> tuple[Plan, Schedule]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from benchmark.storage import default_tracking_uri, mask_url
+from benchmark.tracking._common import started_run
 from benchmark.tracking.store import _artifact_location, _store_problem, ensure_sqlite_store
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ __all__ = [
     "default_tracking_uri",
     "ensure_sqlite_store",
     "mask_url",
+    "started_run",
 ]
 
 _LAZY = {

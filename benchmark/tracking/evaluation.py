@@ -1,8 +1,11 @@
-"""An evaluation in MLflow: one run (``genrebench.kind = evaluation``) in the model's benchmark
-experiment (``genrebench-evaluate`` for a model that names no benchmark), holding
+"""An evaluation in MLflow: one run (``genrebench.kind = evaluation``) in the experiment
+``<benchmark>-evaluations`` (``genrebench-evaluations`` for a model that names no benchmark),
+apart from the benchmark's cross-validated runs, holding
 
-* the metrics (``accuracy``, ``balanced_accuracy``, ``macro_f1``, ``recall_<class>``, each with
-  ``_ci_low``/``_ci_high``; ``n_scored``, ``n_failed``, ``n_skipped``);
+* the metrics, each named ``eval_...`` so that none is mistaken for a cross-validated score
+  (``eval_accuracy``, ``eval_balanced_accuracy``, ``eval_macro_f1``, ``eval_recall_<class>``,
+  each with ``_ci_low``/``_ci_high``; ``eval_n_scored``, ``eval_n_failed``,
+  ``eval_n_skipped``);
 * the labelled files as the run's dataset input (``mlflow.data.from_pandas`` of ``path, label,
   class``, context ``evaluation``);
 * artifacts under ``evaluation/``: ``files.csv`` (one row per file), ``evaluation.json``
@@ -24,15 +27,24 @@ from typing import Any
 
 from benchmark.evaluate import Evaluation
 
-__all__ = ["EVALUATE_EXPERIMENT", "log_evaluation"]
+__all__ = ["EVALUATE_EXPERIMENT", "evaluation_experiment", "log_evaluation"]
 
 #: the experiment of models saved outside a benchmark
-EVALUATE_EXPERIMENT = "genrebench-evaluate"
+EVALUATE_EXPERIMENT = "genrebench-evaluations"
+
+#: every evaluation metric's prefix: an accuracy on a user's files is no CV accuracy
+PREFIX = "eval_"
+
+
+def evaluation_experiment(benchmark: str | None) -> str:
+    """The experiment of the evaluations of a benchmark's models (never the benchmark's own:
+    a score on a few files would top its charts of cross-validated scores)."""
+    return f"{benchmark}-evaluations" if benchmark else EVALUATE_EXPERIMENT
 
 
 def _key(name: str) -> str:
-    """An MLflow metric key: letters, digits and ``_-. /`` only."""
-    return re.sub(r"[^A-Za-z0-9_\-. /]", "_", name)
+    """An MLflow metric key: ``eval_`` then letters, digits and ``_-. /`` only."""
+    return PREFIX + re.sub(r"[^A-Za-z0-9_\-. /]", "_", name)
 
 
 def _logged_model_id(version: Any) -> str | None:
@@ -78,16 +90,17 @@ def log_evaluation(
     from benchmark.report.evaluation import render_evaluation
     from benchmark.serving import IDENTITY_TAG, model_identity, registered_version
     from benchmark.storage import mask_url
+    from benchmark.tracking._common import started_run
     from benchmark.tracking.tracker import Tracker
 
     meta = ev.model.meta
-    experiment = str(meta.get("benchmark") or EVALUATE_EXPERIMENT)
+    experiment = evaluation_experiment(meta.get("benchmark"))
     tracker = Tracker(tracking_uri, experiment, {}, results_dir=results_dir)
     version = registered_version(MlflowClient(tracking_uri), meta)
     model_uri = f"models:/{version.name}/{version.version}" if version is not None else None
     model_id = _logged_model_id(version)
     counts = {"n_failed": float(ev.count("error")), "n_skipped": float(ev.count("skipped"))}
-    metrics = {_key(k): v for k, v in ev.metrics.flat().items()} | counts
+    metrics = {_key(k): v for k, v in (ev.metrics.flat() | counts).items()}
     tags = {
         "genrebench.kind": "evaluation",
         IDENTITY_TAG: model_identity(meta),
@@ -97,7 +110,7 @@ def log_evaluation(
         tags["genrebench.model_version"] = model_uri
     mlflow.set_tracking_uri(tracking_uri)
     dataset = _dataset(ev)
-    with mlflow.start_run(
+    with started_run(
         experiment_id=tracker.experiment_id,
         run_name=f"evaluation: {Path(ev.source).name or ev.source}",
         tags=tags,

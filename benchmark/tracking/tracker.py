@@ -5,12 +5,19 @@ tracking URI: a server, PostgreSQL, ...)::
 
     experiment <benchmark name>
       parent run "<feature set> · <family> · <protocol>"     tag genrebench.pair = PairKey.slug
+        (an ensemble's too: "ensemble · <method> · <protocol>", its folds logged from its rows)
         params   feature_set, family, protocol                (static: MLflow params are immutable)
-        metrics  fold_accuracy, fold_macro_f1, ... (step = outer fold)
-                 accuracy, accuracy_std, ... n_folds_done, n_trials, fit_s (pair summary)
-        tags     feature_set, family, protocol, the benchmark's tags (seed, config digest, ...),
-                 fold_<k>_status, fold_<k>_message, genrebench.fold_<k>_logged
-        artifacts search_space.json
+        metrics  accuracy_mean, accuracy_std, balanced_accuracy_mean, ... inner_accuracy_mean,
+                 fit_s_mean, n_trials, n_folds_done (pair summary: the run's main columns)
+                 fold_accuracy, fold_macro_f1, ... (step = outer fold: the charts per fold)
+        tags     feature_set, family, protocol, status, folds ("10/10"), the benchmark's tags
+                 (seed, config digest, data checksum, ...), fold_<k>_message of a failed fold;
+                 bookkeeping under mlflow.genrebench.* (hidden by the UI): fold_<k>_logged,
+                 fold_<k>_status, search_space_sha
+        dataset  the feature set, digest = the data's checksum
+        status   FINISHED; FAILED when a fold failed; KILLED when the benchmark was interrupted
+                 before the pair's folds were done (the next run resumes and finishes it)
+        artifacts search_space.json (not for an ensemble)
                   folds/fold_<k>/{best_params.json, outcome.json, predictions.csv, split.csv,
                                   confusion_matrix.csv, confusion_matrix.png}
         child run "fold <k> · trial <n>" per counted Optuna trial (a trial cut off by a kill
@@ -33,6 +40,7 @@ cannot break it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -40,7 +48,7 @@ import math
 import os
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,11 +61,12 @@ from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
 from optuna.trial import FrozenTrial, TrialState
 
 from benchmark.errors import ConfigError
-from benchmark.results import METRICS, FoldOutcome, PairKey, summarize_pairs
+from benchmark.results import METRICS, PREDICTION_KEY, FoldOutcome, PairKey, summarize_pairs
 from benchmark.storage import mask_url
 from benchmark.tracking._common import (
     _MAX_PARAM,
     _MAX_TAG,
+    HIDDEN,
     TAG_FOLD,
     TAG_KIND,
     TAG_NOTE,
@@ -68,10 +77,12 @@ from benchmark.tracking._common import (
     TAG_TRIAL,
     _clip,
     _finite,
+    _legacy_logged_tag,
     _logged_tag,
     _ms,
     _param_str,
     _quote,
+    _status_tag,
     _tags,
 )
 from benchmark.tracking.artifacts import write_fold_artifacts
@@ -97,14 +108,22 @@ TRIAL_STATUS = {
 EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 
 
-def _dataset_input(feature_set: str) -> Any:
-    """An MLflow dataset input naming a feature set (``ensemble``: the pairs' predictions)."""
+def _dataset_input(feature_set: str, data_checksum: str) -> Any:
+    """An MLflow dataset input naming a feature set (``ensemble``: the pairs' predictions), with
+    the data's checksum as its digest (the ``data_checksum`` of every result row): two runs on
+    other data show other digests."""
     from mlflow.entities import Dataset, DatasetInput, InputTag
 
     source = "inner_predictions.parquet" if feature_set == "ensemble" else "genrebench"
-    digest = hashlib.sha256(feature_set.encode()).hexdigest()[:8]
-    dataset = Dataset(name=feature_set, digest=digest, source_type="code", source=source)
+    dataset = Dataset(name=feature_set, digest=data_checksum, source_type="code", source=source)
     return DatasetInput(dataset, tags=[InputTag("mlflow.data.context", "training")])
+
+
+#: the pair summary's metrics, the main columns of a pair's run: means over the done folds
+#: (``<metric>_mean``), the accuracy's spread, and totals
+SUMMARY_MEANS = (*METRICS, "inner_accuracy", "fit_s")
+
+_RUNNING = RunStatus.to_string(RunStatus.RUNNING)
 
 
 class Tracker:
@@ -133,6 +152,9 @@ class Tracker:
         #: the parent runs' tags and latest metrics as this tracker last read or wrote them: a
         #: marker or value seen here is on the server (they are only ever added or replaced)
         self._seen: dict[str, tuple[dict[str, str], dict[str, float]]] = {}
+        #: runs this tracker created or changed and has not ended yet (a child between its
+        #: creation and its end, a parent until its fold is logged): what an interrupt kills
+        self._open: set[str] = set()
         self._last_ts = 0
         try:
             with _fail_fast_http():
@@ -160,11 +182,13 @@ class Tracker:
         split: pd.DataFrame,
         *,
         protocol_description: str,
-        search_space: Mapping,
+        search_space: Mapping | None,
     ) -> None:
         """Log one (pair, outer fold) outcome: its trials as child runs, its metrics (step =
-        fold) and artifacts on the parent run. A fold already logged is skipped (``trials`` may
-        be a function, so a rerun does not read back the trials of folds logged before)."""
+        fold) and artifacts on the parent run, which is then ended (FINISHED, or FAILED when a
+        fold failed). A fold already logged is skipped (``trials`` may be a function, so a
+        rerun does not read back the trials of folds logged before). ``search_space`` None:
+        the pair has none (an ensemble)."""
         k = int(outcome.fold)
         run_id = self._parent(outcome.pair)
         marker = f"{outcome.status}:{outcome.study_name}"
@@ -172,19 +196,21 @@ class Tracker:
         if seen is None or seen[0].get(_logged_tag(k)) != marker:
             seen = self._read(run_id)  # not known to be logged: ask the server
         parent_tags = seen[0]
-        if parent_tags.get(_logged_tag(k)) == marker:
+        if marker in (parent_tags.get(_logged_tag(k)), parent_tags.get(_legacy_logged_tag(k))):
             log.debug("%s fold %d already logged to MLflow", outcome.pair.label, k)
             return
 
+        self._open.add(run_id)
         tags = {
             "protocol_description": _clip(protocol_description, _MAX_TAG),
             TAG_NOTE: _clip(f"**{outcome.pair.label}**\n\n{protocol_description}", _MAX_TAG),
         }
-        space_json = json.dumps(search_space, sort_keys=True, indent=2, default=str)
-        space_sha = hashlib.sha256(space_json.encode()).hexdigest()[:16]
-        if parent_tags.get(TAG_SPACE) != space_sha:
-            self.client.log_text(run_id, space_json, "search_space.json")
-            tags[TAG_SPACE] = space_sha
+        if search_space is not None:
+            space_json = json.dumps(search_space, sort_keys=True, indent=2, default=str)
+            space_sha = hashlib.sha256(space_json.encode()).hexdigest()[:16]
+            if parent_tags.get(TAG_SPACE) != space_sha:
+                self.client.log_text(run_id, space_json, "search_space.json")
+                tags[TAG_SPACE] = space_sha
 
         self._log_trials(run_id, outcome, trials() if callable(trials) else trials)
 
@@ -195,8 +221,8 @@ class Tracker:
             metrics = [Metric(key, float(v), ts, k) for key, v in values.items() if _finite(v)]
             self._log_fold_artifacts(run_id, outcome, split)
 
-        tags[f"fold_{k}_status"] = outcome.status
-        if outcome.message:
+        tags[_status_tag(k)] = outcome.status
+        if outcome.message:  # a failed fold's reason: for the person reading the run
             tags[f"fold_{k}_message"] = _clip(outcome.message, _MAX_TAG)
         elif f"fold_{k}_message" in parent_tags:
             self.client.delete_tag(run_id, f"fold_{k}_message")
@@ -205,25 +231,42 @@ class Tracker:
         tags[_logged_tag(k)] = marker
         self.client.log_batch(run_id, metrics=metrics, tags=_tags(tags))
         parent_tags.update(tags)
-        self._terminate_parent(run_id, parent_tags)
+        self._end_parent(run_id, parent_tags)
 
-    def log_pair_summary(self, pair: PairKey, rows: pd.DataFrame) -> None:
-        """Headline metrics of the pair on its parent run (mean over done folds, as on the
-        leaderboard); logging again replaces them (latest value wins)."""
+    def log_pair_summary(
+        self,
+        pair: PairKey,
+        rows: pd.DataFrame,
+        *,
+        predictions: pd.DataFrame | None = None,
+        splits: pd.DataFrame | None = None,
+        protocol_description: str = "",
+    ) -> None:
+        """Headline metrics of the pair on its parent run: the mean over done folds of each
+        metric (``accuracy_mean``, ...), ``accuracy_std`` and totals, as on the leaderboard;
+        logging again replaces them (latest value wins). The run is then ended.
+
+        Folds that no Optuna study stands behind (an ensemble's: empty ``study_name``) are
+        logged here first, from their rows, ``predictions`` and ``splits`` (the results
+        tables), with the metrics and artifacts :meth:`log_fold` gives a pair's folds."""
         rows = rows[
             (rows["feature_set"] == pair.feature_set)
             & (rows["family"] == pair.family)
             & (rows["protocol"] == pair.protocol)
         ]
+        for row in rows.to_dict(orient="records"):
+            if not row.get("study_name") and row["status"] in ("done", "error", "timeout"):
+                self._log_row(pair, row, predictions, splits, protocol_description)
         run_id = self._parent(pair)
         summary = summarize_pairs(rows, baseline={}).iloc[0] if len(rows) else None
         n_done = int((rows["status"] == "done").sum())
         values: dict[str, Any] = {"n_folds_done": n_done, "n_folds": len(rows)}
         if summary is not None:
-            for key in (*METRICS, "accuracy_std", "n_trials", "fit_s"):
-                values[key] = summary[key]
             done = rows[rows["status"] == "done"]
-            values["inner_accuracy"] = float(done["inner_accuracy"].mean()) if n_done else math.nan
+            for key in SUMMARY_MEANS:
+                values[f"{key}_mean"] = float(done[key].mean()) if n_done else math.nan
+            values["accuracy_std"] = summary["accuracy_std"]
+            values["n_trials"] = summary["n_trials"]
             values["n_pruned"] = float(done["n_pruned"].sum())
         tags = {
             "status": str(summary["status"]) if summary is not None else "empty",
@@ -235,15 +278,46 @@ class Tracker:
         finite = {key: float(v) for key, v in values.items() if _finite(v)}
         text = {k: str(v) for k, v in tags.items()}
         seen_tags, seen_metrics = self._seen.get(run_id) or self._read(run_id)
-        if all(seen_metrics.get(k) == v for k, v in finite.items()) and all(
-            seen_tags.get(k) == v for k, v in text.items()
+        if not (
+            all(seen_metrics.get(k) == v for k, v in finite.items())
+            and all(seen_tags.get(k) == v for k, v in text.items())
         ):
-            return  # a rerun: the same summary is there already
-        ts = self._now()
-        metrics = [Metric(key, v, ts, 0) for key, v in finite.items()]
-        self.client.log_batch(run_id, metrics=metrics, tags=_tags(text))
-        seen_tags.update(text)
-        seen_metrics.update(finite)
+            ts = self._now()
+            metrics = [Metric(key, v, ts, 0) for key, v in finite.items()]
+            self.client.log_batch(run_id, metrics=metrics, tags=_tags(text))
+            seen_tags.update(text)
+            seen_metrics.update(finite)
+        if run_id in self._open or self._status(run_id) == _RUNNING:
+            self._end_parent(run_id, seen_tags)
+
+    @contextlib.contextmanager
+    def ending(self, pending: Callable[[], Iterable[PairKey]] = tuple) -> Iterator[None]:
+        """Around a benchmark: if it is interrupted (Ctrl-C, SIGTERM made an interrupt) the runs
+        it leaves RUNNING end KILLED, and FAILED if it crashes (:meth:`interrupted`, with the
+        pairs ``pending()`` names), then the exception goes on."""
+        try:
+            yield
+        except BaseException as exc:
+            killed = isinstance(exc, KeyboardInterrupt | SystemExit)
+            self.interrupted(pending(), status="KILLED" if killed else "FAILED")
+            raise
+
+    def interrupted(self, pending: Iterable[PairKey] = (), *, status: str = "KILLED") -> None:
+        """End as ``status`` (KILLED: the benchmark was interrupted; FAILED: it crashed) every
+        run this tracker left RUNNING, and the parent runs of the ``pending`` pairs (folds the
+        interrupt left undone; the next run logs them and ends the run FINISHED). Best effort:
+        a store that fails here must not hide the interrupt."""
+        todo = set(self._open)
+        for pair in pending:
+            run_id = self.parent_run_id(pair)
+            if run_id is not None:
+                todo.add(run_id)
+        for run_id in sorted(todo):
+            try:
+                self.client.set_terminated(run_id, status, end_time=self._now())
+            except Exception as exc:  # noqa: BLE001  (the interrupt is what the user sees)
+                log.warning("MLflow run %s not ended (%s)", run_id, str(exc).splitlines()[0])
+            self._open.discard(run_id)
 
     # ------------------------------------------------------------------ experiment, parents
 
@@ -282,6 +356,9 @@ class Tracker:
         self._seen[run_id] = (dict(data.tags), dict(data.metrics))
         return self._seen[run_id]
 
+    def _status(self, run_id: str) -> str:
+        return str(self.client.get_run(run_id).info.status)
+
     def _find_parent(self, pair: PairKey) -> str | None:
         runs = self.client.search_runs(
             [self.experiment_id],
@@ -302,22 +379,58 @@ class Tracker:
                 self.experiment_id, start_time=self._now(), tags=pair_tags, run_name=pair.label
             )
             run_id = run.info.run_id
+            self._open.add(run_id)
             params = [Param(k, v) for k, v in pair.as_dict().items()]
             self.client.log_batch(run_id, params=params)
-            # the UI's Dataset column: what the pair trained on
-            self.client.log_inputs(run_id, datasets=[_dataset_input(pair.feature_set)])
+            checksum = self.tags.get("data_checksum")
+            if checksum:  # the UI's Dataset column: what the pair trained on, and which data
+                self.client.log_inputs(
+                    run_id, datasets=[_dataset_input(pair.feature_set, checksum)]
+                )
         else:  # a rerun: the benchmark's tags (commit, digests) describe the latest run
             self.client.log_batch(run_id, tags=_tags(pair_tags))
         self._parents[pair] = run_id
         return run_id
 
-    def _terminate_parent(self, run_id: str, parent_tags: Mapping[str, str]) -> None:
+    def _end_parent(self, run_id: str, parent_tags: Mapping[str, str]) -> None:
+        """End the parent run: FAILED when a fold of it failed, else FINISHED."""
         failed = any(
-            key.startswith("fold_") and key.endswith("_status") and value in ("error", "timeout")
+            key.startswith(("fold_", f"{HIDDEN}fold_"))
+            and key.endswith("_status")
+            and value in ("error", "timeout")
             for key, value in parent_tags.items()
         )
         status = RunStatus.FAILED if failed else RunStatus.FINISHED
         self.client.set_terminated(run_id, RunStatus.to_string(status), end_time=self._now())
+        self._open.discard(run_id)
+
+    def _log_row(
+        self,
+        pair: PairKey,
+        row: Mapping[str, Any],
+        predictions: pd.DataFrame | None,
+        splits: pd.DataFrame | None,
+        protocol_description: str,
+    ) -> None:
+        """Log a fold from its result row (an ensemble's), as :meth:`log_fold` logs a pair's."""
+        k = int(row["fold"])
+        preds = None
+        if predictions is not None and len(predictions):
+            mine = predictions[
+                (predictions["feature_set"] == pair.feature_set)
+                & (predictions["family"] == pair.family)
+                & (predictions["protocol"] == pair.protocol)
+                & (predictions["fold"] == k)
+            ]
+            preds = mine.drop(columns=list(PREDICTION_KEY)).dropna(axis=1, how="all")
+            preds = preds.reset_index(drop=True)
+        split = pd.DataFrame()
+        if splits is not None and len(splits):
+            split = splits[(splits["protocol"] == pair.protocol) & (splits["fold"] == k)]
+        outcome = FoldOutcome.from_row(row, preds)
+        self.log_fold(
+            outcome, [], split, protocol_description=protocol_description, search_space=None
+        )
 
     # ------------------------------------------------------------------ trials
 
@@ -377,6 +490,7 @@ class Tracker:
             tags=tags,
             run_name=f"fold {k} · trial {trial.number}",
         )
+        self._open.add(run.info.run_id)
         metrics = [
             Metric("inner_running_accuracy", float(v), end, int(step))
             for step, v in sorted(trial.intermediate_values.items())
@@ -392,6 +506,7 @@ class Tracker:
         if metrics or params:
             self.client.log_batch(run.info.run_id, metrics=metrics, params=params)
         self.client.set_terminated(run.info.run_id, TRIAL_STATUS[trial.state], end_time=end)
+        self._open.discard(run.info.run_id)
 
     # ------------------------------------------------------------------ artifacts
 

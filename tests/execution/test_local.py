@@ -189,7 +189,7 @@ def test_run_logs_parent_runs_per_pair_with_nested_trials(fake_gtzan, tmp_path, 
     greedy = parents["ensemble · greedy · fault_filtered"]
     assert json.loads(greedy.data.tags["members"])[0]  # fold 0's members and weights
     row = result.results[result.results["family"] == "logreg"].iloc[0]
-    assert logreg.data.metrics["accuracy"] == pytest.approx(row["accuracy"])
+    assert logreg.data.metrics["accuracy_mean"] == pytest.approx(row["accuracy"])
     assert (
         logreg.data.tags["data_checksum"]
         == json.loads((result.results_dir / "run.json").read_text())["data_checksum"]

@@ -220,7 +220,7 @@ def test_genrebench_ui_serves_parent_runs_with_nested_trials(bench: Path, tmp_pa
                 & (results["protocol"] == proto)
             ]
             metrics = {m["key"]: m["value"] for m in run["data"].get("metrics", [])}
-            assert metrics["accuracy"] == pytest.approx(rows["accuracy"].mean())
+            assert metrics["accuracy_mean"] == pytest.approx(rows["accuracy"].mean())
             flt = f"tags.`mlflow.parentRunId` = '{run['info']['run_id']}'"
             children = _search(base, exp_id, flt)
             expected_trials = int((rows["n_trials"] + rows["n_pruned"]).sum())

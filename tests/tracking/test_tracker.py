@@ -3,6 +3,7 @@ artifacts, summaries and clear errors for a store that cannot be opened."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import shutil
@@ -171,9 +172,11 @@ def test_parent_run_and_nested_trial_runs(tracker: Tracker) -> None:
         "feature_set": "csv_30s",
         "family": "svm",
         "protocol": "artist_kfold",
-        "fold_0_status": "done",
+        "mlflow.genrebench.fold_0_status": "done",
     }.items():
         assert parent.data.tags[key] == value
+    # bookkeeping only under the prefix MLflow's UI hides
+    assert not [k for k in parent.data.tags if "fold_0" in k and not k.startswith("mlflow.")]
     assert parent.data.params == {
         "feature_set": "csv_30s",
         "family": "svm",
@@ -243,7 +246,7 @@ def test_partially_logged_fold_completes_without_duplicates(tracker: Tracker) ->
     log(tracker, make_outcome(), trials[:3])
     parent_id = tracker.parent_run_id(PAIR)
     # an interrupted run: the fold marker is missing, one child was left RUNNING
-    tracker.client.delete_tag(parent_id, "genrebench.fold_0_logged")
+    tracker.client.delete_tag(parent_id, "mlflow.genrebench.fold_0_logged")
     stuck = by_trial(tracker, parent_id)[2]
     tracker.client.update_run(stuck.info.run_id, status="RUNNING")
     resumed = Tracker(tracker.tracking_uri, tracker.experiment_name, TAGS)  # the next process
@@ -289,7 +292,7 @@ def test_failed_fold_logs_status_not_metrics(tracker: Tracker) -> None:
     log(tracker, make_outcome(fold=0), make_trials())
     log(tracker, make_outcome(fold=1, status="error"), [])
     parent = tracker.client.get_run(tracker.parent_run_id(PAIR))
-    assert parent.data.tags["fold_1_status"] == "error"
+    assert parent.data.tags["mlflow.genrebench.fold_1_status"] == "error"
     assert parent.data.tags["fold_1_message"] == "every trial failed: boom"
     history = tracker.client.get_metric_history(parent.info.run_id, "fold_accuracy")
     assert [m.step for m in history] == [0]
@@ -309,7 +312,8 @@ def test_pair_summary_metrics_are_means_of_done_folds(tracker: Tracker) -> None:
     metrics = tracker.client.get_run(tracker.parent_run_id(PAIR)).data.metrics
     done = rows[rows["status"] == "done"]
     for key in ("accuracy", "balanced_accuracy", "macro_f1", "log_loss", "fit_s"):
-        assert metrics[key] == pytest.approx(done[key].mean())
+        assert metrics[f"{key}_mean"] == pytest.approx(done[key].mean())
+    assert "accuracy" not in metrics  # no bare name to mistake for a fold's or a test's score
     assert metrics["accuracy_std"] == pytest.approx(done["accuracy"].std(ddof=1))
     assert metrics["n_folds_done"] == 2 and metrics["n_trials"] == done["n_trials"].sum()
 
@@ -317,16 +321,16 @@ def test_pair_summary_metrics_are_means_of_done_folds(tracker: Tracker) -> None:
     tracker.log_pair_summary(PAIR, rows)
     metrics = tracker.client.get_run(tracker.parent_run_id(PAIR)).data.metrics
     assert metrics["n_folds_done"] == 3
-    assert metrics["log_loss"] == pytest.approx(rows["log_loss"].mean())
-    assert metrics["fit_s"] == pytest.approx(rows["fit_s"].mean())
+    assert metrics["log_loss_mean"] == pytest.approx(rows["log_loss"].mean())
+    assert metrics["fit_s_mean"] == pytest.approx(rows["fit_s"].mean())
     run_id = tracker.parent_run_id(PAIR)
-    assert len(tracker.client.get_metric_history(run_id, "accuracy")) == 2
+    assert len(tracker.client.get_metric_history(run_id, "accuracy_mean")) == 2
 
     # the same summary again (a rerun, here and in a new process) writes nothing
     tracker.log_pair_summary(PAIR, rows)
     fresh = Tracker(tracker.tracking_uri, tracker.experiment_name, TAGS)
     fresh.log_pair_summary(PAIR, rows)
-    assert len(fresh.client.get_metric_history(run_id, "accuracy")) == 2
+    assert len(fresh.client.get_metric_history(run_id, "accuracy_mean")) == 2
 
 
 def test_experiment_is_reused(uri: str) -> None:
@@ -355,3 +359,105 @@ def test_unwritable_sqlite_path_is_a_config_error(tmp_path: Path) -> None:
     blocker.write_text("not a folder")
     with pytest.raises(ConfigError, match="cannot open the MLflow tracking store"):
         Tracker(f"sqlite:///{blocker}/mlflow.db", "quick", TAGS)
+
+
+ENSEMBLE = PairKey("ensemble", "greedy", "artist_kfold")
+
+
+def ensemble_tables(statuses: tuple[str, ...]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Result rows and predictions of an ensemble (no study behind its folds), as the ensemble
+    stage writes them."""
+    from benchmark.results import predictions_frame
+
+    outcomes = []
+    for k, status in enumerate(statuses):
+        o = make_outcome(k, status)
+        o.pair, o.study_name = ENSEMBLE, ""
+        o.members = {"csv_30s · svm": 0.5, "csv_30s · lda": 0.5} if status == "done" else {}
+        outcomes.append(o)
+    context = {"benchmark": "quick", "dataset": "gtzan", "seed": 7}
+    return results_frame(o.row(**context) for o in outcomes), predictions_frame(outcomes)
+
+
+def test_ensemble_summary_logs_its_folds_like_a_pair_and_ends_the_run(tracker: Tracker) -> None:
+    rows, preds = ensemble_tables(("done", "done"))
+    splits = pd.concat([make_split(0), make_split(1)], ignore_index=True)
+    tracker.log_pair_summary(
+        ENSEMBLE, rows, predictions=preds, splits=splits, protocol_description="5-fold"
+    )
+    client = tracker.client
+    run = client.get_run(tracker.parent_run_id(ENSEMBLE))
+    assert run.info.status == "FINISHED" and run.info.end_time
+    history = client.get_metric_history(run.info.run_id, "fold_accuracy")
+    assert sorted((m.step, m.value) for m in history) == [(0, 8 / 9), (1, 8 / 9)]
+    assert run.data.metrics["accuracy_mean"] == pytest.approx(8 / 9)
+    local = Path(client.download_artifacts(run.info.run_id, "folds/fold_1"))
+    cm = pd.read_csv(local / "confusion_matrix.csv", index_col=0)
+    assert cm.to_numpy().sum() == 9 and list(cm.index) == list(CLASSES)
+    assert len(pd.read_csv(local / "split.csv")) == 6
+    assert (local / "confusion_matrix.png").is_file()
+    assert "search_space.json" not in {f.path for f in client.list_artifacts(run.info.run_id)}
+
+    # the same tables again (a rerun): nothing logged twice
+    again = Tracker(tracker.tracking_uri, tracker.experiment_name, TAGS)
+    again.log_pair_summary(ENSEMBLE, rows, predictions=preds, splits=splits)
+    assert len(client.get_metric_history(run.info.run_id, "fold_accuracy")) == 2
+
+
+def test_summary_ends_a_run_that_a_kill_left_running(tracker: Tracker) -> None:
+    log(tracker, make_outcome(0), make_trials(2))
+    run_id = tracker.parent_run_id(PAIR)
+    tracker.client.update_run(run_id, status="RUNNING")  # killed between two calls
+    fresh = Tracker(tracker.tracking_uri, tracker.experiment_name, TAGS)
+    fresh.log_pair_summary(PAIR, summary_rows(("done",)))
+    assert fresh.client.get_run(run_id).info.status == "FINISHED"
+
+
+def test_interrupt_leaves_runs_killed_not_running(tracker: Tracker) -> None:
+    log(tracker, make_outcome(0), make_trials(2))
+    other = PairKey("csv_30s", "lda", "artist_kfold")
+    tracker._parent(other)  # a run opened, its fold not logged yet
+    tracker.interrupted([PAIR])  # PAIR's fold 1 was still to do
+    client = tracker.client
+    assert client.get_run(tracker.parent_run_id(other)).info.status == "KILLED"
+    assert client.get_run(tracker.parent_run_id(PAIR)).info.status == "KILLED"
+    log(tracker, make_outcome(1), make_trials(2))  # the resumed run finishes the pair
+    assert client.get_run(tracker.parent_run_id(PAIR)).info.status == "FINISHED"
+
+
+def test_dataset_digest_is_the_data_checksum(uri: str) -> None:
+    tracker = Tracker(uri, "quick", {**TAGS, "data_checksum": "0123456789abcdef"})
+    log(tracker, make_outcome(), make_trials(2))
+    run = tracker.client.get_run(tracker.parent_run_id(PAIR))
+    (dataset,) = run.inputs.dataset_inputs
+    assert (dataset.dataset.name, dataset.dataset.digest) == ("csv_30s", "0123456789abcdef")
+
+
+def test_a_store_of_an_older_genrebench_is_resumed_without_relogging(tracker: Tracker) -> None:
+    log(tracker, make_outcome(), make_trials(2))
+    parent_id = tracker.parent_run_id(PAIR)
+    marker = tracker.client.get_run(parent_id).data.tags["mlflow.genrebench.fold_0_logged"]
+    tracker.client.delete_tag(parent_id, "mlflow.genrebench.fold_0_logged")
+    tracker.client.set_tag(parent_id, "genrebench.fold_0_logged", marker)  # the old key
+    fresh = Tracker(tracker.tracking_uri, tracker.experiment_name, TAGS)
+    log(fresh, make_outcome(), make_trials(2))
+    assert len(fresh.client.get_metric_history(parent_id, "fold_accuracy")) == 1
+
+
+@pytest.mark.parametrize(
+    ("exc", "status"), [(None, "FINISHED"), (KeyboardInterrupt, "KILLED"), (ValueError, "FAILED")]
+)
+def test_started_run_ends_with_the_status_it_earned(
+    tracker: Tracker, monkeypatch: pytest.MonkeyPatch, exc, status: str
+) -> None:
+    import mlflow
+
+    from benchmark.tracking import started_run
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracker.tracking_uri)  # undone after the test
+    mlflow.set_tracking_uri(tracker.tracking_uri)
+    with contextlib.suppress(KeyboardInterrupt, ValueError):
+        with started_run(experiment_id=tracker.experiment_id, run_name="final model") as run:
+            if exc is not None:
+                raise exc
+    assert tracker.client.get_run(run.info.run_id).info.status == status

@@ -513,6 +513,14 @@ def _finalize(ctx: _Context, results_dir: Path) -> RunResult:
             if (rows["status"] == "done").any():
                 pair = PairKey(fs, fam, proto)
                 with ctx.board.lock(ctx.bench, f"mlflow:{pair.slug}", ctx.me, ctx.opts.grace_s):
-                    ctx.tracker.log_pair_summary(pair, rows)
+                    ctx.tracker.log_pair_summary(
+                        pair,
+                        rows,
+                        predictions=result.predictions,
+                        splits=ctx.plan.splits,
+                        protocol_description=ctx.record.manifest["protocols"]
+                        .get(proto, {})
+                        .get("description", proto),
+                    )
     log.info("worker %s assembled the results of %s in %s", ctx.me, ctx.bench, results_dir)
     return result

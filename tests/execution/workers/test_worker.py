@@ -221,7 +221,7 @@ def test_workers_log_to_mlflow_like_one_process(shared_run) -> None:
             if r.data.tags.get("mlflow.parentRunId") in parents
             and r.info.status in ("FINISHED", "KILLED")
         )
-        accuracy = {r.info.run_name: r.data.metrics.get("accuracy") for r in parents.values()}
+        accuracy = {r.info.run_name: r.data.metrics.get("accuracy_mean") for r in parents.values()}
         assert len(accuracy) == len(parents), "one parent run per pair"
         return dict(children), accuracy
 
