@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -155,6 +156,21 @@ def test_an_interrupted_run_leaves_its_runs_killed(
     assert set(status.values()) == {"FINISHED"}
 
 
+def _wait_for_a_logged_run(db: Path, timeout_s: float = 120.0) -> None:
+    """Until the run's MLflow store holds a run (its logging of the first fold began), so the
+    signal lands on a benchmark with runs to end; bounded, fails the test when it never comes."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as con:
+                if con.execute("SELECT COUNT(*) FROM runs").fetchone()[0] > 0:
+                    return
+        except sqlite3.Error:  # not created yet, or its tables not yet
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"no MLflow run was logged in {db} within {timeout_s:.0f} s")
+
+
 def test_sigterm_stops_genrebench_run_with_its_runs_killed(
     fake_gtzan: Path, tmp_path: Path, make_config
 ) -> None:
@@ -177,7 +193,7 @@ def test_sigterm_stops_genrebench_run_with_its_runs_killed(
                 break
         else:
             pytest.fail("no fold finished:\n" + "".join(lines))
-        time.sleep(0.5)  # its MLflow logging is under way or done
+        _wait_for_a_logged_run(tmp_path / "term" / "mlflow.db")
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=120)
     finally:
