@@ -16,7 +16,7 @@ import tempfile
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import numpy as np
 
@@ -116,7 +116,7 @@ class FeatureSet(ABC):
         """The name this set's class is registered under (what computes it)."""
         return cls.name
 
-    def named(self, name: str) -> FeatureSet:
+    def named(self, name: str) -> Self:
         """This set under the name ``name`` (a config's feature variant): results, logs and
         errors say ``name``; it is still computed, and cached, as its registered set."""
         self.name = name

@@ -123,3 +123,77 @@ def test_no_track_patches_cross_a_split(seven_s, tmp_path, protocol):
             test = fold_rows(job, test_tracks, training=False)
             assert len(test) == 2 * len(test_tracks)  # every patch of each test track
             assert not set(job.row_track[train]) & set(job.row_track[test])
+
+
+@needs_weights
+def test_embedding_musicnn_3s_and_a_variant_run_export_predict_and_evaluate(tmp_path):
+    """``genrebench run`` on the patch set beside a max_pool variant of ``embedding_musicnn``
+    (one study, the same folds), ``export`` of each, ``predict`` on a 44.1 kHz file (the patch
+    model's answer is the mean of its patches' probabilities) and ``evaluate``: no network."""
+    import json
+
+    import pandas as pd
+    import soundfile as sf
+    from click.testing import CliRunner
+    from helpers import write_genre_folder
+
+    from benchmark.cli import main
+    from benchmark.predict import load_model
+
+    root = write_genre_folder(tmp_path / "gtzan", ("blues", "classical", "metal"), 4, 7.0)
+    variant = "embedding_musicnn_max_pool"
+    (tmp_path / "m.yaml").write_text(
+        f"name: mnn\nseed: 1\nfeature_sets: [{NAME}, {variant}]\n"
+        f"feature_variants: {{{variant}: {{of: embedding_musicnn, layer: max_pool}}}}\n"
+        f"feature_params: {{{NAME}: {{seconds: 7}}, {variant}: {{seconds: 7}}}}\n"
+        "families: [logreg]\nprotocols:\n  stratified_kfold: {n_folds: 2}\n"
+        "inner_folds: 2\nn_trials: 1\nn_jobs: 1\nensembles: false\n"
+        f"baseline: {{feature_set: {NAME}, family: logreg}}\n"
+    )
+    results = tmp_path / "results"
+    runner = CliRunner()
+    data = ["--data-dir", str(root)]
+    args = ["run", "--config", str(tmp_path / "m.yaml"), *data, "--results-dir", str(results)]
+    res = runner.invoke(main, [*args, "--no-tracking"])
+    assert res.exit_code == 0, res.output
+    table = pd.read_parquet(results / "mnn" / "results.parquet")
+    assert set(table["feature_set"]) == {NAME, variant}
+    assert (table["status"] == "done").all(), table[["feature_set", "status", "message"]]
+    # both sets derived from one extraction
+    assert len(list((results / "cache").glob("musicnn_patch_layers-*.npz"))) == 1
+
+    song = tmp_path / "song.flac"  # 7 s at 44.1 kHz: resampled to 16 kHz, two patches
+    rng = np.random.default_rng(7)
+    sf.write(song, (0.2 * rng.standard_normal(7 * 44100)).astype(np.float32), 44100)
+    folder = results / "mnn" / "final_model"
+    for fs in (variant, NAME):
+        export = ["export", str(results / "mnn"), *data, "--feature-set", fs, "--no-register"]
+        res = runner.invoke(main, export)
+        assert res.exit_code == 0, res.output
+        meta = json.loads((folder / "model.json").read_text())
+        assert meta["feature_set"] == fs and meta["pair"]["feature_set"] == fs
+        if fs == variant:  # what computes it, with the variant's parameters
+            assert meta["feature_of"] == "embedding_musicnn"
+            assert meta["feature_params"] == {"layer": "max_pool", "seconds": 7}
+        res = runner.invoke(main, ["predict", str(song), "--model", str(folder), "--json"])
+        assert res.exit_code == 0, res.output
+        doc = json.loads(res.stdout)
+        assert doc["feature_set"] == fs
+        got = {g["genre"]: g["probability"] for g in doc["predictions"][0]["genres"]}
+        assert len(got) == 3 and sum(got.values()) == pytest.approx(1.0, abs=1e-6)
+    assert meta["feature_params"]["seconds"] == 7 and "feature_of" not in meta
+    # the patch model's answer: the mean of its two patches' probabilities
+    model = load_model(folder)
+    rows = get_feature_set(NAME, seconds=7).file_rows(song, "tabular")
+    assert rows.shape == (2, 200)
+    mean = model.estimator.predict_proba(rows).mean(axis=0)
+    classes = [meta["classes"][int(c)] for c in model.estimator.classes_]
+    for genre, p in zip(classes, mean, strict=True):
+        assert got[genre] == pytest.approx(p, abs=1e-4)
+
+    out = tmp_path / "eval" / "mnn.json"
+    ev_args = [str(root / "genres_original"), "--model", str(folder), "--jobs", "1"]
+    res = runner.invoke(main, ["evaluate", *ev_args, "--output", str(out)])
+    assert res.exit_code == 0, res.output
+    ev = json.loads(out.read_text())
+    assert ev["model"]["feature_set"] == NAME and ev["counts"]["scored"] == 12
