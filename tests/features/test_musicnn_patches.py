@@ -197,3 +197,23 @@ def test_embedding_musicnn_3s_and_a_variant_run_export_predict_and_evaluate(tmp_
     assert res.exit_code == 0, res.output
     ev = json.loads(out.read_text())
     assert ev["model"]["feature_set"] == NAME and ev["counts"]["scored"] == 12
+
+
+@needs_weights
+def test_augmented_copies_keep_their_track_and_copy_number(tmp_path):
+    """With ``augment``, each copy's patches derive their own clip row (and patch rows), marked
+    as that copy: training rows only, on their track's side of every split."""
+    from helpers import write_genre_folder
+
+    root = write_genre_folder(tmp_path / "gtzan", ("blues", "metal"), 2, 7.0)
+    ds = Dataset(root, load_manifest("gtzan"))
+    aug = {"copies": ["gain"], "seed": 3}
+    clip = get_feature_set("embedding_musicnn", augment=aug, n_jobs=1).load(ds, "tabular", tmp_path)
+    assert clip.X.shape == (8, 400) and clip.row_copy is not None
+    assert list(clip.row_copy) == [0, 1] * 4
+    assert list(clip.row_track[:2]) == ["blues.00000"] * 2
+    patches = get_feature_set(NAME, augment=aug, n_jobs=1).load(ds, "tabular", tmp_path)
+    assert patches.X.shape == (16, 200) and list(patches.row_copy[:4]) == [0, 0, 1, 1]
+    np.testing.assert_array_equal(clip.X[1, :200], patches.X[2:4].mean(axis=0))
+    assert clip.as_found().X.shape == (4, 400)
+    assert len(list(tmp_path.glob("musicnn_patch_layers-*.npz"))) == 1
