@@ -183,3 +183,34 @@ def test_a_variant_runs_beside_its_base_on_the_same_folds(fake_gtzan: Path, tmp_
     assert set(pred["feature_set"]) >= {"csv_again"}
     # the cache holds the base's matrix once
     assert len(list((tmp_path / "cache").glob("csv_30s-tabular-*.npz"))) == 1
+
+
+def test_an_ensemble_member_on_a_variant_is_computed_as_its_base():
+    """``model.json`` of an exported ensemble lists a variant member with ``feature_of``:
+    predict computes it as its base with the member's parameters, under the member's name, and
+    a variant with its base's parameters shares the base's extraction."""
+    from benchmark.ensembles import EnsembleMember
+    from benchmark.predict import SavedModel, model_extractors
+    from benchmark.predict_pipeline import PredictPlan
+
+    members = [
+        EnsembleMember("embedding_musicnn", "logreg", {}, "tabular", {}, 0.5, None),
+        EnsembleMember(
+            "mnn_wide", "logreg", {"layer": "max_pool"}, "tabular", {}, 0.3, None,
+            feature_of="embedding_musicnn",
+        ),
+        EnsembleMember(
+            "mnn_same", "lda", {}, "tabular", {}, 0.2, None, feature_of="embedding_musicnn"
+        ),
+    ]  # fmt: skip
+    listed = [m.describe() for m in members]
+    assert "feature_of" not in listed[0] and listed[1]["feature_of"] == "embedding_musicnn"
+    meta = {"kind": "ensemble", "feature_set": "ensemble", "classes": ["a", "b"]}
+    model = SavedModel(Path(), None, {**meta, "members": listed})
+    fsets = [fset for fset, _ in model_extractors(model)]
+    assert [f.name for f in fsets] == ["embedding_musicnn", "mnn_wide", "mnn_same"]
+    assert {f.registered_name() for f in fsets} == {"embedding_musicnn"}
+    assert fsets[1].params == {"layer": "max_pool"} and fsets[1].layer == "max_pool"
+    plan = PredictPlan.of(model)
+    assert len(plan.specs) == 2 and plan.input_spec == (0, 1, 0)  # mnn_same: the base's rows
+    assert {s.name for s in plan.specs} == {"embedding_musicnn"}
