@@ -50,6 +50,12 @@ DEFAULTS: dict[str, Any] = {
     "feature_sets": ["csv_30s"],
     # extra parameters per feature set, e.g. {spectrogram_img: {height: 128}}
     "feature_params": {},
+    # more feature sets made of a registered one with other parameters, so two settings of one
+    # set run side by side on the same folds: {embedding_musicnn_max_pool: {of:
+    # embedding_musicnn, layer: max_pool}}. Each name is then a feature set like any other in
+    # feature_sets, feature_params (added to the variant's own), the baseline, the results and
+    # the exported model; it never inherits its base's feature_params
+    "feature_variants": {},
     # model families (names from benchmark/models, or of family_variants) or "all"; a family
     # runs on every feature set that offers the input kind it consumes
     "families": "all",
@@ -106,7 +112,11 @@ _DIGEST_SINCE: dict[str, Any] = {
     "search_seed": None,
     "tracks": "all",
     "family_variants": {},
+    "feature_variants": {},
 }
+
+#: what a feature variant's name may look like (it names studies, result rows and MLflow runs)
+_VARIANT_NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 
 @dataclass(frozen=True)
@@ -121,6 +131,7 @@ class BenchmarkConfig:
     tracks: str = "all"
     feature_sets: tuple[str, ...] = ("csv_30s",)
     feature_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    feature_variants: dict[str, dict[str, Any]] = field(default_factory=dict)
     families: tuple[str, ...] | str = "all"
     family_variants: dict[str, dict[str, Any]] = field(default_factory=dict)
     protocols: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -198,7 +209,38 @@ class BenchmarkConfig:
             fs: {k: v for k, v in params.items() if k != "n_jobs"}
             for fs, params in d["feature_params"].items()
         }
+        if "feature_variants" in d:
+            d["feature_variants"] = {
+                fs: {k: v for k, v in spec.items() if k != "n_jobs"}
+                for fs, spec in d["feature_variants"].items()
+            }
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
+
+    def feature_class(self, name: str) -> type[FeatureSet]:
+        """The registered feature set class that computes ``name`` (a registered set, or the
+        base of one of this config's feature variants)."""
+        from benchmark.features import all_feature_sets
+
+        known = all_feature_sets()
+        variant = self.feature_variants.get(name)
+        base = str(variant["of"]) if variant is not None else name
+        if base not in known:
+            names = [*known, *self.feature_variants]
+            raise ConfigError(
+                f"config {self.name!r}: unknown feature set {name!r}; known: {', '.join(names)}"
+            )
+        return known[base]
+
+    def feature_params_of(self, name: str) -> dict[str, Any]:
+        """The parameters feature set ``name`` runs with: a variant's own, then its
+        ``feature_params`` entry (which win)."""
+        own = {k: v for k, v in self.feature_variants.get(name, {}).items() if k != "of"}
+        return {**own, **self.feature_params.get(name, {})}
+
+    def feature_of(self, name: str) -> str | None:
+        """The registered set a feature variant is made of; None for a registered set."""
+        variant = self.feature_variants.get(name)
+        return None if variant is None else str(variant["of"])
 
     def family_names(self) -> list[str]:
         """The families this config runs: ``all`` is every registered one, then its variants."""
@@ -242,16 +284,29 @@ def _validate(cfg: BenchmarkConfig, source: str) -> None:
     from benchmark.protocols import all_protocols, check_params
 
     known_fs = all_feature_sets()
+    _validate_variants(cfg, known_fs, source)
+    names = [*known_fs, *cfg.feature_variants]
     for fs in cfg.feature_sets:
-        if fs not in known_fs:
-            raise ConfigError(f"{source}: unknown feature set {fs!r}; known: {', '.join(known_fs)}")
+        if fs not in names:
+            raise ConfigError(f"{source}: unknown feature set {fs!r}; known: {', '.join(names)}")
     for fs, params in cfg.feature_params.items():
-        if fs not in known_fs:
+        if fs not in names:
             raise ConfigError(
                 f"{source}: feature_params names unknown feature set {fs!r}; "
-                f"known: {', '.join(known_fs)}"
+                f"known: {', '.join(names)}"
             )
-        _validate_feature_params(known_fs[fs], params, source)
+        if fs in cfg.feature_variants:
+            if not isinstance(params, dict):
+                raise ConfigError(
+                    f"{source}: feature_params.{fs} must map parameter names to values, "
+                    f"got {params!r}"
+                )
+            where = f"{source}: feature_params.{fs} (with feature_variants.{fs})"
+            _validate_feature_params(
+                cfg.feature_class(fs), cfg.feature_params_of(fs), where, name=fs
+            )
+        else:
+            _validate_feature_params(known_fs[fs], params, f"{source}: feature_params.{fs}")
     known_protocols = all_protocols()
     for p, opts in cfg.protocols.items():
         if p not in known_protocols:
@@ -331,20 +386,60 @@ def _declared_params(cls: type[FeatureSet]) -> frozenset[str] | None:
     return frozenset() if cls.__init__ is FeatureSet.__init__ else None
 
 
-def _validate_feature_params(cls: type[FeatureSet], params: Any, source: str) -> None:
+def _validate_variants(cfg: BenchmarkConfig, known: Mapping[str, Any], source: str) -> None:
+    """Each feature variant: a free name, a registered base (``of``), and parameters that base
+    takes (checked by its constructor, as ``feature_params`` are)."""
+    if not isinstance(cfg.feature_variants, dict):
+        raise ConfigError(
+            f"{source}: feature_variants must map new names to {{of: <feature set>, <params>}}, "
+            f"e.g. {{embedding_musicnn_max_pool: {{of: embedding_musicnn, layer: max_pool}}}}, "
+            f"got {cfg.feature_variants!r}"
+        )
+    for name, spec in cfg.feature_variants.items():
+        where = f"{source}: feature_variants.{name}"
+        if name in known:
+            raise ConfigError(
+                f"{where}: {name!r} is already a registered feature set; give the variant a "
+                "name of its own"
+            )
+        if not isinstance(name, str) or not _VARIANT_NAME.fullmatch(name):
+            raise ConfigError(
+                f"{where}: a variant's name must be lower-case letters, digits and _, starting "
+                "with a letter"
+            )
+        if not isinstance(spec, dict) or "of" not in spec:
+            raise ConfigError(
+                f"{where} must be a mapping with 'of' (the feature set it is made of) and its "
+                f"parameters, e.g. {{of: embedding_musicnn, layer: max_pool}}, got {spec!r}"
+            )
+        base = spec["of"]
+        if base not in known:
+            also = " (a variant is made of a registered set, not of another variant)"
+            raise ConfigError(
+                f"{where}: of: unknown feature set {base!r}"
+                f"{also if base in cfg.feature_variants else ''}; known: {', '.join(known)}"
+            )
+        params = {k: v for k, v in spec.items() if k != "of"}
+        _validate_feature_params(known[base], params, where, name=name)
+
+
+def _validate_feature_params(
+    cls: type[FeatureSet], params: Any, where: str, *, name: str | None = None
+) -> None:
     """Refuse a feature set parameter it does not take (a typo would otherwise be ignored: the
     set would run with its default, and the results would not be what the config says), and any
-    value its constructor refuses, before any work starts."""
-    where = f"{source}: feature_params.{cls.name}"
+    value its constructor refuses, before any work starts. ``where`` names the config entry,
+    ``name`` a variant of ``cls`` in the messages."""
     if not isinstance(params, dict):
         raise ConfigError(f"{where} must map parameter names to values, got {params!r}")
     known = _declared_params(cls)
     unknown = sorted(map(str, set(params) - known)) if known is not None else []
     if unknown:
         names = ", ".join(sorted(known or ())) or "none: it takes no parameters"
+        what = f"{cls.name!r}" if name is None else f"{cls.name!r} (variant {name!r})"
         raise ConfigError(
             f"{where}: unknown parameter(s) {', '.join(unknown)} for feature set "
-            f"{cls.name!r}; known: {names}"
+            f"{what}; known: {names}"
         )
     try:
         cls(**params)
@@ -442,6 +537,8 @@ def config_from_dict(raw: dict[str, Any], *, source: str) -> BenchmarkConfig:
     merged["feature_params"] = {k: {} if v is None else v for k, v in feature_params.items()}
     if merged["family_variants"] is None:
         merged["family_variants"] = {}
+    if merged["feature_variants"] is None:
+        merged["feature_variants"] = {}
     cfg = BenchmarkConfig(**merged)
     _validate(cfg, source=source)
     return cfg

@@ -18,6 +18,7 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,11 +70,13 @@ class Choice:
     passed_over: tuple[str, ...] = ()
 
 
-def _predictable(feature_set: str) -> bool:
-    """Whether a pair on ``feature_set`` (or an ensemble) can classify an audio file."""
+def _predictable(feature_set: str, variants: Mapping[str, Mapping[str, Any]] | None = None) -> bool:
+    """Whether a pair on ``feature_set`` (or an ensemble) can classify an audio file; a feature
+    variant of the config (``variants``) can when the set it is made of can."""
     if feature_set == ENSEMBLE_FEATURE_SET:
         return True
-    cls = all_feature_sets().get(feature_set)
+    variant = (variants or {}).get(feature_set)
+    cls = all_feature_sets().get(str(variant["of"]) if variant else feature_set)
     return cls is not None and cls.audio_counterpart() is not None
 
 
@@ -84,11 +87,13 @@ def choose_best_pair(
     family: str | None = None,
     feature_set: str | None = None,
     predictable: bool = False,
+    feature_variants: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Choice:
     """The pair (or ensemble) with the highest mean accuracy under the first available
     selection protocol, among those done on every fold (optionally one family or feature
     set). With ``predictable``, candidates whose features cannot be computed from audio are
-    passed over, and the choice says which and why."""
+    passed over, and the choice says which and why (``feature_variants``: the config's, whose
+    names are feature sets too)."""
     summary = summarize_pairs(results, baseline)
     if summary.empty:
         raise GenrebenchError("the results hold no pair to choose from")
@@ -102,7 +107,7 @@ def choose_best_pair(
             rows = rows[rows["feature_set"] == feature_set]
         for _, best in rows.sort_values("accuracy", ascending=False, kind="stable").iterrows():
             label = f"{best['feature_set']} · {best['family']} ({best['accuracy']:.3f})"
-            if predictable and not _predictable(str(best["feature_set"])):
+            if predictable and not _predictable(str(best["feature_set"]), feature_variants):
                 passed.append(f"{label}: feature set not computable from audio")
                 continue
             return Choice(
@@ -220,7 +225,12 @@ def export_final_model(
         log.info("final model: %s is up to date (export key %s): kept, not refit", out, key)
         return out
     choice = choose_best_pair(
-        results, cfg.baseline, family=family, feature_set=feature_set, predictable=True
+        results,
+        cfg.baseline,
+        family=family,
+        feature_set=feature_set,
+        predictable=True,
+        feature_variants=cfg.feature_variants,
     )
     for why in choice.passed_over:
         log.warning("final model: passed over %s", why)
@@ -254,7 +264,7 @@ def export_final_model(
         estimator, params, inner_accuracy = fit_final(job)
         meta = {
             "feature_set": pair.feature_set,
-            "feature_params": cfg.feature_params.get(pair.feature_set, {}),
+            "feature_params": cfg.feature_params_of(pair.feature_set),
             "view": cfg.model_family(pair.family).input_kind,
             "pair": {"feature_set": pair.feature_set, "family": pair.family},
             "params": params,
@@ -262,6 +272,8 @@ def export_final_model(
             "n_tracks": n_tracks,
             "study_name": job.study_name,
         }
+        if cfg.feature_of(pair.feature_set) is not None:  # a variant: the set that computes it
+            meta["feature_of"] = cfg.feature_of(pair.feature_set)
         augmentation = _augmentation(cfg, pair.feature_set, job)
         if augmentation is not None:
             meta["augmentation"] = augmentation
@@ -353,7 +365,7 @@ def _fit_final_ensemble(
         label = f"{fs} · {fam}"
         if set(g["status"]) != {"done"}:
             left_out[label] = "not done on every fold"
-        elif not _predictable(str(fs)):
+        elif not _predictable(str(fs), cfg.feature_variants):
             left_out[label] = "feature set not computable from audio"
         else:
             candidates.append(PairKey(str(fs), str(fam), choice.protocol))
@@ -388,7 +400,8 @@ def _fit_final_ensemble(
             EnsembleMember(
                 feature_set=key.feature_set,
                 family=key.family,
-                feature_params=dict(cfg.feature_params.get(key.feature_set, {})),
+                feature_params=cfg.feature_params_of(key.feature_set),
+                feature_of=cfg.feature_of(key.feature_set),
                 view=cfg.model_family(key.family).input_kind,
                 params=params,
                 weight=float(w),

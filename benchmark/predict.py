@@ -179,9 +179,14 @@ def save_model(directory: str | os.PathLike[str], estimator: Any, meta: dict[str
         raise ModelError("save_model: classes must be two or more distinct names")
     ensemble = meta.get("kind") == "ensemble"
     members = getattr(estimator, "members", []) if ensemble else [estimator]
-    for sets in [m.feature_set for m in members] if ensemble else [meta["feature_set"]]:
-        if sets not in all_feature_sets():
-            raise ModelError(f"save_model: unknown feature set {sets!r}")
+    named = (
+        [(m.feature_set, getattr(m, "feature_of", None)) for m in members]
+        if ensemble
+        else [(meta["feature_set"], meta.get("feature_of"))]
+    )
+    for sets, of in named:  # a config's feature variant: the set it is made of is registered
+        if (of or sets) not in all_feature_sets():
+            raise ModelError(f"save_model: unknown feature set {of or sets!r}")
     if ensemble and not (members and hasattr(estimator, "combine")):
         raise ModelError("save_model: an ensemble needs members and a combine method")
     for m in members:
@@ -281,12 +286,17 @@ class ModelInput:
     estimator: Any
 
 
-def _extractor(feature_set: str, feature_params: dict[str, Any], view: str) -> AudioFeatureSet:
+def _extractor(
+    feature_set: str, feature_params: dict[str, Any], view: str, feature_of: str | None = None
+) -> AudioFeatureSet:
     """The audio feature set computing ``feature_set``'s values (its own params only if it is
-    itself computed from audio: Kaggle's CSV params mean nothing to librosa)."""
+    itself computed from audio: Kaggle's CSV params mean nothing to librosa). ``feature_of``:
+    the registered set a config's feature variant ``feature_set`` is made of."""
     from benchmark.features import all_feature_sets, get_feature_set
 
     known = all_feature_sets()
+    if feature_of is not None:
+        return _extractor(feature_of, feature_params, view).named(feature_set)
     own = known.get(feature_set)
     name = own.audio_counterpart() if own is not None else None
     if name is None or name not in known:
@@ -307,28 +317,36 @@ def _extractor(feature_set: str, feature_params: dict[str, Any], view: str) -> A
     return fset  # type: ignore[return-value]
 
 
-def _member_inputs(members: Sequence[Any]) -> list[tuple[str, dict[str, Any], str]]:
-    """``(feature set, feature params, view)`` of ensemble members given as objects (the
-    estimator's) or as ``model.json`` records."""
+#: ``(feature set, feature params, view, the registered set a feature variant is made of)``
+Input = tuple[str, dict[str, Any], str, str | None]
+
+
+def _member_inputs(members: Sequence[Any]) -> list[Input]:
+    """``(feature set, feature params, view, feature_of)`` of ensemble members given as objects
+    (the estimator's) or as ``model.json`` records."""
     out = []
     for m in members:
         get = m.get if isinstance(m, dict) else lambda k, m=m: getattr(m, k, None)
+        of = get("feature_of")
         out.append(
             (
                 str(get("feature_set")),
                 dict(get("feature_params") or {}),
                 str(get("view") or "tabular"),
+                None if of is None else str(of),
             )
         )
     return out
 
 
-def _inputs_of(model: SavedModel) -> list[tuple[str, dict[str, Any], str]]:
-    """``(feature set, feature params, view)`` of each of the model's inputs, from
+def _inputs_of(model: SavedModel) -> list[Input]:
+    """``(feature set, feature params, view, feature_of)`` of each of the model's inputs, from
     ``model.json`` alone when it lists an ensemble's members (never waiting for a background
     load); an ensemble saved without that list is asked."""
     if not model.is_ensemble:
-        return [(model.feature_set, dict(model.meta.get("feature_params") or {}), model.view)]
+        of = model.meta.get("feature_of")
+        params = dict(model.meta.get("feature_params") or {})
+        return [(model.feature_set, params, model.view, None if of is None else str(of))]
     listed = model.meta.get("members")
     if (
         isinstance(listed, list)
@@ -342,7 +360,9 @@ def _inputs_of(model: SavedModel) -> list[tuple[str, dict[str, Any], str]]:
 def model_extractors(model: SavedModel) -> list[tuple[AudioFeatureSet, str]]:
     """``(audio feature set, view)`` of each of the model's inputs: what extraction computes,
     known before the estimator is loaded."""
-    return [(_extractor(name, params, view), view) for name, params, view in _inputs_of(model)]
+    return [
+        (_extractor(name, params, view, of), view) for name, params, view, of in _inputs_of(model)
+    ]
 
 
 def model_inputs(model: SavedModel) -> list[ModelInput]:

@@ -100,8 +100,9 @@ def available_cores() -> int:
 # --- what to extract ----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class FeatureSpec:
-    """One distinct feature computation: a feature set's name, its params (as sorted JSON, so
-    equal params give equal specs) and the view. Small and picklable: what a worker gets."""
+    """One distinct feature computation: a registered feature set's name (a config's feature
+    variant goes by the set it is made of), its params (as sorted JSON, so equal params give
+    equal specs) and the view. Small and picklable: what a worker gets."""
 
     name: str
     params_json: str
@@ -109,7 +110,8 @@ class FeatureSpec:
 
     @classmethod
     def of(cls, fset: AudioFeatureSet, view: str) -> FeatureSpec:
-        return cls(fset.name, json.dumps(fset.params, sort_keys=True, default=str), view)
+        params = json.dumps(fset.params, sort_keys=True, default=str)
+        return cls(fset.registered_name(), params, view)
 
     def build(self) -> AudioFeatureSet:
         from benchmark.features import get_feature_set

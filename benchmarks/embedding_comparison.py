@@ -48,10 +48,10 @@ def main() -> None:
             predictions[predictions["protocol"] == protocol],
             (args.set, str(rows["family"].iloc[0])),
         )
-        print(f"{'pair':36} {'fold accuracy':>15} {'pooled OOF accuracy [95 % CI]':>31}")
+        print(f"{'pair':40} {'fold accuracy':>15} {'pooled OOF accuracy [95 % CI]':>31}")
         for _, r in table.sort_values(["feature_set", "family"]).iterrows():
             print(
-                f"{r.feature_set + ' · ' + r.family:36} {r.accuracy:8.3f} ± {r.accuracy_std:.3f}"
+                f"{r.feature_set + ' · ' + r.family:40} {r.accuracy:8.3f} ± {r.accuracy_std:.3f}"
                 f" {r.oof_accuracy:13.3f} [{r.ci_low:.3f}, {r.ci_high:.3f}]"
             )
         lines = []
@@ -72,12 +72,12 @@ def main() -> None:
         adjusted = holm(np.array([float(r.p_value) for _, _, r in lines]))
         print(f"\n{args.set} against each other set, same family ({protocol}; Holm over these):")
         print(
-            f"{'family':14} {'against':14} {'Δ fold acc':>10} {'p (corr. t)':>11} {'p Holm':>7}"
+            f"{'family':14} {'against':26} {'Δ fold acc':>10} {'p (corr. t)':>11} {'p Holm':>7}"
             f" {'p McNemar':>9} {'Δ OOF [95 % CI]':>24}"
         )
         for (family, other, r), p_holm in zip(lines, adjusted, strict=True):
             print(
-                f"{family:14} {other:14} {r.delta:+10.3f} {r.p_value:11.4f} {p_holm:7.4f}"
+                f"{family:14} {other:26} {r.delta:+10.3f} {r.p_value:11.4f} {p_holm:7.4f}"
                 f" {r.p_mcnemar:9.4f} {r.delta_oof:+8.3f} [{r.delta_ci_low:+.3f}, "
                 f"{r.delta_ci_high:+.3f}]"
             )

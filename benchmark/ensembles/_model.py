@@ -29,6 +29,9 @@ class EnsembleMember:
     params: dict[str, Any]
     weight: float
     estimator: Any = field(repr=False)
+    #: the registered feature set a config's feature variant ``feature_set`` is made of (None:
+    #: ``feature_set`` is registered itself)
+    feature_of: str | None = None
 
     @property
     def label(self) -> str:
@@ -36,7 +39,7 @@ class EnsembleMember:
 
     def describe(self) -> dict[str, Any]:
         """The member as ``model.json`` lists it."""
-        return {
+        out = {
             "feature_set": self.feature_set,
             "family": self.family,
             "feature_params": self.feature_params,
@@ -44,6 +47,9 @@ class EnsembleMember:
             "params": self.params,
             "weight": round(self.weight, 6),
         }
+        if self.feature_of is not None:
+            out["feature_of"] = self.feature_of
+        return out
 
 
 class EnsembleModel:

@@ -136,17 +136,14 @@ class Plan:
 def _pairs_for(cfg: BenchmarkConfig) -> list[tuple[str, str]]:
     """(feature set, family) combinations: every family on every set offering its input kind;
     the baseline pair is always included, since every pair is compared with it."""
-    from benchmark.features import all_feature_sets
-
-    sets = all_feature_sets()
     pairs = [
         (fs, fam)
         for fs in cfg.feature_sets
         for fam in cfg.family_names()
-        if cfg.model_family(fam).input_kind in sets[fs].views
+        if cfg.model_family(fam).input_kind in cfg.feature_class(fs).views
     ]
     base = (cfg.baseline["feature_set"], cfg.baseline["family"])
-    if base not in pairs and base[0] in sets:
+    if base not in pairs and (base[0] in all_feature_sets() or base[0] in cfg.feature_variants):
         pairs.insert(0, base)
     return pairs
 
@@ -286,14 +283,17 @@ def fold_job(
 
 
 def feature_set_of(cfg: BenchmarkConfig, name: str) -> FeatureSet:
-    """Feature set ``name`` with the config's parameters; audio extraction runs on the run's
-    ``n_jobs`` processes unless the config says otherwise."""
+    """Feature set ``name`` (a registered one or one of the config's feature variants, then
+    named so) with the config's parameters; audio extraction runs on the run's ``n_jobs``
+    processes unless the config says otherwise."""
     from benchmark.features.audio_base import AudioFeatureSet
 
-    params = dict(cfg.feature_params.get(name, {}))
-    if issubclass(all_feature_sets().get(name, object), AudioFeatureSet):
+    params = cfg.feature_params_of(name)
+    cls = cfg.feature_class(name)
+    if issubclass(cls, AudioFeatureSet):
         params.setdefault("n_jobs", cfg.n_jobs)
         augment = params.get("augment")
         if augment is not None and augment is not False:  # drawn from the benchmark's seed
             params["augment"] = {"seed": cfg.seed, **({} if augment is True else augment)}
-    return get_feature_set(name, **params)
+    fset = get_feature_set(cls.registered_name(), **params)
+    return fset if cfg.feature_of(name) is None else fset.named(name)

@@ -16,7 +16,7 @@ import tempfile
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import numpy as np
 
@@ -91,7 +91,10 @@ class FeatureSet(ABC):
     file or parameter recomputes and an unchanged one is read back.
     """
 
-    name: ClassVar[str]
+    #: the registered name (a class attribute); an instance may carry another one, what results
+    #: and messages call it (a config's feature variant, :meth:`named`), while the cache keys
+    #: and ``predict`` go by :meth:`registered_name`, the computation it is
+    name: str
     views: ClassVar[tuple[str, ...]] = ("tabular",)
     #: bumped when the extraction code changes, so old caches are not reused
     version: ClassVar[int] = 1
@@ -108,6 +111,17 @@ class FeatureSet(ABC):
     def __init__(self, **params: Any) -> None:
         self.params = params
 
+    @classmethod
+    def registered_name(cls) -> str:
+        """The name this set's class is registered under (what computes it)."""
+        return cls.name
+
+    def named(self, name: str) -> Self:
+        """This set under the name ``name`` (a config's feature variant): results, logs and
+        errors say ``name``; it is still computed, and cached, as its registered set."""
+        self.name = name
+        return self
+
     def unavailable(self, dataset: Dataset) -> str | None:
         """Why this set cannot be built from ``dataset`` (a missing file), or ``None``."""
         return None
@@ -122,7 +136,7 @@ class FeatureSet(ABC):
 
     def cache_key(self, dataset: Dataset, view: str) -> str:
         payload = {
-            "name": self.name,
+            "name": self.registered_name(),
             "version": self.version,
             "view": view,
             "params": self.params,
@@ -138,7 +152,9 @@ class FeatureSet(ABC):
             raise ValueError(f"feature set {self.name!r} has no {view!r} view (has {self.views})")
         if cache_dir is None:
             return self.build(dataset, view)
-        path = Path(cache_dir) / f"{self.name}-{view}-{self.cache_key(dataset, view)}.npz"
+        path = (
+            Path(cache_dir) / f"{self.registered_name()}-{view}-{self.cache_key(dataset, view)}.npz"
+        )
         if path.exists():
             with np.load(path, allow_pickle=False) as z:
                 meta = json.loads(str(z["meta"]))
