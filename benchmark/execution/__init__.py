@@ -6,7 +6,8 @@ for how long:
 
 * :mod:`~benchmark.execution.plan`: the jobs of a benchmark (the one module stages may import);
 * :mod:`~benchmark.execution.local`: ``genrebench run`` on one machine (lock, dry run);
-* :mod:`~benchmark.execution.schedule`: dispatch order, processes, re-plans, the deadline;
+* :mod:`~benchmark.execution.schedule`: dispatch order, re-plans, the deadline;
+* :mod:`~benchmark.execution.cluster`: where jobs run (a Dask LocalCluster or a cluster);
 * :mod:`~benchmark.execution.time_budget` and :mod:`~benchmark.execution.cost`: a wall-clock
   budget turned into trial caps, from measured costs;
 * :mod:`~benchmark.execution.racing`: pairs shown worse get no more folds;

@@ -29,6 +29,7 @@ import pandas as pd
 from benchmark.config import BenchmarkConfig
 from benchmark.data import Dataset
 from benchmark.errors import GenrebenchError
+from benchmark.execution.cluster import refuse_local_storage, scheduler_address
 from benchmark.execution.outputs import write_outcome_files
 from benchmark.execution.plan import Plan, RunOptions, make_plan, provenance, tracker_tags
 from benchmark.execution.schedule import Schedule, make_schedule
@@ -120,6 +121,8 @@ def plan_and_run(
         dataset = Dataset.open(opts.data_dir, cfg.dataset, cfg.tracks)
         prov = provenance(cfg, dataset)
         storage_url = opts.storage_url or default_storage_url(results_dir)
+        address = scheduler_address(opts.scheduler)
+        refuse_local_storage(address, storage_url)
         # create the schema once here: worker processes racing to create it collide
         storage = open_storage(storage_url)
         if opts.storage_url:
@@ -142,7 +145,7 @@ def plan_and_run(
             "data_checksum": prov["data_checksum"],
         }
         outcomes: list[FoldOutcome] = list(plan.skipped)
-        schedule = make_schedule(cfg, plan, results_dir, started_at=started_at)
+        schedule = make_schedule(cfg, plan, results_dir, started_at=started_at, address=address)
         if on_start:
             scheduler = schedule.scheduler
             on_start(len(plan.jobs), scheduler.seconds_left, scheduler.trials_running)
