@@ -24,11 +24,13 @@ import os
 import threading
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from benchmark.errors import ConfigError
+from benchmark.execution.status import write_cluster_file
 from benchmark.results import FoldOutcome
 from benchmark.tuning import FoldJob, run_fold
 
@@ -118,13 +120,22 @@ class DaskExecutor:
     :meth:`submit` returns a :class:`concurrent.futures.Future`, so the scheduler waits on
     Dask tasks and on jobs read back in process alike."""
 
-    def __init__(self, n_jobs: int, address: str | None = None, security: Any = None) -> None:
+    def __init__(
+        self,
+        n_jobs: int,
+        address: str | None = None,
+        security: Any = None,
+        note_dir: Path | None = None,
+    ) -> None:
         self.n_jobs = n_jobs
         self.address = address
         self.security = security
+        self.note_dir = note_dir  # where the cluster is noted for `genrebench status`
+        self._note: Path | None = None
         self._client: Any = None
         self._cluster: Any = None
         self._sent: dict[int, Any] = {}  # id of a job's X -> its scattered _Arrays
+        self._closing = False  # set by shutdown: a cancelled task is then not sent again
 
     @property
     def client(self) -> Any:
@@ -154,6 +165,9 @@ class DaskExecutor:
         where = self.address or f"a local cluster of {self.n_jobs} worker processes"
         link = self._dashboard()
         log.info("fold jobs run on %s; dashboard: %s", where, link)
+        if self.note_dir is not None:
+            address = self.address or str(self._cluster.scheduler_address)
+            self._note = write_cluster_file(self.note_dir, address, link)
 
     def _dashboard(self) -> str:
         """The dashboard's URL, or why there is none (it needs bokeh)."""
@@ -181,30 +195,47 @@ class DaskExecutor:
         key = id(job.X)
         if key not in self._sent:
             arrays = _Arrays(job.X, job.row_track, job.y, job.row_copy)
-            self._sent[key] = self.client.scatter(arrays, hash=False)
+            # on every worker there now: a worker lost later takes no only copy with it (workers
+            # that join fetch it from a peer, and keep it)
+            self._sent[key] = self.client.scatter(arrays, hash=False, broadcast=True)
         return self._sent[key]
 
     def submit(self, job: FoldJob) -> Future[FoldOutcome]:
+        future: Future[FoldOutcome] = Future()
+        self._send(job, future, LOST_DATA_RETRIES)
+        return future
+
+    def _send(self, job: FoldJob, future: Future[FoldOutcome], retries: int) -> None:
+        """Submit ``job``'s task and settle ``future`` with its outcome. A task cancelled
+        because its arrays were lost with every worker that held them is sent again, with
+        the arrays sent again (``retries`` times): the run goes on, the study keeps its
+        trials."""
         arrays = self._arrays(job)
         light = replace(job, X=_EMPTY, row_track=_EMPTY, y=_EMPTY, row_copy=None)
         task = self.client.submit(
             _run_task, light, arrays, key=task_key(job), pure=False, retries=0
         )
-        future: Future[FoldOutcome] = Future()
 
         def settle(done: Any) -> None:
             try:
                 future.set_result(done.result())
             except BaseException as exc:  # a fail_fast error, a worker lost too often
-                future.set_exception(exc)
+                if retries > 0 and not self._closing and _lost_data(exc):
+                    log.warning("%s: its data was lost with a worker; sent again", done.key)
+                    self._sent.pop(id(job.X), None)
+                    self._send(job, future, retries - 1)
+                else:
+                    future.set_exception(exc)
 
         task.add_done_callback(settle)
         future.task = task  # type: ignore[attr-defined]  # held: a released future is cancelled
-        return future
 
     def shutdown(self, wait: bool = True, **_: Any) -> None:
         """Close the client (its tasks are released) and a cluster started here."""
+        self._closing = True
         self._sent.clear()
+        if self._note is not None:
+            self._note.unlink(missing_ok=True)
         if self._client is not None:
             self._client.close()
         if self._cluster is not None:
@@ -212,6 +243,18 @@ class DaskExecutor:
             logging.getLogger("distributed.nanny").setLevel(logging.ERROR)
             self._cluster.close()
         self._client = self._cluster = None
+
+
+#: how often a task whose scattered arrays were lost is sent again
+LOST_DATA_RETRIES = 3
+
+
+def _lost_data(exc: BaseException) -> bool:
+    """Whether a task was cancelled by the scheduler (its input lost with its workers), not
+    failed by its own code or released by this client."""
+    from distributed.client import FutureCancelledError
+
+    return isinstance(exc, FutureCancelledError)
 
 
 def task_key(job: FoldJob) -> str:

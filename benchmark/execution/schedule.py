@@ -31,6 +31,7 @@ import pandas as pd
 from benchmark.config import BenchmarkConfig, format_duration
 from benchmark.execution.cluster import DaskExecutor
 from benchmark.execution.cost import CostModel, makespan
+from benchmark.execution.fold_outcomes import FoldOutcomes
 from benchmark.execution.plan import Plan
 from benchmark.execution.racing import Race, folds_per_protocol
 from benchmark.execution.time_budget import BudgetPlan, TuningValue, not_reached, plan_budget
@@ -77,6 +78,13 @@ class _InProcess:
         pass
 
 
+def _read_back(outcome: FoldOutcome) -> Future[FoldOutcome]:
+    future: Future[FoldOutcome] = Future()
+    future.set_result(outcome)
+    future.read_back = True  # type: ignore[attr-defined]
+    return future
+
+
 @dataclass
 class Scheduler:
     """Runs ``jobs`` on ``n_jobs`` processes in ``order``; see the module docstring."""
@@ -103,6 +111,10 @@ class Scheduler:
     address: str | None = None
     #: :class:`distributed.Security` for a ``tls://`` address (None: Dask's config)
     security: Any = None
+    #: where finished folds' outcomes are kept and read back (None: nowhere, every job runs)
+    outcomes: FoldOutcomes | None = None
+    #: the results folder, where a started cluster is noted for ``genrebench status``
+    results_dir: Path | None = None
 
     def __post_init__(self) -> None:
         self.jobs = list(self.jobs)  # its own copy: a re-plan replaces jobs in it
@@ -161,7 +173,7 @@ class Scheduler:
         executor: Any = (
             _InProcess()
             if self.n_jobs <= 1 and self.address is None
-            else DaskExecutor(self.n_jobs, self.address, self.security)
+            else DaskExecutor(self.n_jobs, self.address, self.security, self.results_dir)
         )
         try:
             yield from self._loop(executor)
@@ -191,7 +203,10 @@ class Scheduler:
                         self.race.settle()
                     yield made, False
                     continue
-                if self._answered(job):  # stored: read back here, no process needed
+                stored = self.outcomes.get(job) if self.outcomes is not None else None
+                if stored is not None:  # finished before: read back, no process needed
+                    running[_read_back(stored)] = i
+                elif self._answered(job):  # its trials are stored: refit here
                     running[_InProcess().submit(job)] = i
                 else:
                     running[executor.submit(job)] = i
@@ -207,6 +222,8 @@ class Scheduler:
                 i = running.pop(future)
                 self._started.pop(i, None)
                 outcome = future.result()
+                if self.outcomes is not None and not getattr(future, "read_back", False):
+                    self.outcomes.put(outcome)  # the fold is finished once this is written
                 if self.cost is not None:
                     self.cost.observe(outcome, outcome.n_trials + outcome.n_pruned)
                 if self.race is not None:
@@ -430,6 +447,8 @@ def make_schedule(
         replan=replan,
         value=value,
         address=address,
+        outcomes=FoldOutcomes(results_dir),
+        results_dir=Path(results_dir),
     )
     ends_at = started_at + budget_s if budget_s is not None else None
     return Schedule(bplan, deadline, scheduler, measure_s, ends_at)

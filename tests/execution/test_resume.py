@@ -14,6 +14,8 @@ import pandas as pd
 from fault_injection import finished_folds, run_command
 from optuna.trial import TrialState
 
+from benchmark.execution.fold_outcomes import FoldOutcomes
+
 #: three families, four artist folds (``make_config.file(**KILLED)``)
 KILLED = dict(
     name="k",
@@ -58,10 +60,12 @@ def test_sigkill_mid_run_then_rerun_loses_and_repeats_nothing(
         proc.wait(timeout=30)
     storage = f"sqlite:///{db}"
     before = {}
+    stored = FoldOutcomes(results / "k")
+    assert stored.count() >= 3
     for s in optuna.get_all_study_summaries(storage):
         study = optuna.load_study(study_name=s.study_name, storage=storage)
         before[s.study_name] = (
-            "outcome" in study.user_attrs,
+            stored.path(s.study_name).is_file(),
             [(t.number, t.state, t.params) for t in study.trials if t.state.is_finished()],
         )
     finished_before = [name for name, (done, _) in before.items() if done]
@@ -80,6 +84,8 @@ def test_sigkill_mid_run_then_rerun_loses_and_repeats_nothing(
         finished = [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
         assert len(finished) == 4, f"{s.study_name}: {len(finished)} finished trials"
         assert not [t for t in study.trials if t.state == TrialState.RUNNING]
+        assert not study.user_attrs  # the outcomes live in the results folder, not here
+        assert stored.path(s.study_name).is_file()
         if s.study_name in before:
             # every trial finished before the kill is still there, unchanged
             kept = [(t.number, t.state, t.params) for t in study.trials if t.state.is_finished()]
