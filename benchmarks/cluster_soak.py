@@ -126,6 +126,8 @@ def main() -> int:
     end = time.monotonic() + 60 * args.minutes
     totals = {"runs": 0, "done": 0, "rerun": 0, "lost": 0, "duplicated": 0, "kills": 0}
     client: subprocess.Popen | None = None
+    # the clock of kills runs across runs: a run shorter than the interval is still hit
+    next_kill = time.monotonic() + args.kill_every * rng.uniform(0.5, 1.5)
     try:
         while time.monotonic() < end:
             n = totals["runs"]
@@ -138,7 +140,6 @@ def main() -> int:
                 tmp,
                 tmp / f"run{n}.log",
             )
-            next_kill = time.monotonic() + args.kill_every * rng.uniform(0.5, 1.5)
             while client.poll() is None:
                 time.sleep(0.5)
                 if time.monotonic() >= next_kill:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -197,8 +198,21 @@ class DaskExecutor:
             arrays = _Arrays(job.X, job.row_track, job.y, job.row_copy)
             # on every worker there now: a worker lost later takes no only copy with it (workers
             # that join fetch it from a peer, and keep it)
-            self._sent[key] = self.client.scatter(arrays, hash=False, broadcast=True)
+            self._sent[key] = self._scatter(arrays)
         return self._sent[key]
+
+    def _scatter(self, arrays: _Arrays, attempts: int = 5) -> Any:
+        """Send ``arrays`` to every worker; a worker lost while they are sent makes the
+        scheduler's list stale for a moment: try again, and at last to one worker only."""
+        for attempt in range(attempts):
+            try:
+                return self.client.scatter(arrays, hash=False, broadcast=attempt < attempts - 1)
+            except Exception as exc:  # KeyError, CommClosedError: a worker went away
+                if attempt == attempts - 1:
+                    raise
+                log.warning("arrays not sent (%s: %s): again", type(exc).__name__, exc)
+                time.sleep(1.0)
+        raise AssertionError("unreachable")
 
     def submit(self, job: FoldJob) -> Future[FoldOutcome]:
         future: Future[FoldOutcome] = Future()
@@ -222,8 +236,12 @@ class DaskExecutor:
             except BaseException as exc:  # a fail_fast error, a worker lost too often
                 if retries > 0 and not self._closing and _lost_data(exc):
                     log.warning("%s: its data was lost with a worker; sent again", done.key)
-                    self._sent.pop(id(job.X), None)
-                    self._send(job, future, retries - 1)
+                    if self._sent.get(id(job.X)) is arrays:  # not already sent again
+                        self._sent.pop(id(job.X))
+                    try:
+                        self._send(job, future, retries - 1)
+                    except Exception as again:  # the cluster is gone: the run must hear it
+                        future.set_exception(again)
                 else:
                     future.set_exception(exc)
 
@@ -246,7 +264,7 @@ class DaskExecutor:
 
 
 #: how often a task whose scattered arrays were lost is sent again
-LOST_DATA_RETRIES = 3
+LOST_DATA_RETRIES = 10
 
 
 def _lost_data(exc: BaseException) -> bool:
