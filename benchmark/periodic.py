@@ -1,7 +1,6 @@
 """Call a function every few seconds in a daemon thread while a block runs.
 
-The heartbeat of a trial (:mod:`benchmark.trial_count`) and the renewal of a worker's claims
-(:mod:`benchmark.execution.workers.board`) both need it; neither owns it.
+The heartbeat of a trial (:mod:`benchmark.trial_count`) needs it; it is not a trial's concept.
 """
 
 from __future__ import annotations
@@ -18,8 +17,7 @@ def repeating(
     interval_s: float, fn: Callable[[], object], *, first: bool = False
 ) -> Iterator[None]:
     """Call ``fn`` every ``interval_s`` seconds (and at once with ``first``) in a daemon thread
-    while the block runs: trial heartbeats, and the renewal of claims
-    (:mod:`benchmark.execution.workers.board`).
+    while the block runs (trial heartbeats).
     A failed call is retried next interval (the storage may be briefly away); the thread is
     stopped and joined on exit."""
     stop = threading.Event()

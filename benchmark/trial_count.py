@@ -8,7 +8,8 @@ which count, so that a study ends with the same trials however its work was cut 
   nowhere) and queued again as they were (:func:`fail_stale_trials`); every trial samples with
   a seed of its place among the counted trials (:mod:`benchmark.sampler_seeding`,
   :func:`is_counted`), so a resumed run is the run it would have been without the kill.
-* Workers (:mod:`benchmark.execution.workers.worker`) share studies, with one rule that makes
+* Processes that share a study (:class:`Shared`; no engine does since Dask runs each study as
+  one task at a time, issue 41) follow one rule that makes
   a study's budget global: a trial runs only if fewer than ``n_trials`` trials numbered before it
   are finished, running or waiting (Optuna numbers trials in creation order). Any number of
   processes may then add trials to one study: at most ``n_trials`` ever finish, and a trial that

@@ -7,8 +7,9 @@ is predicted once. Nothing of the test part reaches tuning or preprocessing (the
 rest of the pipeline are fit inside each fit).
 
 The study lives in an Optuna storage given by URL and is named deterministically, so a rerun
-finds it: finished trials are kept, the budget counts them, and a finished fold's outcome is
-stored on the study (``user_attrs["outcome"]``) and reused without any new work.
+finds it: finished trials are kept and the budget counts them, so a fold run again adds no
+trial and only refits. A finished fold's outcome is kept by the run that asked for it, with the
+results (:mod:`benchmark.execution.fold_outcomes`), not in the study.
 
 Which trials run and which count (the budget, a killed run's trials, the trials of workers
 sharing a study) is :mod:`benchmark.trial_count`'s; this module says what a trial computes
@@ -52,7 +53,6 @@ from benchmark.trial_count import (
 __all__ = [
     "FOLD_STEP0",
     "FoldJob",
-    "OUTCOME_ATTR",
     "PRUNERS",
     "check_no_leak",
     "derive_seed",
@@ -72,8 +72,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-OUTCOME_ATTR = "outcome"
 
 
 def study_name(benchmark: str, pair: PairKey, fold: int, config_digest: str) -> str:
@@ -521,14 +519,6 @@ def _run_fold(
     checkpoint: Callable[[str], None] | None = None,
 ) -> tuple[FoldOutcome, bool]:
     study, space, storage = _prepare(job, shared.storage if shared else None, shared)
-    stored = study.user_attrs.get(OUTCOME_ATTR)
-    if stored is not None and satisfies(FoldOutcome.from_json(stored), job):
-        outcome = FoldOutcome.from_json(stored)
-        if outcome.status == "done" and outcome.inner_predictions is None and shared is None:
-            # stored by a genrebench from before inner predictions were kept: add them once
-            outcome.inner_predictions = inner_predictions(job, outcome.params)
-            study.set_user_attr(OUTCOME_ATTR, outcome.to_json())
-        return outcome, False
     t_tune = time.perf_counter()
     status, message = "done", ""
     inner_oof: dict[int, pd.DataFrame] = {}
@@ -576,7 +566,4 @@ def _run_fold(
     )
     if checkpoint is not None:
         checkpoint("during the refit")
-    # the fold is finished only once its outcome is stored: a run killed before this line
-    # redoes the refit (cheap) but keeps every trial
-    study.set_user_attr(OUTCOME_ATTR, outcome.to_json())
     return outcome, True

@@ -30,24 +30,17 @@ import math
 from pathlib import Path
 
 import numpy as np
-import optuna
 import pandas as pd
 from scipy.stats import kendalltau, t
 
-from benchmark.results import FoldOutcome, read_table, results_frame
-from benchmark.storage import default_storage_url, open_storage
-from benchmark.tuning import OUTCOME_ATTR
+from benchmark.execution.fold_outcomes import FoldOutcomes
+from benchmark.results import read_table, results_frame
 
 
 def _stored_outcomes(folder: Path) -> pd.DataFrame:
-    """The folds a run still going has finished: their outcomes, stored in the Optuna storage
-    as each fold ends (a study whose name starts with the folder's benchmark name)."""
-    storage = open_storage(default_storage_url(folder))
-    outcomes = [
-        FoldOutcome.from_json(s.user_attrs[OUTCOME_ATTR])
-        for s in optuna.get_all_study_summaries(storage, include_best_trial=False)
-        if s.study_name.startswith(f"{folder.name}:") and OUTCOME_ATTR in s.user_attrs
-    ]
+    """The folds a run still going has finished: their outcomes, stored in the results folder
+    as each fold ends."""
+    outcomes = FoldOutcomes(folder).all()
     return results_frame(o.row() for o in outcomes)
 
 

@@ -9,7 +9,11 @@ everything else (scores, params, trials, seeds, digests, every class probability
 
 Usage::
 
-    python benchmarks/layout_equivalence.py --before 3c66579 [--after WORKTREE] --data-dir DIR
+    python benchmarks/layout_equivalence.py --before 3c66579 [--after WORKTREE] --data-dir DIR \
+        [--n-jobs N]
+
+``--n-jobs`` runs both sides with that many processes (smoke's own is 1, in process), so a
+change of how jobs are spread over processes is checked too.
 
 It prints one line per (protocol, file) and exits non-zero on any difference.
 """
@@ -57,7 +61,9 @@ def checkout(rev: str, into: Path) -> Path:
     return into
 
 
-def run_smoke(tree: Path, protocol: str, data_dir: str) -> tuple[Path, float]:
+def run_smoke(
+    tree: Path, protocol: str, data_dir: str, n_jobs: int | None = None
+) -> tuple[Path, float]:
     """``genrebench run --config smoke`` with ``tree``'s package first on the path."""
     results = tree / "results-eq"
     env = {**os.environ, "PYTHONPATH": str(tree), "GENREBENCH_DATA": data_dir}
@@ -82,6 +88,7 @@ def run_smoke(tree: Path, protocol: str, data_dir: str) -> tuple[Path, float]:
             "--no-export",
             "--data-dir",
             data_dir,
+            *(["--n-jobs", str(n_jobs)] if n_jobs else []),
         ],
         cwd=tree,
         env=env,
@@ -115,6 +122,7 @@ def main() -> int:
     ap.add_argument("--after", default="WORKTREE", help="git revision after (default: worktree)")
     ap.add_argument("--data-dir", default=os.environ.get("GENREBENCH_DATA"))
     ap.add_argument("--protocols", default=",".join(PROTOCOLS))
+    ap.add_argument("--n-jobs", type=int, help="processes of both runs (default: smoke's)")
     args = ap.parse_args()
     if not args.data_dir:
         ap.error("--data-dir (or $GENREBENCH_DATA) is needed")
@@ -128,7 +136,7 @@ def main() -> int:
         for protocol in args.protocols.split(","):
             out = {}
             for side, tree in sides.items():
-                out[side], wall = run_smoke(tree, protocol, args.data_dir)
+                out[side], wall = run_smoke(tree, protocol, args.data_dir, args.n_jobs)
                 print(f"{protocol:17s} {side:6s} ran in {wall:5.1f} s")
             for name in FILES:
                 same, why = compare(out["before"], out["after"], name)

@@ -2,7 +2,7 @@
 tests and the scale-out benchmarks. Never for production data: the cluster trusts every local
 connection and, unless ``durable``, runs without fsync. It lives with the tests, not in the
 installed package: nothing genrebench runs needs it (pytest puts ``tests/`` on ``sys.path``;
-``benchmarks/scaleout.py`` adds it).
+a benchmark script adds ``tests/`` to its path).
 
     python tests/devcluster.py start [--dir DIR] [--port 5433] [--mlflow-port 5001]
     python tests/devcluster.py stop  [--dir DIR]          (DIR: /tmp/genrebench-dev)

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 from fake_gtzan import FEATURE_COLUMNS, make_fake_gtzan
 
+from benchmark.execution.fold_outcomes import FoldOutcomes
 from benchmark.trial_count import counted_trials
 
 __all__ = [
@@ -106,16 +107,8 @@ def _env() -> dict[str, str]:
 
 
 def finished_folds(bench: Path) -> int:
-    """Folds whose outcome is stored in the Optuna file (0 before it exists)."""
-    db = bench / "optuna.db"
-    if not db.exists():
-        return 0
-    try:
-        with sqlite3.connect(db, timeout=1) as con:
-            sql = "select count(*) from study_user_attributes where key = 'outcome'"
-            return int(con.execute(sql).fetchone()[0])
-    except sqlite3.Error:  # schema not created yet, or locked a moment
-        return 0
+    """Folds whose outcome the run stored in its results folder (0 before the first)."""
+    return FoldOutcomes(bench).count()
 
 
 def running_trials(bench: Path) -> int | None:

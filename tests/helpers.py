@@ -1,6 +1,6 @@
 """Small builders the test modules share (pytest puts ``tests/`` on ``sys.path``): benchmark
 configs written as YAML, one (pair, fold) job on a generated problem, a one-machine run, a
-journal-file worker, a noisier copy of the fake GTZAN folder, a saved model, and audio clips
+noisier copy of the fake GTZAN folder, a saved model, and audio clips
 on disk (:func:`write_clip`, :func:`write_genre_clip`, :func:`write_genre_folder`).
 
 Configs come from the ``make_config`` fixture (``tests/conftest.py``), which calls
@@ -27,7 +27,6 @@ from benchmark.config import BenchmarkConfig, load_config
 from benchmark.execution.cost import CostModel, FitCost
 from benchmark.execution.local import RunResult, plan_and_run
 from benchmark.execution.plan import RunOptions
-from benchmark.execution.workers.worker import WorkerOptions
 from benchmark.results import PairKey
 from benchmark.search_space import load_search_space
 from benchmark.testing import make_tabular_problem
@@ -47,7 +46,7 @@ BASE_CONFIG: dict[str, Any] = {
 }
 
 
-#: a one-pair benchmark on a test split (workers' journal-file tests): ``make_config(**JOURNAL)``
+#: a one-pair benchmark on a test split: ``make_config(**JOURNAL)``
 JOURNAL: dict[str, Any] = {
     "name": "j",
     "families": ["logreg"],
@@ -103,19 +102,6 @@ def run_local(cfg: BenchmarkConfig, data: Path, results: Path, **kw: Any) -> Run
     """``genrebench run`` in this process, without MLflow (``kw``: more :class:`RunOptions`)."""
     opts = RunOptions(data_dir=str(data), results_root=results, track=False, **kw)
     return plan_and_run(cfg, opts)
-
-
-def journal_options(data: Path, tmp_path: Path, name: str) -> WorkerOptions:
-    """A quick worker on a journal file of its own (no MLflow, short beats and polls)."""
-    return WorkerOptions(
-        data_dir=str(data),
-        results_root=tmp_path / "r",
-        storage_url=f"journal:///{tmp_path / 'shared' / name}.log",
-        track=False,
-        heartbeat_s=1,
-        grace_s=5,
-        poll_s=0.1,
-    )
 
 
 #: the classes of :func:`fold_job`'s problem

@@ -17,7 +17,6 @@ from benchmark.search_space import SearchSpace, load_search_space
 from benchmark.storage import open_storage
 from benchmark.trial_count import KILLED_ATTR, is_counted, seconds_spent
 from benchmark.tuning import (
-    OUTCOME_ATTR,
     FoldJob,
     derive_seed,
     load_study,
@@ -46,7 +45,9 @@ def test_fold_is_tuned_refit_and_scored_on_every_test_track(tmp_path: Path) -> N
     )
 
 
-def test_rerun_reuses_the_stored_outcome_and_runs_no_trial(tmp_path: Path) -> None:
+def test_a_fold_run_again_runs_no_trial_and_refits_the_same_outcome(tmp_path: Path) -> None:
+    """(A run reads a finished fold's outcome back from its results folder; run again here,
+    the study's kept trials make the same outcome.)"""
     job = fold_job(tmp_path)
     first = run_fold(job)
     n = len(study_trials(job))
@@ -59,9 +60,6 @@ def test_rerun_reuses_the_stored_outcome_and_runs_no_trial(tmp_path: Path) -> No
 def test_a_larger_budget_tops_up_the_same_study(tmp_path: Path) -> None:
     job = fold_job(tmp_path, n_trials=2)
     run_fold(job)
-    study = optuna.load_study(study_name=job.study_name, storage=job.storage_url)
-    # as if the run had been killed before its refit: a stored None is "no outcome"
-    study.set_user_attr(OUTCOME_ATTR, None)
     out = run_fold(replace(job, n_trials=5))
     finished = [t for t in study_trials(job) if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
     assert len(finished) == 5 and out.status == "done"
@@ -70,14 +68,11 @@ def test_a_larger_budget_tops_up_the_same_study(tmp_path: Path) -> None:
 def test_a_resumed_study_counts_the_seconds_its_earlier_trials_ran(tmp_path: Path) -> None:
     job = fold_job(tmp_path, n_trials=3)
     run_fold(job)
-    study = optuna.load_study(study_name=job.study_name, storage=job.storage_url)
-    study.set_user_attr(OUTCOME_ATTR, None)  # killed before its refit
     spent = seconds_spent(study_trials(job))
     assert spent > 0
     # its timeout_s was already used up by the first run's trials: nothing more runs
     out = run_fold(replace(job, n_trials=10, timeout_s=spent / 2))
     assert len(study_trials(job)) == 3 and out.status == "done"
-    study.set_user_attr(OUTCOME_ATTR, None)
     # time left on the clock: the study goes on
     out = run_fold(replace(job, n_trials=5, timeout_s=spent + 600))
     assert len(study_trials(job)) == 5 and out.status == "done"
@@ -112,9 +107,6 @@ def test_a_run_killed_mid_trial_resumes_as_the_uninterrupted_run(
     cut = fold_job(tmp_path / "cut", n_trials=7)
     if killed_at:
         run_fold(replace(cut, n_trials=killed_at))
-        optuna.load_study(study_name=cut.study_name, storage=cut.storage_url).set_user_attr(
-            OUTCOME_ATTR, None
-        )
     study = load_study(cut, open_storage(cut.storage_url))
     if not killed_at:
         study.enqueue_trial(SearchSpace.from_dict(cut.space).defaults_for_trial())

@@ -4,7 +4,7 @@ One module per command group, the options they share declared once (:mod:`._opti
 
 ============================  =====================================================
 ``run``                       :mod:`.run`
-``worker``, ``status``        :mod:`.workers` (scale-out over a shared storage)
+``worker``, ``status``        :mod:`.workers` (a Dask worker; progress and dashboard)
 ``report``, ``ui``            :mod:`.report`
 ``data check``, ``download``  :mod:`.data`
 ``list``                      :mod:`.catalog`

@@ -20,6 +20,12 @@ from benchmark.cli.export import export_final
 @run_options(
     after_overrides=(
         click.option("--n-jobs", type=int, help="Parallel worker processes over studies."),
+        click.option(
+            "--scheduler",
+            envvar="DASK_SCHEDULER_ADDRESS",
+            help="Run the fold jobs on this Dask cluster (tcp://host:8786 or tls://host:8786; "
+            "default: a local cluster of --n-jobs processes).",
+        ),
     )
 )
 @click.option(
@@ -48,6 +54,7 @@ from benchmark.cli.export import export_final
 def run(
     args: RunArgs,
     n_jobs: int | None,
+    scheduler: str | None,
     export: bool,
     budget: str | None,
     racing: bool | None,
@@ -57,7 +64,7 @@ def run(
     from benchmark.execution import RunOptions, plan_and_run
 
     cfg = args.config(n_jobs=n_jobs, budget=budget, racing=racing)
-    opts = RunOptions(**args.execution_options())
+    opts = RunOptions(**args.execution_options(), scheduler=scheduler)
     console.print(
         f"benchmark [bold]{cfg.name}[/]: {', '.join(cfg.feature_sets)} × "
         f"{len(cfg.family_names())} families × {', '.join(cfg.protocols)}; "

@@ -3,12 +3,14 @@
 The run only plans, schedules and collects: :mod:`~benchmark.execution.plan` makes the jobs,
 :mod:`~benchmark.execution.schedule` runs them (in parallel with ``n_jobs``), each outcome is
 logged to MLflow and :mod:`~benchmark.execution.outputs` writes the tables every later stage
-reads. All state that matters lives in the Optuna storage (finished trials, finished fold
-outcomes), so a killed run started again redoes only what was unfinished.
+reads. All state that matters is kept as it is made (finished trials in the Optuna storage,
+finished folds' outcomes in the results folder), so a killed run started again redoes only
+what was unfinished.
 
-``genrebench run`` is one process (with ``n_jobs`` worker processes) that owns its storage (the
-results folder's lock); to spread one benchmark over many processes or machines, start
-``genrebench worker`` on each (:mod:`benchmark.execution.workers`).
+``genrebench run`` is one client that owns its results folder (the folder's lock); its fold
+jobs run on a Dask LocalCluster of ``n_jobs`` processes, or on the cluster ``--scheduler``
+names, whose ``dask worker`` processes may be on many machines
+(:mod:`benchmark.execution.cluster`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import pandas as pd
 from benchmark.config import BenchmarkConfig
 from benchmark.data import Dataset
 from benchmark.errors import GenrebenchError
+from benchmark.execution.cluster import refuse_local_storage, scheduler_address
 from benchmark.execution.outputs import write_outcome_files
 from benchmark.execution.plan import Plan, RunOptions, make_plan, provenance, tracker_tags
 from benchmark.execution.schedule import Schedule, make_schedule
@@ -38,7 +41,7 @@ from benchmark.results import (
     PairKey,
     write_table,
 )
-from benchmark.storage import default_storage_url, journal_path, mask_url, open_storage
+from benchmark.storage import default_storage_url, mask_url, open_storage
 from benchmark.trial_count import counted_trials
 
 __all__ = ["RunResult", "benchmark_lock", "dry_run", "plan_and_run"]
@@ -75,36 +78,6 @@ def benchmark_lock(results_dir: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _refuse_if_workers(storage_url: str, name: str) -> None:
-    """``run`` fails every RUNNING trial when it starts: never while workers share the storage
-    (read-only look; a storage without workers' tables has none)."""
-    if journal_path(storage_url) is not None:
-        return
-    try:
-        import sqlalchemy as sa
-
-        engine = sa.create_engine(storage_url)
-        try:
-            if not sa.inspect(engine).has_table("genrebench_workers"):
-                return
-        finally:
-            engine.dispose()
-        from benchmark.execution.workers.sql_board import SqlBoard
-
-        board = SqlBoard(storage_url)
-        try:
-            live = [w for w in board.workers(name) if w.state == "running" and w.age_s < 120]
-        finally:
-            board.close()
-    except Exception:  # unreadable here: open_storage reports the URL problem
-        return
-    if live:
-        raise GenrebenchError(
-            f"{len(live)} genrebench worker(s) are running benchmark {name!r} on this storage "
-            "(genrebench status shows them): start another `genrebench worker` to help instead"
-        )
-
-
 def plan_and_run(
     cfg: BenchmarkConfig,
     opts: RunOptions,
@@ -116,14 +89,14 @@ def plan_and_run(
     t0 = time.perf_counter()
     started_at = time.time()
     results_dir = Path(opts.results_root) / cfg.name
+    storage_url = opts.storage_url or default_storage_url(results_dir)
+    address = scheduler_address(opts.scheduler)
+    refuse_local_storage(address, storage_url)
     with benchmark_lock(results_dir), contextlib.ExitStack() as stack:
         dataset = Dataset.open(opts.data_dir, cfg.dataset, cfg.tracks)
         prov = provenance(cfg, dataset)
-        storage_url = opts.storage_url or default_storage_url(results_dir)
         # create the schema once here: worker processes racing to create it collide
         storage = open_storage(storage_url)
-        if opts.storage_url:
-            _refuse_if_workers(storage_url, cfg.name)
         plan = make_plan(cfg, dataset, opts, storage_url)
         write_table(plan.splits, results_dir / "splits.parquet")
 
@@ -144,7 +117,7 @@ def plan_and_run(
             "config_digest": prov["config_digest"],
             "data_checksum": prov["data_checksum"],
         }
-        schedule = make_schedule(cfg, plan, results_dir, started_at=started_at)
+        schedule = make_schedule(cfg, plan, results_dir, started_at=started_at, address=address)
         if on_start:
             scheduler = schedule.scheduler
             on_start(len(plan.jobs), scheduler.seconds_left, scheduler.trials_running)

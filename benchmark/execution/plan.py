@@ -62,6 +62,8 @@ class RunOptions:
     tracking_uri: str | None = None
     fail_fast: bool = False
     track: bool = True  # log to MLflow
+    #: the Dask scheduler the fold jobs run on (``tcp://``/``tls://``; None: a LocalCluster)
+    scheduler: str | None = None
 
 
 def tracker_tags(cfg: BenchmarkConfig, prov: dict[str, Any]) -> dict[str, str]:

@@ -10,13 +10,15 @@ without running. Once the run's deadline is near, a fold that cannot finish a tr
 is not started: it becomes a ``skip`` row that says so (a rerun with a larger budget runs it).
 Under a budget, each finished study's inner-CV scores tell the next rounds' re-plan what more
 trials are worth to its pair (:class:`benchmark.execution.time_budget.TuningValue`).
+
+All of this stays in the run's process: the jobs themselves run as Dask tasks, on a
+LocalCluster or a cluster given by address (:mod:`benchmark.execution.cluster`), or in this
+process for ``n_jobs = 1``.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
@@ -27,7 +29,9 @@ from typing import Any
 import pandas as pd
 
 from benchmark.config import BenchmarkConfig, format_duration
+from benchmark.execution.cluster import DaskExecutor
 from benchmark.execution.cost import CostModel, makespan
+from benchmark.execution.fold_outcomes import FoldOutcomes
 from benchmark.execution.plan import Plan
 from benchmark.execution.racing import Race, folds_per_protocol
 from benchmark.execution.time_budget import BudgetPlan, TuningValue, not_reached, plan_budget
@@ -62,10 +66,10 @@ def dispatch_order(jobs: Sequence[FoldJob], cost: CostModel | None) -> list[int]
 class _InProcess:
     """An executor for ``n_jobs = 1``: the job runs at submit, in this process."""
 
-    def submit(self, fn: Callable[..., FoldOutcome], *args: Any) -> Future[FoldOutcome]:
+    def submit(self, job: FoldJob) -> Future[FoldOutcome]:
         future: Future[FoldOutcome] = Future()
         try:
-            future.set_result(fn(*args))
+            future.set_result(run_fold(job))
         except BaseException as exc:  # re-raised by result(), e.g. fail_fast
             future.set_exception(exc)
         return future
@@ -74,50 +78,11 @@ class _InProcess:
         pass
 
 
-class _LazyPool:
-    """The process pool, started at the first job that must run: a rerun whose folds are all
-    stored reads them back without starting one."""
-
-    def __init__(self, n_jobs: int) -> None:
-        self.n_jobs = n_jobs
-        self._pool: Any = None
-
-    def submit(self, fn: Callable[..., FoldOutcome], *args: Any) -> Future[FoldOutcome]:
-        if self._pool is None:
-            from joblib.externals.loky import get_reusable_executor
-
-            self._pool = get_reusable_executor(max_workers=self.n_jobs, reuse=False)
-        return self._pool.submit(fn, *args)
-
-    def shutdown(self, **kw: Any) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(**kw)
-
-
-_watched_parent: int | None = None
-
-
-def _exit_with_parent(parent: int, interval_s: float = 2.0) -> None:
-    """Make this pool process exit once ``parent`` is gone. A SIGKILLed ``genrebench run``
-    cannot stop its worker processes, which would otherwise finish (and waste) a long fold each,
-    holding the cores a restarted run needs. Its fold's trials are failed and redone on resume."""
-    global _watched_parent
-    if _watched_parent == parent or os.getpid() == parent:
-        return
-    _watched_parent = parent
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(interval_s)
-        log.warning("the benchmark process %d is gone: this worker stops too", parent)
-        os._exit(3)
-
-    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
-
-
-def _run_fold_in_pool(job: FoldJob, parent: int) -> FoldOutcome:
-    _exit_with_parent(parent)
-    return run_fold(job)
+def _read_back(outcome: FoldOutcome) -> Future[FoldOutcome]:
+    future: Future[FoldOutcome] = Future()
+    future.set_result(outcome)
+    future.read_back = True  # type: ignore[attr-defined]
+    return future
 
 
 @dataclass
@@ -141,6 +106,15 @@ class Scheduler:
     #: learns from each finished study what more trials are worth to its pair (the re-plan
     #: reads it); None: not learnt
     value: TuningValue | None = None
+    #: the Dask scheduler the jobs run on (None: a LocalCluster of ``n_jobs`` processes, or
+    #: this process for ``n_jobs = 1``)
+    address: str | None = None
+    #: :class:`distributed.Security` for a ``tls://`` address (None: Dask's config)
+    security: Any = None
+    #: where finished folds' outcomes are kept and read back (None: nowhere, every job runs)
+    outcomes: FoldOutcomes | None = None
+    #: the results folder, where a started cluster is noted for ``genrebench status``
+    results_dir: Path | None = None
 
     def __post_init__(self) -> None:
         self.jobs = list(self.jobs)  # its own copy: a re-plan replaces jobs in it
@@ -196,7 +170,11 @@ class Scheduler:
     def run(self) -> Iterator[tuple[FoldOutcome, bool]]:
         """Outcomes as they finish, each with whether it ran (False: an ``eliminated`` or
         not-reached row made here)."""
-        executor: Any = _InProcess() if self.n_jobs <= 1 else _LazyPool(self.n_jobs)
+        executor: Any = (
+            _InProcess()
+            if self.n_jobs <= 1 and self.address is None
+            else DaskExecutor(self.n_jobs, self.address, self.security, self.results_dir)
+        )
         try:
             yield from self._loop(executor)
         except BaseException:
@@ -208,9 +186,8 @@ class Scheduler:
         self._pending, self._started = list(self.order), {}
         pending = self._pending
         running: dict[Future[FoldOutcome], int] = {}
-        parent = os.getpid()
         while pending or running:
-            while len(running) < max(1, self.n_jobs) and pending:
+            while len(running) < self._slots(executor) and pending:
                 i = self._next(pending)
                 if i is None:
                     break
@@ -226,10 +203,13 @@ class Scheduler:
                         self.race.settle()
                     yield made, False
                     continue
-                if self._answered(job):  # stored: read back here, no process needed
-                    running[_InProcess().submit(run_fold, job)] = i
+                stored = self.outcomes.get(job) if self.outcomes is not None else None
+                if stored is not None:  # finished before: read back, no process needed
+                    running[_read_back(stored)] = i
+                elif self._answered(job):  # its trials are stored: refit here
+                    running[_InProcess().submit(job)] = i
                 else:
-                    running[executor.submit(_run_fold_in_pool, job, parent)] = i
+                    running[executor.submit(job)] = i
                 self._started[i] = time.monotonic()
             if not running:
                 if pending and self._next(pending) is None:
@@ -242,6 +222,8 @@ class Scheduler:
                 i = running.pop(future)
                 self._started.pop(i, None)
                 outcome = future.result()
+                if self.outcomes is not None and not getattr(future, "read_back", False):
+                    self.outcomes.put(outcome)  # the fold is finished once this is written
                 if self.cost is not None:
                     self.cost.observe(outcome, outcome.n_trials + outcome.n_pruned)
                 if self.race is not None:
@@ -251,6 +233,13 @@ class Scheduler:
                 yield outcome, True
             if self.race is not None:
                 self.race.settle()
+
+    def _slots(self, executor: Any) -> int:
+        """Jobs in flight at once: ``n_jobs``, or on a remote cluster its worker threads (a
+        job is held back until a worker is free, so racing and re-plans see fresh rounds)."""
+        if self.address is None or not isinstance(executor, DaskExecutor):
+            return max(1, self.n_jobs)
+        return max(1, executor.threads())
 
     def _learn_value(self, job: FoldJob) -> None:
         assert self.value is not None
@@ -401,6 +390,7 @@ def make_schedule(
     *,
     started_at: float,
     measure: bool | None = None,
+    address: str | None = None,
 ) -> Schedule:
     """The run's schedule: with a budget (or ``measure``, or more than one process) the cost of
     every pair is measured first, so jobs go longest first within each round and the budget's
@@ -456,6 +446,9 @@ def make_schedule(
         answered=answered,
         replan=replan,
         value=value,
+        address=address,
+        outcomes=FoldOutcomes(results_dir),
+        results_dir=Path(results_dir),
     )
     ends_at = started_at + budget_s if budget_s is not None else None
     return Schedule(bplan, deadline, scheduler, measure_s, ends_at)

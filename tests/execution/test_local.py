@@ -12,10 +12,9 @@ import pytest
 from fake_gtzan import make_fake_gtzan
 from helpers import JOURNAL, run_local
 
-from benchmark.errors import GenrebenchError
+from benchmark.errors import ConfigError, GenrebenchError
 from benchmark.execution.local import benchmark_lock, plan_and_run
 from benchmark.execution.plan import RunOptions
-from benchmark.execution.workers.sql_board import SqlBoard
 from benchmark.results import RESULT_COLUMNS
 
 #: three feature sets (one missing on some folders) under a k-fold and a test-split protocol
@@ -198,14 +197,17 @@ def test_run_logs_parent_runs_per_pair_with_nested_trials(fake_gtzan, tmp_path, 
     assert len(children) == 2  # n_trials
 
 
-def test_run_refuses_a_storage_that_live_workers_share(fake_gtzan, tmp_path, make_config) -> None:
+def test_a_remote_cluster_with_a_local_sqlite_storage_is_refused_first(
+    fake_gtzan, tmp_path, make_config
+) -> None:
+    """Its workers could not open the file: one line, before any work or file."""
     cfg = make_config(**JOURNAL)
-    url = f"sqlite:///{tmp_path / 'shared.db'}"
-    board = SqlBoard(url)
-    board.register_worker("j", "elsewhere", "host", 1, {})
-    board.close()
     opts = RunOptions(
-        data_dir=str(fake_gtzan), results_root=tmp_path / "r", storage_url=url, track=False
+        data_dir=str(fake_gtzan),
+        results_root=tmp_path / "r",
+        track=False,
+        scheduler="tcp://127.0.0.1:9",
     )
-    with pytest.raises(GenrebenchError, match="worker\\(s\\) are running benchmark 'j'"):
+    with pytest.raises(ConfigError, match="cannot reach a local SQLite storage"):
         plan_and_run(cfg, opts)
+    assert not (tmp_path / "r").exists()

@@ -141,7 +141,7 @@ def test_a_study_ended_by_the_deadline_is_continued_by_a_larger_budget(tmp_path:
     trials = study_trials(job)
     assert more.trial_budget == 5 and more.n_trials + more.n_pruned == 5 == len(trials)
     assert [t.params for t in trials[:2]] == before
-    # and a stored outcome that satisfies the plan is read back without any new trial
+    # and a fold run again once its study has the planned trials runs no new trial
     again = run_fold(replace(job, n_trials=5))
     assert len(study_trials(job)) == 5 and again.params == more.params
 

@@ -1,6 +1,7 @@
-"""``genrebench status`` on a storage written by ``genrebench run`` (issue 17: it said "holds 0
-benchmarks"): the benchmark is found from its Optuna studies and listed per pair; study names
-parse back, and trials are counted per study and state."""
+"""``genrebench status``: the benchmark is found from its Optuna studies (issue 17: it said
+"holds 0 benchmarks") and listed per pair, its finished folds read from the results folder, the
+run's dashboard shown while it runs; study names parse back, and trials are counted per study
+and state."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from click.testing import CliRunner
 from optuna.trial import TrialState
 
 from benchmark.cli import main
-from benchmark.execution.workers.status import parse_study_name, trial_counts
+from benchmark.execution.status import CLUSTER_FILE, parse_study_name, trial_counts
 from benchmark.results import PairKey
 from benchmark.storage import default_storage_url, open_storage
 from benchmark.tuning import study_name
@@ -42,19 +43,32 @@ def test_status_lists_a_benchmark_written_by_run(run_dir: Path) -> None:
         assert all(" 1/1 " in line for line in rows), res.stdout  # one fold, finished
         logreg = next(line for line in rows if "logreg" in line)
         assert logreg.split("│")[5].strip() == "2", res.stdout  # its two trials (--trials 2)
-        assert "written by `genrebench run`" in res.stdout
+        assert "1/1 started folds finished" not in res.stdout  # two: one per family
+        assert "2/2 started folds finished" in res.stdout
+        assert "dashboard" not in res.stdout  # no run is going
+
+
+def test_status_shows_the_dashboard_of_a_run_going_on(run_dir: Path) -> None:
+    import json
+    import os
+
+    note = run_dir / "smoke" / CLUSTER_FILE
+    note.write_text(
+        json.dumps({"scheduler": "tcp://127.0.0.1:1", "dashboard": "http://d/", "pid": os.getpid()})
+    )
+    try:
+        res = CliRunner().invoke(
+            main, ["status", "--config", "smoke", "--results-dir", str(run_dir)]
+        )
+    finally:
+        note.unlink()
+    assert "run running on tcp://127.0.0.1:1; dashboard: http://d/" in res.stdout, res.output
 
 
 def test_status_names_benchmarks_it_does_not_hold(run_dir: Path) -> None:
     url = default_storage_url(run_dir / "smoke")
     res = CliRunner().invoke(main, ["status", "--storage", url, "--config", "other"])
     assert res.exit_code == 2 and "no benchmark 'other'" in res.output
-
-
-def test_status_write_says_run_writes_its_own_tables(run_dir: Path) -> None:
-    url = default_storage_url(run_dir / "smoke")
-    res = CliRunner().invoke(main, ["status", "--storage", url, "--write"])
-    assert res.exit_code == 2 and "writes its results tables itself" in res.output
 
 
 def test_study_names_parse_back_to_benchmark_pair_fold_and_digest() -> None:
