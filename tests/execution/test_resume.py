@@ -84,7 +84,7 @@ def test_sigkill_mid_run_then_rerun_loses_and_repeats_nothing(
         finished = [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
         assert len(finished) == 4, f"{s.study_name}: {len(finished)} finished trials"
         assert not [t for t in study.trials if t.state == TrialState.RUNNING]
-        assert not study.user_attrs  # the outcomes live in the results folder, not here
+        assert "outcome" not in study.user_attrs  # outcomes live with the results
         if s.study_name in before:
             # every trial finished before the kill is still there, unchanged
             kept = [(t.number, t.state, t.params) for t in study.trials if t.state.is_finished()]
