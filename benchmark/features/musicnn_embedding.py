@@ -60,6 +60,7 @@ class MusicnnEmbedding(AudioFeatureSet):
     name = "embedding_musicnn"
     views = ("tabular",)
     version = 1
+    extract_cpu_s = 0.35  # docs/measurements/audio.md
     default_sample_rate = mnn.SAMPLE_RATE
     params_allowed = frozenset({"layer"})
     worker_modules = ("benchmark.spectral", "benchmark.features._musicnn", "scipy.sparse")
