@@ -141,3 +141,20 @@ def test_the_exported_model_says_how_it_was_compared(partial_run: Path) -> None:
     meta = json.loads((model / "model.json").read_text())
     assert meta["coverage"]["of"] == 80
     assert "common tracks" in meta["coverage"]["note"]
+
+
+def test_pairs_on_nearly_every_track_are_chosen_by_their_mean(partial_run: Path) -> None:
+    """One image missing (jazz.00054) does not make a pair "partial": above SAME_TRACKS of the
+    best-covered pair's tracks, candidates compete on their mean accuracy as they always did."""
+    results = pd.read_parquet(partial_run / "results.parquet")
+    preds = pd.read_parquet(partial_run / "predictions.parquet")
+    doctored = results.copy()
+    kfold_csv = (doctored["protocol"] == "artist_kfold") & (doctored["feature_set"] == "csv_30s")
+    doctored.loc[kfold_csv, "accuracy"] = 0.5
+    doctored.loc[kfold_csv & (doctored["family"] == CSV[1]), "accuracy"] = 0.9
+    kfold_preds = _pair(preds, CSV)
+    kfold_preds = kfold_preds[kfold_preds["protocol"] == "artist_kfold"]
+    one_less = preds.drop(kfold_preds.index[:1])  # 79 of 80 tracks
+    choice = choose_best_pair(doctored, BASELINE, feature_set="csv_30s", predictions=one_less)
+    assert (choice.pair.feature_set, choice.pair.family) == CSV
+    assert choice.compared == "" and choice.n_tracks == 79
