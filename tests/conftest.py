@@ -30,6 +30,20 @@ def fake_gtzan(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def partial_audio_gtzan(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A partial copy of the audio, like the shared one (115 of 1000): the fake folder's CSVs,
+    artist index and fault-filtered lists for all 80 tracks, 1-s clips for 3 tracks of each
+    genre only (30), no images. Treat it as read-only."""
+    root = make_fake_gtzan(
+        tmp_path_factory.mktemp("partial_audio") / "gtzan", with_audio=True, with_images=False
+    )
+    for clip in (root / "genres_original").rglob("*.wav"):
+        if int(clip.stem.split(".")[1]) >= 3:
+            clip.unlink()
+    return root
+
+
+@pytest.fixture(scope="session")
 def real_gtzan() -> Path:
     """The real Kaggle-layout copy named by ``$GENREBENCH_DATA``; skips when it is not set or
     holds no features_30_sec.csv. Use with ``@pytest.mark.integration``."""

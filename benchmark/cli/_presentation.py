@@ -49,12 +49,24 @@ def print_plan(plan: Any, schedule: Any, cfg: Any) -> None:
         f"{len(plan.skipped)} skipped; cost measured in {schedule.measure_s:.0f} s",
         highlight=False,
     )
+    extract_s = _print_extraction(plan, cfg)
+    from benchmark.features.extraction_cost import extraction_wall_s
+
+    extract_wall = extraction_wall_s(plan.extraction, cfg.n_jobs)
     console.print(
         f"without a budget: {b.full_core_s / 3600:.2f} core-hours, about "
         f"{format_duration(b.full_wall_s + b.after_s)} on {cfg.n_jobs} process(es) "
         f"(of which {format_duration(b.after_s)} ensembles and export)",
         highlight=False,
     )
+    if plan.extraction:
+        console.print(
+            f"the study without a budget: {(b.full_core_s + extract_s) / 3600:.2f} core-hours "
+            f"(tuning {b.full_core_s / 3600:.2f} + extraction {extract_s / 3600:.2f}), about "
+            f"{format_duration(extract_wall + b.full_wall_s + b.after_s)} on {cfg.n_jobs} "
+            "process(es)",
+            highlight=False,
+        )
     if b.budget_s is not None:
         share = (
             f"each study tunes for at most {format_duration(b.cap_s)} ({b.n_capped} of "
@@ -75,6 +87,49 @@ def print_plan(plan: Any, schedule: Any, cfg: Any) -> None:
             "sooner than this",
             highlight=False,
         )
+
+
+def _print_extraction(plan: Any, cfg: Any) -> float:
+    """The dry run's extraction table (one row per audio feature set and view: clips, CPU
+    seconds per clip and what is left to do) and the sets skipped with why; returns the
+    core-seconds of extraction left."""
+    from benchmark.config import format_duration
+    from benchmark.features.extraction_cost import extraction_wall_s
+
+    used = {j.pair.feature_set for j in plan.jobs}
+    skipped: dict[str, str] = {}
+    for o in plan.skipped:  # a set with no job at all: its input is missing
+        if o.pair.feature_set not in used:
+            skipped.setdefault(o.pair.feature_set, o.message)
+    for fs, why in skipped.items():
+        console.print(f"feature set {fs} skipped: {why}", highlight=False)
+    if not plan.extraction:
+        return 0.0
+    table = Table(title="extraction from audio (before any study)", title_justify="left")
+    for col in ("feature set", "view", "clips", "CPU s/clip", "core-h", "status"):
+        table.add_column(
+            col, justify="left" if col in ("feature set", "view", "status") else "right"
+        )
+    for e in plan.extraction:
+        source = "measured" if e.source == "measured" else "one clip timed now"
+        table.add_row(
+            e.feature_set,
+            e.view,
+            str(e.clips),
+            f"{e.cpu_s_per_clip:.2f} ({source})",
+            f"{e.core_s / 3600:.3f}",
+            "cached" if e.cached else "to extract",
+        )
+    console.print(table)
+    core_s = sum(e.core_s for e in plan.extraction)
+    console.print(
+        f"extraction: {core_s / 3600:.2f} core-hours, about "
+        f"{format_duration(extraction_wall_s(plan.extraction, cfg.n_jobs))} on "
+        f"{cfg.n_jobs} process(es); the studies of those sets are timed on placeholder rows "
+        "of the same shape",
+        highlight=False,
+    )
+    return core_s
 
 
 class FoldLog:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ __all__ = [
     "build_pool",
     "ensemble_outcomes",
     "fit_fold",
+    "left_out_for_coverage",
     "members_of",
     "run_ensemble_stage",
     "training_pool",
@@ -168,6 +170,20 @@ def _stack(frames: list[pd.DataFrame], tracks: np.ndarray, cols: list[str]) -> n
     return out
 
 
+#: why a pair is left out of a fold's pool: its inner predictions cover fewer training tracks
+#: than ``min_coverage`` of the best-covered pair's (an audio set on a partial copy). An
+#: ensemble combines one coverage group, never pairs scored on different tracks.
+_FEWER_TRACKS = "inner predictions for {n} of {most} training tracks"
+_LEFT_OUT_FEWER = re.compile(
+    r"(?:^left out: |; )([^;]+?) \(" + _FEWER_TRACKS.format(n=r"\d+", most=r"\d+") + r"\)"
+)
+
+
+def left_out_for_coverage(message: str) -> list[str]:
+    """The pairs an ensemble row's message says were left out for covering fewer tracks."""
+    return _LEFT_OUT_FEWER.findall(message or "")
+
+
 def training_pool(
     protocol: str,
     fold: int,
@@ -194,7 +210,7 @@ def training_pool(
     members = []
     for k in present:
         if sizes[k] < min_coverage * most:
-            left_out[_label(k)] = f"inner predictions for {sizes[k]} of {most} training tracks"
+            left_out[_label(k)] = _FEWER_TRACKS.format(n=sizes[k], most=most)
         else:
             members.append(k)
     if len(members) < 2:

@@ -36,6 +36,7 @@ from benchmark.execution.cluster import refuse_local_storage, scheduler_address
 from benchmark.execution.outputs import write_outcome_files
 from benchmark.execution.plan import Plan, RunOptions, make_plan, provenance, tracker_tags
 from benchmark.execution.schedule import Schedule, make_schedule
+from benchmark.features.extraction_cost import extraction_wall_s
 from benchmark.results import (
     FoldOutcome,
     PairKey,
@@ -189,5 +190,10 @@ def dry_run(cfg: BenchmarkConfig, opts: RunOptions) -> tuple[Plan, Schedule]:
     cost of every pair (``genrebench run --dry-run`` prints them). Opens no storage."""
     results_dir = Path(opts.results_root) / cfg.name
     dataset = Dataset.open(opts.data_dir, cfg.dataset, cfg.tracks)
-    plan = make_plan(cfg, dataset, opts, opts.storage_url or default_storage_url(results_dir))
-    return plan, make_schedule(cfg, plan, results_dir, started_at=time.time(), measure=True)
+    plan = make_plan(
+        cfg, dataset, opts, opts.storage_url or default_storage_url(results_dir), extract=False
+    )
+    # a run's budget clock starts before its extraction: plan the trials with what it leaves
+    extraction_wall = extraction_wall_s(plan.extraction, cfg.n_jobs)
+    started_at = time.time() - extraction_wall
+    return plan, make_schedule(cfg, plan, results_dir, started_at=started_at, measure=True)

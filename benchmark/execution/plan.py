@@ -14,7 +14,7 @@ import logging
 import platform
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,12 @@ from benchmark.config import BenchmarkConfig
 from benchmark.data import Dataset
 from benchmark.errors import GenrebenchError
 from benchmark.features import FeatureMatrix, FeatureSet, all_feature_sets, get_feature_set
+from benchmark.features.audio_base import AudioFeatureSet
+from benchmark.features.extraction_cost import (
+    ExtractionEstimate,
+    extraction_estimate,
+    placeholder_matrix,
+)
 from benchmark.paths import code_digest, project_root
 from benchmark.protocols import OuterSplit, Protocol, get_protocol, splits_table
 from benchmark.results import (
@@ -133,6 +139,9 @@ class Plan:
     skipped: list[FoldOutcome]
     splits: pd.DataFrame
     protocols: dict[str, Protocol]
+    #: per (audio feature set, view): the clips it reads and what extracting them costs (filled
+    #: by a plan made with ``extract=False``, the dry run's)
+    extraction: list[ExtractionEstimate] = field(default_factory=list)
 
 
 def _pairs_for(cfg: BenchmarkConfig) -> list[tuple[str, str]]:
@@ -156,7 +165,12 @@ def make_plan(
     opts: RunOptions,
     storage_url: str,
     only_pairs: list[tuple[str, str]] | None = None,
+    *,
+    extract: bool = True,
 ) -> Plan:
+    """Every job of ``cfg`` on ``dataset``. ``extract=False`` (the dry run) computes no audio
+    feature set: one that is not cached gets placeholder rows of its shape (enough to time
+    fits, never to score) and every audio set an :class:`ExtractionEstimate`."""
     tracks = dataset.tracks["track_id"].to_numpy(dtype=str)
     classes = tuple(dataset.classes)
     cache_dir = Path(opts.results_root) / "cache"
@@ -184,6 +198,7 @@ def make_plan(
             )
 
     matrices: dict[tuple[str, str], FeatureMatrix] = {}
+    extraction: list[ExtractionEstimate] = []
     jobs: list[FoldJob] = []
     for fs, fam in pairs:
         family = cfg.model_family(fam)
@@ -194,6 +209,18 @@ def make_plan(
                 skipped.append(FoldOutcome(PairKey(fs, fam, name), -1, "skip", reason))
             continue
         key = (fs, family.input_kind)
+        if key not in matrices and not extract and isinstance(fset, AudioFeatureSet):
+            cached = fset.is_cached(dataset, family.input_kind, cache_dir)
+            probe_s = None
+            if cached:
+                matrices[key] = fset.load(dataset, family.input_kind, cache_dir)
+            else:
+                matrices[key], probe_s = placeholder_matrix(
+                    fset, dataset, family.input_kind, cfg.seed
+                )
+            extraction.append(
+                extraction_estimate(fset, dataset, family.input_kind, cached, probe_s)
+            )
         if key not in matrices:
             t0 = time.perf_counter()
             matrices[key] = fset.load(dataset, family.input_kind, cache_dir)
@@ -234,7 +261,7 @@ def make_plan(
                     )
                 )
     splits = pd.concat(split_frames, ignore_index=True) if split_frames else pd.DataFrame()
-    return Plan(jobs, skipped, splits, protocols)
+    return Plan(jobs, skipped, splits, protocols, extraction)
 
 
 def fold_job(

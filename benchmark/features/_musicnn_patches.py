@@ -58,6 +58,9 @@ class MusicnnAudioSet(AudioFeatureSet):
     weights said once, with the install hint."""
 
     default_sample_rate = mnn.SAMPLE_RATE
+    #: CPU seconds per 30-s clip (docs/measurements/audio.md), for the dry run's estimate; the
+    #: sets share one extraction, so two of them in one study are estimated twice (an upper bound)
+    extract_cpu_s = 0.35
     worker_modules = ("benchmark.spectral", "benchmark.features._musicnn", "scipy.sparse")
 
     def unavailable(self, dataset: Dataset) -> str | None:

@@ -224,6 +224,10 @@ class AudioFeatureSet(ClipParameters, FeatureSet):
     augmentation: Augmentation | None
     #: the parameters a subclass accepts besides the common ones
     params_allowed: ClassVar[frozenset[str]] = frozenset()
+    #: measured CPU seconds to compute one 30-s clip's rows, decoding included (dated figures in
+    #: docs/measurements/audio.md): what ``run --dry-run`` multiplies by the clips to extract;
+    #: None: the dry run times one clip instead
+    extract_cpu_s: ClassVar[float | None] = None
     _COMMON: ClassVar[frozenset[str]] = frozenset(
         {"sample_rate", "seconds", "band_limit_hz", "n_jobs", "augment"}
     )

@@ -135,13 +135,21 @@ class _TensorSet(AudioFeatureSet):
             return type(self)(**rest).cache_key(dataset, view)
         return super().cache_key(dataset, view)
 
+    def _tensor_paths(self, dataset: Dataset, view: str, cache_dir: Path) -> tuple[Path, Path]:
+        base = Path(cache_dir) / f"{self.name}-{view}-{self.cache_key(dataset, view)}"
+        return base.with_suffix(".json"), base.with_suffix(".dat")
+
+    def is_cached(self, dataset: Dataset, view: str, cache_dir: Path | None) -> bool:
+        if view != self.tensor_view or cache_dir is None:
+            return super().is_cached(dataset, view, cache_dir)
+        return all(p.exists() for p in self._tensor_paths(dataset, view, cache_dir))
+
     def load(self, dataset: Dataset, view: str, cache_dir: Path | None) -> FeatureMatrix:
         """As :meth:`FeatureSet.load`; the tensor view is streamed to one raw array file as the
         clips are extracted (never all in memory) and read back memory-mapped."""
         if view != self.tensor_view or cache_dir is None:
             return super().load(dataset, view, cache_dir)
-        base = Path(cache_dir) / f"{self.name}-{view}-{self.cache_key(dataset, view)}"
-        meta_path, data_path = base.with_suffix(".json"), base.with_suffix(".dat")
+        meta_path, data_path = self._tensor_paths(dataset, view, cache_dir)
         if meta_path.exists() and data_path.exists():
             fm = _read_tensor_cache(meta_path, data_path)
             if fm is not None:
@@ -238,6 +246,7 @@ class LogMel(_TensorSet):
     name = "logmel"
     views = ("tabular", "image")
     version = 1
+    extract_cpu_s = 0.08  # docs/measurements/audio.md
     tensor_view = "image"
     params_allowed = frozenset({"n_mels", "n_fft", "hop_length", "fmin", "fmax", "top_db", "bands"})
     int_params = ("n_mels", "n_fft", "hop_length", "bands")

@@ -146,15 +146,22 @@ class FeatureSet(ABC):
         blob = json.dumps(payload, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
+    def _cache_path(self, dataset: Dataset, view: str, cache_dir: Path) -> Path:
+        name = self.registered_name()
+        return Path(cache_dir) / f"{name}-{view}-{self.cache_key(dataset, view)}.npz"
+
+    def is_cached(self, dataset: Dataset, view: str, cache_dir: Path | None) -> bool:
+        """Whether :meth:`load` would read the view back rather than build it (a dry run
+        estimates what a build costs instead of building)."""
+        return cache_dir is not None and self._cache_path(dataset, view, cache_dir).exists()
+
     def load(self, dataset: Dataset, view: str, cache_dir: Path | None) -> FeatureMatrix:
         """The view, from the cache when its key matches, else built and cached atomically."""
         if view not in self.views:
             raise ValueError(f"feature set {self.name!r} has no {view!r} view (has {self.views})")
         if cache_dir is None:
             return self.build(dataset, view)
-        path = (
-            Path(cache_dir) / f"{self.registered_name()}-{view}-{self.cache_key(dataset, view)}.npz"
-        )
+        path = self._cache_path(dataset, view, cache_dir)
         if path.exists():
             with np.load(path, allow_pickle=False) as z:
                 meta = json.loads(str(z["meta"]))

@@ -230,6 +230,7 @@ class Librosa30s(AudioFeatureSet):
     name = "librosa_30s"
     views = ("tabular",)
     version = 1
+    extract_cpu_s = 0.35  # docs/measurements/audio.md
     worker_modules = ("benchmark.spectral", "benchmark._audio_kernels")
 
     def feature_names(self, view: str) -> list[str] | None:
@@ -247,6 +248,7 @@ class Librosa3s(AudioFeatureSet):
     name = "librosa_3s"
     views = ("tabular",)
     version = 1
+    extract_cpu_s = 0.38  # docs/measurements/audio.md
     worker_modules = ("benchmark.spectral", "benchmark._audio_kernels")
     params_allowed = frozenset({"segment_seconds"})
 

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark import stats
-from benchmark.ensembles import ENSEMBLE_FEATURE_SET, members_of
+from benchmark.ensembles import ENSEMBLE_FEATURE_SET, left_out_for_coverage, members_of
 from benchmark.protocols import all_protocols
 from benchmark.report.formatting import exact, fmt_param, num, p_is, pct, pp, pval, secs
 from benchmark.report.inputs import Inputs, Trials
@@ -70,6 +70,8 @@ class _Protocol:
     name: str
     results: pd.DataFrame
     predictions: pd.DataFrame
+    #: tracks the protocol scores (its test parts); 0 when splits.parquet does not say
+    n_tracks: int = 0
 
     def pair_rows(self, fs: str, fam: str) -> pd.DataFrame:
         return _of_pair(self.results, fs, fam)
@@ -99,7 +101,7 @@ def protocol_section(
     summ = summary[summary["protocol"].astype(str) == protocol] if len(summary) else summary
     preds = inputs.predictions
     preds_p = preds[preds["protocol"].astype(str) == protocol] if len(preds) else preds
-    part = _Protocol(protocol, res, preds_p)
+    part = _Protocol(protocol, res, preds_p, _protocol_tracks(protocol, inputs.splits))
     base_key = (inputs.baseline["feature_set"], inputs.baseline["family"])
     table = _leaderboard(part, rows_cmp)
     return {
@@ -112,6 +114,8 @@ def protocol_section(
         "histories": _histories(part, table, studies),
         "all_params": _all_params(part, table),
         "holm_m": _holm_family_size(rows_cmp) if len(rows_cmp) else 0,
+        # some pair scored fewer tracks than the protocol has: the page explains coverage
+        "partial": any(t["n_tracks"] < part.n_tracks for t in table),
         "n_folds": int(res.loc[res["fold"] >= 0, "fold"].nunique()) if len(res) else 0,
     }
 
@@ -149,6 +153,15 @@ def _split_sizes(name: str, splits: pd.DataFrame) -> str:
     )
 
 
+def _protocol_tracks(name: str, splits: pd.DataFrame) -> int:
+    """Tracks in the protocol's test parts (every track for a k-fold, the test split's for
+    a single split): what a pair's coverage is out of."""
+    if splits.empty or not {"protocol", "part", "track_id"} <= set(splits.columns):
+        return 0
+    s = splits[(splits["protocol"] == name) & (splits["part"] == "test")]
+    return int(s["track_id"].nunique())
+
+
 def _holm_family_size(rows: pd.DataFrame) -> int:
     return int(rows.loc[~rows["is_baseline"], "p_value"].notna().sum())
 
@@ -158,7 +171,30 @@ def _leaderboard(part: _Protocol, rows_cmp: pd.DataFrame) -> list[dict[str, Any]
     """One row per ranked pair, best first (``rows_cmp`` is sorted by accuracy)."""
     ranks = rows_cmp["accuracy"].rank(method="min", ascending=False)
     holm_m = _holm_family_size(rows_cmp)
-    return [_table_row(r, int(ranks[i]), part, holm_m) for i, r in rows_cmp.iterrows()]
+    base = rows_cmp.loc[rows_cmp["is_baseline"], "n_tracks"]
+    base_n = int(base.iloc[0]) if len(base) else 0
+    return [_table_row(r, int(ranks[i]), part, holm_m, base_n) for i, r in rows_cmp.iterrows()]
+
+
+def _coverage(n_scored: int, n_protocol: int) -> dict[str, str]:
+    """A pair's coverage: tracks scored of the tracks the protocol scores (``115/1000``)."""
+    if n_protocol <= 0:
+        return {"text": str(n_scored), "exact": "nan", "title": f"{n_scored} tracks scored"}
+    share = n_scored / n_protocol
+    return {
+        "text": f"{n_scored}/{n_protocol}",
+        "exact": exact(share),
+        "title": f"{n_scored} of the protocol's {n_protocol} tracks scored ({pct(share)})",
+    }
+
+
+def _common_tracks(r: pd.Series, base_n: int) -> str:
+    """``on 115 common tracks`` when a pair and the baseline scored different tracks: the
+    comparison is made on the tracks both scored only."""
+    n = int(r["n_common"])
+    if bool(r["is_baseline"]) or not n or (n >= int(r["n_tracks"]) and n >= base_n):
+        return ""
+    return f"on {n} common tracks"
 
 
 def _costs(done: pd.DataFrame) -> tuple[int, int, float, float]:
@@ -203,7 +239,9 @@ def _delta_title(r: pd.Series) -> str:
     )
 
 
-def _table_row(r: pd.Series, rank: int, part: _Protocol, holm_m: int) -> dict[str, Any]:
+def _table_row(
+    r: pd.Series, rank: int, part: _Protocol, holm_m: int, base_n: int = 0
+) -> dict[str, Any]:
     fs, fam = str(r["feature_set"]), str(r["family"])
     g = part.pair_rows(fs, fam)
     n_trials, n_pruned, fit_s, tune_s = _costs(g[g["status"] == "done"])
@@ -239,6 +277,8 @@ def _table_row(r: pd.Series, rank: int, part: _Protocol, holm_m: int) -> dict[st
         "mark_title": mark_title,
         "note": str(r["note"] or ""),
         "n_tracks": int(r["n_tracks"]),
+        "coverage": _coverage(int(r["n_tracks"]), part.n_tracks),
+        "common": _common_tracks(r, base_n),
     }
 
 
@@ -522,6 +562,7 @@ def _ensemble_row(r: pd.Series, res: pd.DataFrame) -> dict[str, Any]:
     folds = res[(res["feature_set"].astype(str) == ENSEMBLE_FEATURE_SET) & (res["family"] == fam)]
     mean = _mean_weights(folds)
     mark, mark_text, _ = VERDICT_MARK.get(str(r["verdict"]), VERDICT_MARK["n/a"])
+    fewer = sorted({p for m in folds.get("message", []) for p in left_out_for_coverage(str(m))})
     return {
         "family": fam,
         "label": f"{ENSEMBLE_FEATURE_SET} · {fam}",
@@ -544,4 +585,11 @@ def _ensemble_row(r: pd.Series, res: pd.DataFrame) -> dict[str, Any]:
             {"label": k, "weight": f"{w:.2f}", "folds": c} for w, k, c in mean[:N_MEMBERS_SHOWN]
         ],
         "more": max(0, len(mean) - N_MEMBERS_SHOWN),
+        # one coverage group per ensemble: the pairs scored on fewer tracks are named
+        "coverage_note": (
+            f"built from the pairs scored on the same tracks; left out, scored on fewer: "
+            f"{', '.join(fewer)}"
+            if fewer
+            else ""
+        ),
     }

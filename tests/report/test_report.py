@@ -138,7 +138,7 @@ def test_page_shows_every_section_issue_3_asks_for(bench: Path, page: str) -> No
     for mark in ("▲ better", "● no evidence", "▼ worse", "◆ baseline"):
         assert mark in text
     headers = [a for t, a in doc.tags if t == "th" and a.get("data-sort")]
-    assert len(headers) == 2 * 12
+    assert len(headers) == 2 * 13  # the coverage column among them
     # seed references with the protocol note
     assert "seed author: CSV MLP ≈ 60 %" in text and "seed author: spectrogram CNN ≈ 40 %" in text
     assert "random train/test split" in text and "optimistic protocol" in text
