@@ -21,6 +21,22 @@ from benchmark.execution.plan import RunOptions
 #: fails a whole-suite run in which a registered family or feature set never ran
 pytest_plugins = ["registry_coverage", "pytester"]
 
+#: MLflow's variables as the session found them
+_MLFLOW_ENV = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+
+
+@pytest.fixture(autouse=True)
+def _mlflow_env_as_found():
+    """Put MLflow's variables back after each test. ``mlflow.set_tracking_uri`` (serving,
+    evaluate) exports ``MLFLOW_TRACKING_URI``, which is also ``--tracking-uri``'s default: left
+    set, it sent a later test's ``genrebench run`` to another test's store."""
+    yield
+    for key, value in _MLFLOW_ENV.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
 
 @pytest.fixture(scope="session")
 def fake_gtzan(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -29,7 +29,6 @@ import numpy as np
 import pandas as pd
 from fake_gtzan import FEATURE_COLUMNS, make_fake_gtzan
 
-from benchmark.execution.fold_outcomes import FoldOutcomes
 from benchmark.trial_count import counted_trials
 
 __all__ = [
@@ -108,6 +107,10 @@ def _env() -> dict[str, str]:
 
 def finished_folds(bench: Path) -> int:
     """Folds whose outcome the run stored in its results folder (0 before the first)."""
+    # imported here: the predict tests import this module in a fresh process that must not
+    # load scikit-learn (benchmark.execution does) before the pipeline decides to fork
+    from benchmark.execution.fold_outcomes import FoldOutcomes
+
     return FoldOutcomes(bench).count()
 
 

@@ -29,12 +29,8 @@ Training, the same for every network:
 from __future__ import annotations
 
 import functools
-import logging
 import math
-import os
-import random
 from collections.abc import Callable, Mapping
-from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -44,6 +40,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from benchmark.models import _crops as crops
 from benchmark.models._estimator_params import check_int, check_number
+from benchmark.models._keras_runtime import BACKEND, import_keras, seeded
 
 __all__ = [
     "BACKEND",
@@ -53,50 +50,10 @@ __all__ = [
     "softmax",
 ]
 
-#: the Keras backend genrebench sets unless the user chose one (README: "Neural families")
-BACKEND = "jax"
-
 EpochCallback = Callable[[int, Mapping[str, float]], None]
 
 #: probabilities are clipped here in the validation log loss (as in benchmark.scoring)
 _PROBA_FLOOR = 1e-7
-
-
-def import_keras() -> Any:
-    """Keras 3, imported on first use with genrebench's backend (unless one is already set)."""
-    os.environ.setdefault("KERAS_BACKEND", BACKEND)
-    # JAX logs at INFO that it found no TPU/GPU plug-in: noise in a CPU benchmark's log
-    logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
-    import keras
-
-    _use_compilation_cache(keras)
-    return keras
-
-
-@functools.cache
-def _use_compilation_cache(keras: Any) -> None:
-    """On JAX, keep compiled XLA programs on disk (``$GENREBENCH_JAX_CACHE``, default
-    ``~/.cache/genrebench/jax``; ``off`` disables it; a cache the user configured is kept).
-
-    Every fit builds a new network, and JAX compiles its training step anew (5-10 s for a CNN
-    on 2 cores): the inner folds of one trial and the refit compile the very same program, so
-    a cache hit turns that into a file read. Compiled code is the same either way, so results
-    do not change.
-    """
-    if keras.backend.backend() != "jax":
-        return
-    import jax
-
-    path = os.environ.get("GENREBENCH_JAX_CACHE")
-    if (path is not None and path.strip().lower() in ("", "0", "off")) or (
-        jax.config.jax_compilation_cache_dir
-    ):
-        return
-    if path is None:
-        base = os.environ.get("XDG_CACHE_HOME") or os.path.join("~", ".cache")
-        path = os.path.join(base, "genrebench", "jax")
-    jax.config.update("jax_compilation_cache_dir", os.path.expanduser(path))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -104,21 +61,6 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     z = np.asarray(logits, dtype=np.float64)
     z = np.exp(z - z.max(axis=1, keepdims=True))
     return z / z.sum(axis=1, keepdims=True)
-
-
-@contextmanager
-def _seeded(seed: int):
-    """Seed Keras (and through it Python's and NumPy's global generators) for a build or a fit,
-    then put the global Python and NumPy states back, so fitting a model does not change the
-    caller's random streams."""
-    keras = import_keras()
-    py_state, np_state = random.getstate(), np.random.get_state()
-    keras.utils.set_random_seed(seed)
-    try:
-        yield
-    finally:
-        random.setstate(py_state)
-        np.random.set_state(np_state)
 
 
 @functools.cache
@@ -325,7 +267,7 @@ class KerasClassifier(ClassifierMixin, BaseEstimator):
             rows = orders[epoch][index * batch : (index + 1) * batch]
             return self._train_batch(X, Y, rows, np.random.default_rng([seed, epoch, index]))
 
-        with _seeded(seed):
+        with seeded(seed):
             self.model_ = self._compiled_network(keras, n_classes, n_batches * self.max_epochs)
             batches = _dataset_class(keras)(n_batches, make_batch)
             monitor = _monitor_class(keras)(self, batches, X, y_index, valid, epoch_callback)
