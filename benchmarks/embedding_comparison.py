@@ -18,9 +18,9 @@ on the tracks with audio, artist-grouped folds) and prints, per protocol:
 Every comparison is the leaderboard's own paired test (:func:`benchmark.stats.compare_to_baseline`
 with the reference as the baseline): the mean per-fold difference, the corrected resampled
 t-test's p, the exact McNemar p on the tracks both scored, and the paired bootstrap interval of
-the pooled difference. Holm's adjustment runs over every distinct comparison printed for a
-protocol (a reference against another reference counts once). ``--markdown`` prints the same
-as tables ready for the docs.
+the pooled difference. Holm's adjustment, of each of the two p, runs over every distinct
+comparison printed for a protocol (a reference against another reference counts once).
+``--markdown`` prints the same as tables ready for the docs.
 
 The protocol is printed next to every number; nothing is chosen on a test fold.
 """
@@ -100,7 +100,8 @@ def against_references(
 ) -> pd.DataFrame:
     """Every complete pair against each reference pair: :func:`compare_to_baseline`'s rows (one
     per protocol, pair and reference, column ``reference`` added, best mean accuracy first), its
-    ``p_holm`` recomputed over all distinct comparisons of a protocol (``n_holm`` of them), and
+    ``p_holm`` recomputed over all distinct comparisons of a protocol (``n_holm`` of them), the
+    same adjustment of the McNemar p in ``p_mcnemar_holm``, and
     the vote columns of :func:`vote_accuracy` (NaN for clip-level pairs). A reference's own row
     has ``delta`` 0 and no test; ``verdict`` is dropped, as it was Holm over one reference."""
     done = results[results["status"] == "done"]
@@ -118,13 +119,14 @@ def against_references(
     table["_comparison"] = [
         " | ".join(sorted(two)) for two in zip(pairs, table["reference"], strict=True)
     ]
-    table["p_holm"], table["n_holm"] = math.nan, 0
+    table["p_holm"], table["p_mcnemar_holm"], table["n_holm"] = math.nan, math.nan, 0
     for proto, g in table[~table["is_baseline"]].groupby("protocol"):
         distinct = g.drop_duplicates("_comparison")
-        adjusted = dict(
-            zip(distinct["_comparison"], holm(distinct["p_value"].to_numpy(float)), strict=True)
-        )
-        table.loc[g.index, "p_holm"] = g["_comparison"].map(adjusted).to_numpy(float)
+        for raw, adjusted in (("p_value", "p_holm"), ("p_mcnemar", "p_mcnemar_holm")):
+            by = dict(
+                zip(distinct["_comparison"], holm(distinct[raw].to_numpy(float)), strict=True)
+            )
+            table.loc[g.index, adjusted] = g["_comparison"].map(by).to_numpy(float)
         table.loc[table["protocol"] == proto, "n_holm"] = int(distinct["p_value"].notna().sum())
     votes = vote_accuracy(predictions, n_boot, seed)
     table = table.drop(columns=["_comparison", "verdict"]).merge(
@@ -147,13 +149,17 @@ def _pair_cells(r: pd.Series) -> list[str]:
 
 
 def _test_cells(r: pd.Series) -> list[str]:
-    """Δ fold, p (corrected t, or McNemar on one split) with its Holm, p McNemar, Δ pooled."""
+    """Δ fold, p (corrected t, or McNemar on one split) and p McNemar, each with its Holm, and
+    Δ pooled."""
     if r.is_baseline:
         return ["reference", "—", "—", "—"]
+    mcnemar = _p(r.p_mcnemar)
+    if "p_mcnemar_holm" in r:  # adjusted by against_references; the by-family mode prints raw
+        mcnemar += f" ({_p(r.p_mcnemar_holm)})"
     return [
         _fmt(r.delta, "+.3f"),
         f"{_p(r.p_value)} ({_p(r.p_holm)})",
-        _p(r.p_mcnemar),
+        mcnemar,
         _interval(r.delta_oof, r.delta_ci_low, r.delta_ci_high, "+"),
     ]
 
@@ -177,7 +183,7 @@ def reference_tables(table: pd.DataFrame, references: Sequence[Pair]) -> list[Ta
         header += ["pooled OOF [95 % CI]"]
         header += ["vote, pooled [95 % CI]"] * has_vote
         for x in letters:
-            header += [f"Δ fold vs {x}", f"p vs {x} (Holm)", f"p McNemar vs {x}"]
+            header += [f"Δ fold vs {x}", f"p vs {x} (Holm)", f"p McNemar vs {x} (Holm)"]
             header += [f"Δ pooled vs {x} [95 % CI]"]
         rows = []
         for _, first in g.drop_duplicates(["feature_set", "family"]).iterrows():

@@ -123,6 +123,8 @@ def test_holm_runs_once_over_the_distinct_comparisons(table: pd.DataFrame) -> No
     distinct = [_row(table, PATCH, EMB), _row(table, PATCH, LIB), _row(table, EMB, LIB)]
     expected = holm(np.array([r["p_value"] for r in distinct]))
     assert [r["p_holm"] for r in distinct] == pytest.approx(list(expected))
+    mcnemar = holm(np.array([r["p_mcnemar"] for r in distinct]))
+    assert [r["p_mcnemar_holm"] for r in distinct] == pytest.approx(list(mcnemar))
     mirror = _row(table, LIB, EMB)
     assert mirror["p_holm"] == pytest.approx(expected[2])
     assert mirror["delta"] == pytest.approx(-_row(table, EMB, LIB)["delta"])
