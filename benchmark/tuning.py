@@ -42,7 +42,6 @@ from benchmark.storage import open_storage
 from benchmark.study_labels import label_study
 from benchmark.trial_count import (
     FINISHED,
-    Shared,
     budget_of,
     is_counted,
     past_deadline,
@@ -56,7 +55,6 @@ __all__ = [
     "PRUNERS",
     "check_no_leak",
     "derive_seed",
-    "evaluate_fold",
     "finished_trials",
     "fold_rows",
     "inner_scores",
@@ -134,32 +132,15 @@ class FoldJob:
 def run_fold(job: FoldJob) -> FoldOutcome:
     """Tune, refit and score one outer fold; a failure becomes an ``error`` outcome (unless
     ``fail_fast``), so one broken pair never stops the benchmark."""
-    return evaluate_fold(job)[0]
-
-
-def evaluate_fold(
-    job: FoldJob,
-    shared: Shared | None = None,
-    checkpoint: Callable[[str], None] | None = None,
-    *,
-    not_the_fold: tuple[type[BaseException], ...] = (),
-) -> tuple[FoldOutcome, bool]:
-    """:func:`run_fold` for any caller: ``shared`` when other workers add trials to the study,
-    ``checkpoint(when)`` called before the refit and before the outcome is stored (a worker's
-    claim check: it raises to stop), ``not_the_fold`` the exceptions that are raised rather
-    than becoming the fold's ``error`` outcome. Returns the outcome and whether it was
-    computed here (else it was found stored)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        return _run_fold(job, shared, checkpoint)
-    except not_the_fold:
-        raise
+        return _run_fold(job)
     except Exception as exc:
         if job.fail_fast:
             raise
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         log.warning("%s fold %d failed: %s", job.pair.label, job.fold, detail)
-        return FoldOutcome(job.pair, job.fold, "error", detail, study_name=job.study_name), True
+        return FoldOutcome(job.pair, job.fold, "error", detail, study_name=job.study_name)
 
 
 def job_family(job: FoldJob) -> Family:
@@ -428,15 +409,11 @@ class _TimedOut(GenrebenchError):
     """No trial finished within the study's time budget."""
 
 
-def _prepare(
-    job: FoldJob,
-    storage: optuna.storages.BaseStorage | None = None,
-    shared: Shared | None = None,
-) -> tuple[optuna.Study, SearchSpace, optuna.storages.BaseStorage]:
+def _prepare(job: FoldJob) -> tuple[optuna.Study, SearchSpace, optuna.storages.BaseStorage]:
     check_no_leak(job)
-    storage = storage or open_storage(job.storage_url)
+    storage = open_storage(job.storage_url)
     study = load_study(job, storage)
-    recover_trials(study, storage, shared)
+    recover_trials(study, storage)
     space = SearchSpace.from_dict(job.space, source=f"{job.pair.family} (stored)")
     return study, space, storage
 
@@ -446,7 +423,6 @@ def _tune(
     study: optuna.Study,
     space: SearchSpace,
     storage: optuna.storages.BaseStorage,
-    shared: Shared | None = None,
     inner_oof: dict[int, pd.DataFrame] | None = None,
 ) -> tuple[dict[str, Any], float, int | None]:
     """Run the study up to its budget (:func:`benchmark.trial_count.run_trials`); the best
@@ -464,7 +440,6 @@ def _tune(
         storage,
         objective,
         job.n_trials,
-        shared=shared,
         timeout_s=job.timeout_s,
         deadline=job.deadline,
     )
@@ -493,7 +468,7 @@ def tune_final(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study, space, storage = _prepare(job)
     oof: dict[int, pd.DataFrame] = {}
-    params, inner_accuracy, number = _tune(job, study, space, storage, None, oof)
+    params, inner_accuracy, number = _tune(job, study, space, storage, oof)
     inner = _best_inner(job, params, number, oof) if with_inner else None
     return params, inner_accuracy, inner
 
@@ -513,25 +488,16 @@ def fit_final(job: FoldJob) -> tuple[Any, dict[str, Any], float]:
     return refit(job, params), params, inner_accuracy
 
 
-def _run_fold(
-    job: FoldJob,
-    shared: Shared | None = None,
-    checkpoint: Callable[[str], None] | None = None,
-) -> tuple[FoldOutcome, bool]:
-    study, space, storage = _prepare(job, shared.storage if shared else None, shared)
+def _run_fold(job: FoldJob) -> FoldOutcome:
+    study, space, storage = _prepare(job)
     t_tune = time.perf_counter()
     status, message = "done", ""
     inner_oof: dict[int, pd.DataFrame] = {}
     try:
-        best_params, inner_accuracy, best_number = _tune(
-            job, study, space, storage, shared, inner_oof
-        )
+        best_params, inner_accuracy, best_number = _tune(job, study, space, storage, inner_oof)
     except _TimedOut as exc:
-        timeout = FoldOutcome(job.pair, job.fold, "timeout", str(exc), study_name=job.study_name)
-        return timeout, True
+        return FoldOutcome(job.pair, job.fold, "timeout", str(exc), study_name=job.study_name)
     tune_s = time.perf_counter() - t_tune
-    if checkpoint is not None:
-        checkpoint("before the refit")
 
     train = fold_rows(job, job.train_tracks, training=True)
     test = fold_rows(job, job.test_tracks, training=False)
@@ -564,6 +530,4 @@ def _run_fold(
         predictions=pred.frame(y_true, job.classes),
         inner_predictions=inner,
     )
-    if checkpoint is not None:
-        checkpoint("during the refit")
-    return outcome, True
+    return outcome
