@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from benchmark.ensembles import EnsembleSettings
     from benchmark.features.base import FeatureSet
     from benchmark.models import Family
-    from benchmark.search_space import SearchSpace
+    from benchmark.tuning.search_space import SearchSpace
 
 __all__ = ["BenchmarkConfig", "DEFAULTS", "config_from_dict", "load_config"]
 
@@ -162,7 +162,7 @@ class BenchmarkConfig:
         """``family``'s search space: its file's, or a variant's (its base's, changed)."""
         spec = self.family_variants.get(family)
         if spec is None:
-            from benchmark.search_space import load_search_space
+            from benchmark.tuning.search_space import load_search_space
 
             return load_search_space(family)
         from benchmark.models._variants import variant_space
@@ -351,7 +351,7 @@ def _validate(cfg: BenchmarkConfig, source: str) -> None:
             parse_duration(cfg.budget)
         except ConfigError as exc:
             raise ConfigError(f"{source}: {exc}") from None
-    from benchmark.tuning import PRUNERS
+    from benchmark.tuning.objective import PRUNERS
 
     RacingSettings.from_config(cfg.racing, source=source)
     from benchmark.data.dataset import TRACK_SUBSETS

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
-from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, log_loss
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["TrackPredictions", "aggregate_tracks", "align_proba", "score_tracks"]
 
@@ -46,6 +48,8 @@ class TrackPredictions:
 
     def frame(self, y_true: np.ndarray, classes: Sequence[str]) -> pd.DataFrame:
         """The OOF predictions table of :mod:`benchmark.results` for these tracks."""
+        import pandas as pd  # here: the predict pipeline imports this module without pandas
+
         names = np.asarray(classes, dtype=object)
         df = pd.DataFrame(
             {
@@ -83,6 +87,10 @@ def aggregate_tracks(row_proba: np.ndarray, row_track: np.ndarray) -> TrackPredi
 
 def score_tracks(y_true: np.ndarray, pred: TrackPredictions, n_classes: int) -> dict[str, float]:
     """The metrics of :data:`benchmark.results.METRICS` on track-level predictions."""
+    # here, not at the top: the predict pipeline's workers import this module for
+    # align_proba and must not load scikit-learn
+    from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, log_loss
+
     labels = np.arange(n_classes)
     with warnings.catch_warnings():
         # a small test part may lack a genre the model predicts: the metric is still defined

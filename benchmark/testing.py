@@ -35,7 +35,7 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.datasets import make_classification
 
 from benchmark.models import Family
-from benchmark.search_space import SearchSpace, load_search_space
+from benchmark.tuning.search_space import SearchSpace, load_search_space
 
 __all__ = [
     "CHECKS",

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.audio import load_clip
+from benchmark.audio.decoding import load_clip
 from benchmark.data import Dataset
 from benchmark.features.audio_base import imap_progress
 from benchmark.features.audio_tensors import log_mel

@@ -49,7 +49,8 @@ from benchmark.features import FeatureMatrix
 from benchmark.features.audio_base import imap_progress
 from benchmark.protocols import get_protocol
 from benchmark.results import PairKey
-from benchmark.tuning import derive_seed, fit_final
+from benchmark.tuning.fold import fit_final
+from benchmark.tuning.job import derive_seed
 
 MP3_LEVEL = 0.6
 CONDITIONS = ("clean", "16 kHz", "64-kbps MP3")

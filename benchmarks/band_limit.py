@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.band_limit import band_warning, measure_file, measure_training
+from benchmark.audio.band_limit import band_warning, measure_file, measure_training
 from benchmark.data import Dataset
 from benchmark.features import get_feature_set
 from benchmark.features.audio_base import imap_progress
@@ -51,7 +51,7 @@ def _rows(job: tuple[Any, str]) -> np.ndarray:
 
 
 def _file_band(path: str) -> Any:
-    from benchmark.audio import load_clip
+    from benchmark.audio.decoding import load_clip
 
     clip = load_clip(path)
     return measure_file(path, clip.audio, clip.sample_rate)

@@ -33,7 +33,7 @@ from devcluster import free_port  # noqa: E402
 from fake_gtzan import make_fake_gtzan  # noqa: E402
 
 from benchmark.storage import open_storage  # noqa: E402
-from benchmark.trial_count import KILLED_ATTR  # noqa: E402
+from benchmark.tuning.trial_budget import KILLED_ATTR  # noqa: E402
 
 KEY = ["feature_set", "family", "protocol", "fold"]
 

@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from threadpoolctl import threadpool_limits
 
-    from benchmark.audio import Clip, load_clip
+    from benchmark.audio.decoding import Clip, load_clip
     from benchmark.features import _musicnn as mnn
     from benchmark.features.musicnn_embedding import clip_embedding
 

@@ -7,7 +7,9 @@ Both sides are checked out into a temporary folder (``benchmarks/layout_equivale
 checkout); each runs ``genrebench run --config C --no-export --no-tracking`` from scratch, then
 again on its finished folder (the rerun, which reads every fold back). Sides alternate within
 each repeat so that a machine's changing load falls on both. Prints each wall time, the median
-per side and the ratio after/before.
+per side and the ratio after/before, then compares the two sides' ``results.parquet`` and
+``predictions.parquet`` row for row (``layout_equivalence.compare``): a faster engine that changed
+a number would not be the same benchmark.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from layout_equivalence import checkout  # noqa: E402
+from layout_equivalence import FILES, checkout, compare  # noqa: E402
 from predict_speed import _cli  # noqa: E402
 
 
@@ -49,6 +51,7 @@ def main() -> int:
         ap.error("--data-dir (or $GENREBENCH_DATA) is needed")
     data_dir = str(Path(args.data_dir).resolve())
     times: dict[tuple[str, str], list[float]] = {}
+    same = True
     with tempfile.TemporaryDirectory(prefix="genrebench-speed-") as tmp:
         trees = {}
         for side, rev in (("before", args.before), ("after", args.after)):
@@ -62,11 +65,19 @@ def main() -> int:
                     wall = timed_run(trees[side], args.config, data_dir, results)
                     times.setdefault((side, kind), []).append(wall)
                     print(f"{side:6s} {kind:5s} repeat {r}: {wall:7.1f} s", flush=True)
-    for kind in ("first", "rerun"):
-        b = statistics.median(times[("before", kind)])
-        a = statistics.median(times[("after", kind)])
-        print(f"{kind:5s}: before {b:7.1f} s, after {a:7.1f} s, after/before {a / b:.3f}")
-    return 0
+        for kind in ("first", "rerun"):
+            b = statistics.median(times[("before", kind)])
+            a = statistics.median(times[("after", kind)])
+            print(f"{kind:5s}: before {b:7.1f} s, after {a:7.1f} s, after/before {a / b:.3f}")
+        for name in FILES:
+            ok, why = compare(
+                trees["before"] / "results-speed" / args.config,
+                trees["after"] / "results-speed" / args.config,
+                name,
+            )
+            same &= ok
+            print(f"{args.config} {name:20s} {'EQUAL' if ok else 'DIFFERENT'}: {why}")
+    return 0 if same else 1
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from benchmark.execution.local import plan_and_run
 from benchmark.execution.plan import RunOptions
 from benchmark.features import get_feature_set
 from benchmark.models import all_families
-from benchmark.search_space import load_search_space
+from benchmark.tuning.search_space import load_search_space
 
 
 def fit_costs(dataset: Dataset, feature_set: str, repeats: int) -> None:

@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.tf_python:
         ap.error("--tf-python is required (the TensorFlow venv's interpreter; see --help)")
 
-    from benchmark.audio import load_clip
+    from benchmark.audio.decoding import load_clip
     from benchmark.data import Dataset
     from benchmark.features import _musicnn as mnn
 

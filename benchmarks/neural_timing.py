@@ -52,7 +52,7 @@ def _load() -> str:
 
 
 def _params(key: str, family: str, max_epochs: int | None) -> dict:
-    from benchmark.search_space import load_search_space
+    from benchmark.tuning.search_space import load_search_space
 
     params = load_search_space(family).defaults_for_trial()
     if key == "mlp":

@@ -41,7 +41,7 @@ def _csv_model(data_dir: Path, folder: Path) -> Path:
     from sklearn.preprocessing import StandardScaler
 
     from benchmark.data import Dataset
-    from benchmark.predict import save_model
+    from benchmark.inference.saved_model import save_model
 
     ds = Dataset.open(data_dir)
     csv = ds.features_csv(segmented=False)
@@ -61,7 +61,7 @@ def _clips(data_dir: Path, n: int) -> list[str]:
 
 def _timed(model: object, clips: list[str], jobs: int) -> tuple[float, float]:
     """Wall seconds, and this process's CPU seconds (all the work at ``jobs=1``)."""
-    from benchmark.predict import predict_files
+    from benchmark.inference.predict import predict_files
 
     t0, c0 = time.perf_counter(), time.process_time()
     rows = list(predict_files(model, clips, jobs=jobs))  # type: ignore[arg-type]
@@ -99,8 +99,8 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    from benchmark.predict import load_model
-    from benchmark.predict_pipeline import available_cores
+    from benchmark.inference.pool import available_cores
+    from benchmark.inference.saved_model import load_model
 
     cores = available_cores()
     print(f"load average {os.getloadavg()[0]:.1f} on {cores} core(s) (a shared machine: noisy)")

@@ -21,7 +21,7 @@ import pandas as pd
 from benchmark.config import config_from_dict
 from benchmark.execution.local import plan_and_run
 from benchmark.execution.plan import RunOptions
-from benchmark.tuning import PRUNERS
+from benchmark.tuning.objective import PRUNERS
 
 
 def main() -> None:

@@ -38,8 +38,8 @@ PHASES = [
     ("ensemble stage", "ensembles/_stage.py", "run_ensemble_stage"),
     ("MLflow pair summaries", "tracking/tracker.py", "log_pair_summary"),
     ("leaderboard", "cli/_presentation.py", "write_leaderboard"),
-    ("final model export", "benchmark/final_model.py", "export_from_results"),
-    ("MLflow model registration", "benchmark/serving.py", "log_final_model"),
+    ("final model export", "benchmark/final_model/export.py", "export_from_results"),
+    ("MLflow model registration", "benchmark/inference/serving.py", "log_final_model"),
 ]
 #: packages whose import time is reported (their top-level ``__init__``)
 PACKAGES = ["sklearn", "scipy", "pandas", "optuna", "mlflow", "lightgbm", "keras", "jax", "rich"]

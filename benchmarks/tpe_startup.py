@@ -4,7 +4,7 @@ Runs one pair's studies on every outer fold of the named protocols with ``--tria
 budget's cut) twice, on the same folds and seeds: once with TPE's default 10 random start-up
 trials (what a budgeted study had before ``FoldJob.planned_trials``), once with the planned
 study's share of them (``ceil(10 * trials / planned)``,
-:func:`benchmark.sampler_seeding.startup_trials`),
+:func:`benchmark.tuning.sampler_seeding.startup_trials`),
 and prints the mean outer and inner (tuning) accuracy of each. Inner accuracy is the less noisy
 figure: it says how well the few trials searched; outer accuracy adds the fold's test noise.
 
@@ -31,8 +31,9 @@ import numpy as np
 from benchmark.config import load_config
 from benchmark.data import Dataset
 from benchmark.execution.plan import RunOptions, make_plan
-from benchmark.sampler_seeding import startup_trials
-from benchmark.tuning import FoldJob, run_fold
+from benchmark.tuning.fold import run_fold
+from benchmark.tuning.job import FoldJob
+from benchmark.tuning.sampler_seeding import startup_trials
 
 
 def _score(job: FoldJob) -> tuple[float, float]:

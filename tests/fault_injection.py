@@ -7,7 +7,7 @@ between a resumed and an uninterrupted run is :func:`fingerprint`: the results a
 tables (timings aside), every counted trial of every study, and the MLflow runs.
 
 Predict's pool workers are killed from inside: :func:`dying_extract` is the per-file extraction
-of :func:`benchmark.predict_pipeline.run_pipeline` except that on one named file the worker
+of :func:`benchmark.inference.pipeline.run_pipeline` except that on one named file the worker
 process exits at once or segfaults, as a crashing decoder would; :func:`dying_start`, put in
 place of the pool's worker initializer, makes every worker die as it starts.
 """
@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from fake_gtzan import FEATURE_COLUMNS, make_fake_gtzan
 
-from benchmark.trial_count import counted_trials
+from benchmark.tuning.trial_budget import counted_trials
 
 __all__ = [
     "CONFIG",
@@ -274,10 +274,10 @@ def differences(expected: dict[str, Any], got: dict[str, Any]) -> list[str]:
 
 
 def dying_extract(name: str, how: str, specs: Any, path: str, windows: bool) -> Any:
-    """:func:`benchmark.predict_pipeline.extract_file`, except that on the file called ``name``
+    """:func:`benchmark.inference.pipeline.extract_file`, except that on the file called ``name``
     the process dies: ``how="exit"`` (``os._exit``) or ``"segfault"`` (reads address 0). Bind
     the first two with :func:`functools.partial` (picklable: a pool worker imports this)."""
-    from benchmark.predict_pipeline import extract_file
+    from benchmark.inference.pipeline import extract_file
 
     if Path(path).name == name:
         if how == "segfault":
@@ -291,10 +291,10 @@ def dying_extract(name: str, how: str, specs: Any, path: str, windows: bool) -> 
 
 
 def hanging_extract(name: str, specs: Any, path: str, windows: bool) -> Any:
-    """:func:`benchmark.predict_pipeline.extract_file`, except that on the file called ``name``
+    """:func:`benchmark.inference.pipeline.extract_file`, except that on the file called ``name``
     the worker never returns (a decoder stuck in a loop). Bind ``name`` with
     :func:`functools.partial`."""
-    from benchmark.predict_pipeline import extract_file
+    from benchmark.inference.pipeline import extract_file
 
     if Path(path).name == name:
         time.sleep(3600)
@@ -303,11 +303,11 @@ def hanging_extract(name: str, specs: Any, path: str, windows: bool) -> Any:
 
 def marked_extract(specs: Any, path: str, windows: bool) -> Any:
     """An extraction that only reports which process ran it and whether that process inherited
-    this one's memory (``benchmark.predict_pipeline._test_mark``, set by the test before the
+    this one's memory (``benchmark.inference.pipeline._test_mark``, set by the test before the
     pool starts: a forked worker has it, a fork server's child does not), as the file's error
     row."""
-    from benchmark import predict_pipeline
-    from benchmark.predict_pipeline import ExtractionError
+    from benchmark.inference import pipeline as predict_pipeline
+    from benchmark.inference.pipeline import ExtractionError
 
     mark = getattr(predict_pipeline, "_test_mark", None)
     return ExtractionError(f"mark={mark} pid={os.getpid()}")

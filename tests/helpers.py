@@ -28,9 +28,9 @@ from benchmark.execution.cost import CostModel, FitCost
 from benchmark.execution.local import RunResult, plan_and_run
 from benchmark.execution.plan import RunOptions
 from benchmark.results import PairKey
-from benchmark.search_space import load_search_space
 from benchmark.testing import make_tabular_problem
-from benchmark.tuning import FoldJob
+from benchmark.tuning.job import FoldJob
+from benchmark.tuning.search_space import load_search_space
 
 #: the config every test starts from: two quick families on the 30 s CSV, 3 artist folds
 BASE_CONFIG: dict[str, Any] = {
@@ -295,7 +295,7 @@ def save_unit_model(tmp: Path, genres: tuple[str, ...]) -> SavedUnitModel:
 
     from benchmark.data import Dataset, load_manifest
     from benchmark.features import get_feature_set
-    from benchmark.predict import save_model
+    from benchmark.inference.saved_model import save_model
 
     root = write_genre_folder(tmp / "gtzan", genres, n_per_genre=4, seconds=6.0)
     ds = Dataset(root, load_manifest("gtzan"))

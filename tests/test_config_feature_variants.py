@@ -190,8 +190,9 @@ def test_an_ensemble_member_on_a_variant_is_computed_as_its_base():
     predict computes it as its base with the member's parameters, under the member's name, and
     a variant with its base's parameters shares the base's extraction."""
     from benchmark.ensembles import EnsembleMember
-    from benchmark.predict import SavedModel, model_extractors
-    from benchmark.predict_pipeline import PredictPlan
+    from benchmark.inference.model_inputs import model_extractors
+    from benchmark.inference.pipeline import PredictPlan
+    from benchmark.inference.saved_model import SavedModel
 
     members = [
         EnsembleMember("embedding_musicnn", "logreg", {}, "tabular", {}, 0.5, None),

@@ -14,7 +14,7 @@ import pytest
 
 from benchmark import stats
 from benchmark.data import Dataset
-from benchmark.final_model import choose_best_pair, export_from_results
+from benchmark.final_model.export import choose_best_pair, export_from_results
 from benchmark.report import write_report
 
 BASELINE = {"feature_set": "csv_30s", "family": "lda"}

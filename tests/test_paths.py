@@ -11,7 +11,7 @@ import pytest
 
 from benchmark.errors import ConfigError
 from benchmark.paths import code_digest, configs_dir, manifests_dir, search_spaces_dir
-from benchmark.search_space import load_search_space
+from benchmark.tuning.search_space import load_search_space
 
 
 def test_genrebench_home_replaces_the_folders_it_holds_and_the_digest_follows(

@@ -173,10 +173,15 @@ def evaluate(
     counted apart; the exit status is then 2, as for predict. These are your files, not
     GTZAN's splits: the figures say how the model carries over to them.
     """
-    from benchmark.evaluate import PROTOCOL_NOTE, evaluate, parse_mapping, read_labelled
-    from benchmark.evaluate import write_evaluation as write_output
-    from benchmark.predict import find_model, load_model
-    from benchmark.predict_pipeline import available_cores
+    from benchmark.inference.pool import available_cores
+    from benchmark.inference.saved_model import find_model, load_model
+    from benchmark.inference.song_evaluation import (
+        PROTOCOL_NOTE,
+        evaluate,
+        parse_mapping,
+        read_labelled,
+    )
+    from benchmark.inference.song_evaluation import write_evaluation as write_output
     from benchmark.report.evaluation import write_evaluation_page
 
     if output and not output.lower().endswith((".csv", ".json")):

@@ -17,7 +17,7 @@ def export_final(
 ) -> None:
     """The final model at the end of ``run``; like the leaderboard, a failure here never fails
     the finished run (``genrebench export`` retries it)."""
-    from benchmark.final_model import export_from_results
+    from benchmark.final_model.export import export_from_results
 
     try:
         path = export_from_results(
@@ -38,7 +38,7 @@ def export_final(
 def register(final_dir: Path, tracking_uri: str, results_dir: Path) -> None:
     """Log and register the final model in MLflow; a failure is a warning (the folder is the
     model; ``genrebench export`` registers it again)."""
-    from benchmark.serving import log_final_model
+    from benchmark.inference.serving import log_final_model
 
     try:
         uri = log_final_model(final_dir, tracking_uri, results_dir)
@@ -88,7 +88,7 @@ def export(
     The pair is chosen by cross-validated accuracy (artist-grouped k-fold first), never by the
     fault-filtered test split.
     """
-    from benchmark.final_model import export_from_results
+    from benchmark.final_model.export import export_from_results
     from benchmark.report import find_results_dir
     from benchmark.storage import default_tracking_uri
 

@@ -47,14 +47,9 @@ def predict(
     are decoded in --jobs processes; rows come out as files finish, in the order given."""
     import json
 
-    from benchmark.predict import (
-        audio_files_in,
-        find_model,
-        load_model,
-        predict_files,
-        write_predictions,
-    )
-    from benchmark.predict_pipeline import available_cores
+    from benchmark.inference.pool import available_cores
+    from benchmark.inference.predict import audio_files_in, predict_files, write_predictions
+    from benchmark.inference.saved_model import find_model, load_model
 
     if output and not output.lower().endswith((".csv", ".json")):
         raise click.BadParameter("--output must end in .csv or .json", param_hint="--output")

@@ -33,7 +33,8 @@ import numpy as np
 from benchmark.errors import ConfigError
 from benchmark.execution.status import write_cluster_file
 from benchmark.results import FoldOutcome
-from benchmark.tuning import FoldJob, run_fold
+from benchmark.tuning.fold import run_fold
+from benchmark.tuning.job import FoldJob
 
 __all__ = ["DaskExecutor", "scheduler_address"]
 

@@ -27,8 +27,8 @@ import pandas as pd
 
 from benchmark.models import resolve_family
 from benchmark.results import FoldOutcome
-from benchmark.search_space import SearchSpace
-from benchmark.tuning import FoldJob
+from benchmark.tuning.job import FoldJob
+from benchmark.tuning.search_space import SearchSpace
 
 __all__ = ["CostModel", "FitCost", "makespan", "measure_fit"]
 

@@ -17,7 +17,8 @@ import os
 from pathlib import Path
 
 from benchmark.results import FoldOutcome
-from benchmark.tuning import FoldJob, satisfies
+from benchmark.tuning.fold import satisfies
+from benchmark.tuning.job import FoldJob
 
 __all__ = ["FoldOutcomes"]
 

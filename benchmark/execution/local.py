@@ -43,7 +43,7 @@ from benchmark.results import (
     write_table,
 )
 from benchmark.storage import default_storage_url, mask_url, open_storage
-from benchmark.trial_count import counted_trials
+from benchmark.tuning.trial_budget import counted_trials
 
 __all__ = ["RunResult", "benchmark_lock", "dry_run", "plan_and_run"]
 

@@ -24,7 +24,7 @@ from benchmark.results import (
     write_table,
 )
 from benchmark.storage import open_storage
-from benchmark.trial_count import counted_trials
+from benchmark.tuning.trial_budget import counted_trials
 
 __all__ = ["write_outcome_files", "write_trials_file"]
 

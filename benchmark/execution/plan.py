@@ -3,7 +3,7 @@
 ``genrebench run``, every ``genrebench worker`` and the final-model export build their work
 here, so they agree on the jobs, their study names and their splits. The plan opens the
 dataset's splits once per protocol (every pair is scored on the same folds), loads each
-feature set through its cache and makes one :class:`~benchmark.tuning.FoldJob` per job;
+feature set through its cache and makes one :class:`~benchmark.tuning.job.FoldJob` per job;
 :func:`provenance` is what every run stores about itself. This is the one module of the
 execution wing that stages outside it may import.
 """
@@ -15,7 +15,6 @@ import platform
 import subprocess
 import time
 from dataclasses import dataclass, field
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +38,7 @@ from benchmark.results import (
     FoldOutcome,
     PairKey,
 )
-from benchmark.tuning import FoldJob, derive_seed, study_name
+from benchmark.tuning.job import FoldJob, derive_seed, study_name
 
 __all__ = [
     "Plan",
@@ -52,10 +51,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-
-#: packages whose versions are stored with every run
-VERSIONED = ("numpy", "pandas", "scipy", "scikit-learn", "lightgbm", "optuna", "mlflow")
 
 
 @dataclass(frozen=True)
@@ -102,16 +97,6 @@ def _git_commit() -> str:
         return "unknown"
 
 
-def _versions() -> dict[str, str]:
-    out = {"python": platform.python_version(), "genrebench": benchmark.__version__}
-    for name in VERSIONED:
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            out[name] = "absent"
-    return out
-
-
 def provenance(cfg: BenchmarkConfig, dataset: Dataset) -> dict[str, Any]:
     return {
         "benchmark": cfg.name,
@@ -122,7 +107,7 @@ def provenance(cfg: BenchmarkConfig, dataset: Dataset) -> dict[str, Any]:
         "data_dir": str(dataset.root),
         "data_checksum": dataset.checksum(),
         "n_tracks": len(dataset.tracks),
-        "versions": _versions(),
+        "versions": benchmark.package_versions(),
         "git_commit": _git_commit(),
         "code_digest": code_digest(),
         "host": platform.node(),

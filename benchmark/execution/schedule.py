@@ -40,12 +40,8 @@ from benchmark.results import (
     read_table,
 )
 from benchmark.storage import open_storage
-from benchmark.tuning import (
-    FoldJob,
-    finished_trials,
-    inner_scores,
-    run_fold,
-)
+from benchmark.tuning.fold import finished_trials, inner_scores, run_fold
+from benchmark.tuning.job import FoldJob
 
 __all__ = ["Schedule", "Scheduler", "answered_trials", "dispatch_order", "make_schedule"]
 

@@ -19,7 +19,7 @@ import pandas as pd
 from benchmark.errors import GenrebenchError
 from benchmark.execution.fold_outcomes import FoldOutcomes
 from benchmark.storage import journal_path, mask_url, open_storage
-from benchmark.trial_count import is_counted
+from benchmark.tuning.trial_budget import is_counted
 
 __all__ = [
     "CLUSTER_FILE",
@@ -70,7 +70,7 @@ def trial_counts(storage: Any, url: str) -> dict[str, dict[str, int]]:
 
 
 def parse_study_name(study: str) -> tuple[str, tuple[str, str, str], int, str] | None:
-    """``(benchmark, pair, fold, config digest)`` of a name :func:`benchmark.tuning.study_name`
+    """``(benchmark, pair, fold, config digest)`` of a name :func:`benchmark.tuning.job.study_name`
     made, or None for any other study."""
     parts = study.rsplit(":", 5)
     if len(parts) != 6 or not parts[4].startswith("fold") or not parts[4][4:].isdigit():

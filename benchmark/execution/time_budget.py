@@ -34,7 +34,7 @@ from dataclasses import dataclass, field, replace
 
 from benchmark.execution.cost import ENSEMBLE_FOLD_S, CostModel, makespan
 from benchmark.results import FoldOutcome
-from benchmark.tuning import FoldJob
+from benchmark.tuning.job import FoldJob
 
 __all__ = ["BudgetPlan", "TuningValue", "capped_trials", "late_gain", "not_reached", "plan_budget"]
 

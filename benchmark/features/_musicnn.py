@@ -250,7 +250,7 @@ def _concat_bn(bns: list[_BatchNorm]) -> _BatchNorm:
 def _mel_basis() -> Any:
     import scipy.sparse
 
-    from benchmark.spectral import mel_filters
+    from benchmark.audio.spectral import mel_filters
 
     return scipy.sparse.csr_matrix(mel_filters(SAMPLE_RATE, N_FFT, N_MELS).astype(np.float32))
 
@@ -259,7 +259,7 @@ def log_mel(y: np.ndarray) -> np.ndarray:
     """musicnn's input representation of ``y`` (mono, 16 kHz): ``(frames, 96)`` float32, as
     ``librosa.feature.melspectrogram(y=y, sr=16000, hop_length=256, n_fft=512, n_mels=96)``
     cast to float16 and compressed by ``log10(10000 x + 1)`` (``extractor.batch_data``)."""
-    from benchmark.spectral import stft  # librosa.stft, bit for bit
+    from benchmark.audio.spectral import stft  # librosa.stft, bit for bit
 
     D = stft(np.ascontiguousarray(y, dtype=np.float32), N_FFT, HOP)
     power = (D.real**2 + D.imag**2).astype(np.float32)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from benchmark.audio import Clip
+from benchmark.audio.decoding import Clip
 from benchmark.errors import ConfigError, DataError
 from benchmark.features import _musicnn as mnn
 from benchmark.features.audio_base import AudioFeatureSet
@@ -45,7 +45,7 @@ def patch_layers(samples: np.ndarray, sample_rate: int, n_audio: int) -> dict[st
     float32. ``samples`` is the (padded) clip, its first ``n_audio`` real audio; a rate other
     than 16 kHz is resampled first."""
     if sample_rate != mnn.SAMPLE_RATE:
-        from benchmark.audio import resample
+        from benchmark.audio.decoding import resample
 
         samples = resample(np.asarray(samples, dtype=np.float32), sample_rate, mnn.SAMPLE_RATE)
         n_audio = int(round(n_audio * mnn.SAMPLE_RATE / sample_rate))
@@ -61,7 +61,7 @@ class MusicnnAudioSet(AudioFeatureSet):
     #: CPU seconds per 30-s clip (docs/measurements/audio.md), for the dry run's estimate; the
     #: sets share one extraction, so two of them in one study are estimated twice (an upper bound)
     extract_cpu_s = 0.35
-    worker_modules = ("benchmark.spectral", "benchmark.features._musicnn", "scipy.sparse")
+    worker_modules = ("benchmark.audio.spectral", "benchmark.features._musicnn", "scipy.sparse")
 
     def unavailable(self, dataset: Dataset) -> str | None:
         return super().unavailable(dataset) or mnn.musicnn_missing()

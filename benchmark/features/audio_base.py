@@ -5,7 +5,8 @@ records the clips that cannot be used in :attr:`FeatureMatrix.missing` (so the b
 the coverage) instead of failing, and computes the same rows for a single file, which is what
 ``genrebench predict`` needs. :class:`ClipParameters` is the decoding parameters every such set
 shares (``spectrogram_img`` too, when it renders from audio); :func:`imap_progress` is the
-parallel map with progress they all extract with. Decoding itself is :mod:`benchmark.audio`.
+parallel map with progress they all extract with. Decoding itself is
+:mod:`benchmark.audio.decoding`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import numpy as np
 
-from benchmark.audio import (
+from benchmark.audio.decoding import (
     CLIP_SECONDS,
     DEFAULT_SAMPLE_RATE,
     MIN_SECONDS,
@@ -210,7 +211,7 @@ class AudioFeatureSet(ClipParameters, FeatureSet):
     * ``seconds`` (30): the clip length read from the start of each file (shorter clips are
       padded with silence);
     * ``band_limit_hz`` (none): cut every clip at this frequency before its features
-      (:func:`benchmark.band_limit.low_pass`), in training and in ``predict`` alike, so a file
+      (:func:`benchmark.audio.band_limit.low_pass`), in training and in ``predict`` alike, so a file
       whose content stops above it gives the features of a full-band one (7500 covers audio
       resampled to 16 kHz, whose resampler keeps a transition band below 8 kHz);
     * ``n_jobs``: extraction processes (not in the cache key; default: all cores for 16 clips
@@ -260,7 +261,7 @@ class AudioFeatureSet(ClipParameters, FeatureSet):
         set has ``band_limit_hz``."""
         limit = self.band_limit_hz
         if limit is not None:
-            from benchmark.band_limit import low_pass
+            from benchmark.audio.band_limit import low_pass
 
             samples = low_pass(clip.samples, clip.sample_rate, limit)
             samples[clip.n_audio :] = 0.0  # the padding stays silence

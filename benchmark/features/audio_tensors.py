@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from benchmark.audio import Clip
+from benchmark.audio.decoding import Clip
 from benchmark.errors import ConfigError, DataError
 from benchmark.features.audio_base import AudioFeatureSet
 from benchmark.features.base import FeatureMatrix
@@ -85,7 +85,7 @@ class _TensorSet(AudioFeatureSet):
     tensor_view: ClassVar[str]
     #: parameters used only by the tabular view (they do not key the tensor cache)
     tabular_only: ClassVar[frozenset[str]] = frozenset({"bands"})
-    #: librosa's STFT and filters (not yet in benchmark.spectral)
+    #: librosa's STFT and filters (not yet in benchmark.audio.spectral)
     worker_modules = ("librosa.core.spectrum", "librosa.core.audio", "librosa.filters")
 
     def __init__(self, **params: Any) -> None:

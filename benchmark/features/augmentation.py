@@ -14,7 +14,7 @@ Each entry of ``copies`` makes one altered copy of every clip, from a chain of t
 The copies are extra *training* rows: each carries its source track's id (so a track and its
 copies are always on one side of a split) and a copy number above 0 in
 :attr:`~benchmark.features.base.FeatureMatrix.row_copy`; tuning never predicts or scores them
-(:func:`benchmark.tuning.fold_rows`). Random draws depend on ``seed`` (the benchmark's seed by
+(:func:`benchmark.tuning.job.fold_rows`). Random draws depend on ``seed`` (the benchmark's seed by
 default), the track and the copy only, so the rows are the same in any process order.
 """
 
@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from benchmark.audio import Clip
+from benchmark.audio.decoding import Clip
 from benchmark.errors import ConfigError
 
 __all__ = ["Augmentation", "TRANSFORMS", "augment_clip"]

@@ -15,7 +15,7 @@ fraction of that:
 * the magnitude, power and mel spectrograms are computed once and shared (chroma, centroid,
   bandwidth, roll-off, MFCC and the onset envelope of the tempo all derive from them);
 * HPSS median-filters the magnitude spectrogram already there with a compiled running median
-  (:mod:`benchmark._audio_kernels`, the same values as ``scipy.ndimage.median_filter``) and runs
+  (:mod:`benchmark.audio._kernels`, the same values as ``scipy.ndimage.median_filter``) and runs
   one inverse STFT: the percussive signal is the clip minus the harmonic one, since the two
   soft masks sum to one;
 * centroid, bandwidth, roll-off and zero-crossing rate are closed-form array expressions, and the
@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.audio import Clip
+from benchmark.audio.decoding import Clip
 from benchmark.errors import ConfigError
 from benchmark.features.audio_base import AudioFeatureSet
 
@@ -145,7 +145,7 @@ def _estimate_tuning(power: np.ndarray, sr: int) -> float:
     """``librosa.estimate_tuning(S=power, sr=sr)`` (what ``chroma_stft`` calls), computed on the
     piptrack band (150–4000 Hz) only, and on its peaks only, instead of the whole spectrogram:
     the same value, ~10x faster."""
-    from benchmark.spectral import pitch_tuning
+    from benchmark.audio.spectral import pitch_tuning
 
     f = np.fft.rfftfreq(N_FFT, 1.0 / sr)
     band = np.flatnonzero((f >= 150.0) & (f < 4000.0))
@@ -171,9 +171,10 @@ def _estimate_tuning(power: np.ndarray, sr: int) -> float:
 def clip_features(y: np.ndarray, sr: int) -> np.ndarray:
     """The 57 features of ``y`` (mono float32 at ``sr``) in :data:`FEATURE_NAMES` order, from one
     shared STFT; the same values as :func:`reference_features` to float precision, computed with
-    :mod:`benchmark.spectral` (numpy, not librosa: ~1.3 s less to import in a fresh process)."""
-    from benchmark import spectral
-    from benchmark._audio_kernels import harmonic_stft, median_rows
+    :mod:`benchmark.audio.spectral` (numpy, not librosa: ~1.3 s less to import in a fresh
+    process)."""
+    from benchmark.audio import spectral
+    from benchmark.audio._kernels import harmonic_stft, median_rows
 
     y = np.ascontiguousarray(y, dtype=np.float32)
     D = spectral.stft(y, N_FFT, HOP, pad_mode="reflect")
@@ -231,7 +232,7 @@ class Librosa30s(AudioFeatureSet):
     views = ("tabular",)
     version = 1
     extract_cpu_s = 0.35  # docs/measurements/audio.md
-    worker_modules = ("benchmark.spectral", "benchmark._audio_kernels")
+    worker_modules = ("benchmark.audio.spectral", "benchmark.audio._kernels")
 
     def feature_names(self, view: str) -> list[str] | None:
         return list(FEATURE_NAMES)
@@ -249,7 +250,7 @@ class Librosa3s(AudioFeatureSet):
     views = ("tabular",)
     version = 1
     extract_cpu_s = 0.38  # docs/measurements/audio.md
-    worker_modules = ("benchmark.spectral", "benchmark._audio_kernels")
+    worker_modules = ("benchmark.audio.spectral", "benchmark.audio._kernels")
     params_allowed = frozenset({"segment_seconds"})
 
     def __init__(self, **params: Any) -> None:

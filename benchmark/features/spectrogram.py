@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
-from benchmark.audio import Clip, load_clip
+from benchmark.audio.decoding import Clip, load_clip
 from benchmark.errors import ConfigError, DataError
 from benchmark.features._magma_png import (
     invert_magma,
@@ -101,7 +101,7 @@ SOURCES = ("auto", "png", "audio")
 def _kaggle_mel_db(samples: np.ndarray, sample_rate: int) -> np.ndarray:
     """Kaggle's mel spectrogram in dB, ``(128, frames)``: librosa defaults of the time (reflect
     padding), then ``amplitude_to_db`` of the power (sic) relative to its peak."""
-    from benchmark.spectral import amplitude_to_db, melspectrogram
+    from benchmark.audio.spectral import amplitude_to_db, melspectrogram
 
     y = np.ascontiguousarray(samples, dtype=np.float32)
     return amplitude_to_db(melspectrogram(y, sample_rate, pad_mode="reflect"))
@@ -175,7 +175,7 @@ def _render_file(
 ) -> tuple[tuple[np.ndarray, tuple[int, int, int, int]] | None, str | None]:
     """Worker: ``((index, box), None)`` for one audio file, or ``(None, reason)`` (never
     raises: one bad clip is reported in ``missing``, as by the audio feature sets)."""
-    from benchmark.audio import AudioError, read_audio, validate_audio
+    from benchmark.audio.decoding import AudioError, read_audio, validate_audio
 
     path, sample_rate, seconds = job
     try:
@@ -228,7 +228,7 @@ class SpectrogramImages(ClipParameters, FeatureSet):
     views = ("tabular", "image")
     version = 1
     worker_modules = (
-        "benchmark.spectral",
+        "benchmark.audio.spectral",
         "PIL.Image",
         "matplotlib.backends.backend_agg",
         "matplotlib.figure",
@@ -333,7 +333,7 @@ class SpectrogramImages(ClipParameters, FeatureSet):
 
     # --- one clip (genrebench predict) ----------------------------------------------------------
     def clip_rows(self, clip: Clip, view: str) -> np.ndarray:
-        """The rows of one decoded clip (:func:`benchmark.audio.load_clip`): ``(1, H, W)``
+        """The rows of one decoded clip (:func:`benchmark.audio.decoding.load_clip`): ``(1, H, W)``
         float32 for ``"image"``, ``(1, 3 * bands + 9)`` for ``"tabular"``, the values its
         Kaggle PNG would give."""
         y = _kaggle_length(clip.samples, clip.sample_rate, self.seconds)

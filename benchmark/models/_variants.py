@@ -22,7 +22,7 @@ from typing import Any
 
 from benchmark.errors import ConfigError, SearchSpaceError
 from benchmark.models import all_families
-from benchmark.search_space import REDUCTION_PARAMS, Param, SearchSpace, load_search_space
+from benchmark.tuning.search_space import REDUCTION_PARAMS, Param, SearchSpace, load_search_space
 
 __all__ = ["REDUCTIONS", "VARIANT_KEYS", "check_variants", "variant_space"]
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from benchmark.report.formatting import exact
 
 if TYPE_CHECKING:
-    from benchmark.evaluate import Evaluation, Metric
+    from benchmark.inference.song_evaluation import Evaluation, Metric
 
 __all__ = ["evaluation_context", "render_evaluation", "write_evaluation_page"]
 
@@ -65,7 +65,7 @@ def _confusion(ev: Evaluation) -> list[dict[str, Any]]:
 
 def evaluation_context(ev: Evaluation) -> dict[str, Any]:
     """What the page shows, as plain values."""
-    from benchmark.evaluate import PROTOCOL_NOTE
+    from benchmark.inference.song_evaluation import PROTOCOL_NOTE
 
     m = ev.metrics
     overall = [_metric(k, v, getattr(m, k), m.n) for k, v in _NAMES.items()]

@@ -11,7 +11,7 @@ apart from the benchmark's cross-validated runs, holding
 * artifacts under ``evaluation/``: ``files.csv`` (one row per file), ``evaluation.json``
   (everything) and ``evaluation.html`` (the page);
 * the link to the model: when the model is registered (found by its identity tag,
-  :func:`benchmark.serving.registered_version`), the param ``model_uri`` and the tag
+  :func:`benchmark.inference.serving.registered_version`), the param ``model_uri`` and the tag
   ``genrebench.model_version`` say ``models:/<name>/<version>``, the metrics are logged against
   the version's logged model (``model_id``) and the logged model is an input of the run.
 """
@@ -25,7 +25,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from benchmark.evaluate import Evaluation
+from benchmark.inference.song_evaluation import Evaluation
 
 __all__ = ["EVALUATE_EXPERIMENT", "evaluation_experiment", "log_evaluation"]
 
@@ -87,8 +87,8 @@ def log_evaluation(
     from mlflow import MlflowClient
     from mlflow.entities import LoggedModelInput
 
+    from benchmark.inference.serving import IDENTITY_TAG, model_identity, registered_version
     from benchmark.report.evaluation import render_evaluation
-    from benchmark.serving import IDENTITY_TAG, model_identity, registered_version
     from benchmark.storage import mask_url
     from benchmark.tracking._common import started_run
     from benchmark.tracking.tracker import Tracker

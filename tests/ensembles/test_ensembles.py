@@ -257,8 +257,10 @@ def test_an_exported_ensemble_classifies_a_song(run, fake_gtzan: Path, tmp_path:
     and classify a synthesized song with it: its probabilities are the members' combined."""
     from fake_gtzan import write_wav
 
-    from benchmark.final_model import export_from_results
-    from benchmark.predict import load_model, model_inputs, predict_file
+    from benchmark.final_model.export import export_from_results
+    from benchmark.inference.model_inputs import model_inputs
+    from benchmark.inference.predict import predict_file
+    from benchmark.inference.saved_model import load_model
 
     _, result = run
     folder = export_from_results(result.results_dir, family="greedy", feature_set="ensemble")
@@ -289,7 +291,7 @@ def test_an_exported_ensemble_classifies_a_song(run, fake_gtzan: Path, tmp_path:
     # scored row is the file's own prediction, and the accuracy counts exactly those rows
     from helpers import write_genre_clip
 
-    from benchmark.evaluate import evaluate, read_labelled
+    from benchmark.inference.song_evaluation import evaluate, read_labelled
 
     classes = meta["classes"]
     folder_in = tmp_path / "labelled"
@@ -305,6 +307,6 @@ def test_an_exported_ensemble_classifies_a_song(run, fake_gtzan: Path, tmp_path:
 
 
 def _clip(path: Path, fset):
-    from benchmark.audio import load_clip
+    from benchmark.audio.decoding import load_clip
 
     return load_clip(path, fset.sample_rate, fset.seconds)

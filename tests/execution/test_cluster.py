@@ -20,7 +20,7 @@ from benchmark.execution.cluster import (
     task_key,
 )
 from benchmark.execution.schedule import Scheduler
-from benchmark.tuning import run_fold
+from benchmark.tuning.fold import run_fold
 
 
 def test_a_local_cluster_gives_the_outcomes_of_one_process(tmp_path: Path) -> None:

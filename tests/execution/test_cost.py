@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from benchmark.execution.cost import FitCost, makespan, measure_fit
-from benchmark.search_space import load_search_space
 from benchmark.testing import make_tabular_problem
+from benchmark.tuning.search_space import load_search_space
 
 
 def test_fit_cost_is_measured_on_the_data_and_scales_with_rows() -> None:

@@ -16,8 +16,8 @@ from optuna.trial import TrialState
 from benchmark.execution.outputs import write_outcome_files, write_trials_file
 from benchmark.results import FoldOutcome, PairKey, read_table
 from benchmark.storage import open_storage
-from benchmark.trial_count import SURPLUS_ATTR
-from benchmark.tuning import run_fold
+from benchmark.tuning.fold import run_fold
+from benchmark.tuning.trial_budget import SURPLUS_ATTR
 
 CONTEXT = {
     "benchmark": "t",

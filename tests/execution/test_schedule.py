@@ -17,7 +17,7 @@ from benchmark.execution.schedule import Scheduler, dispatch_order
 from benchmark.execution.time_budget import TuningValue, late_gain
 from benchmark.results import PairKey
 from benchmark.storage import open_storage
-from benchmark.tuning import inner_scores, run_fold
+from benchmark.tuning.fold import inner_scores, run_fold
 
 
 def test_the_scheduler_learns_from_each_finished_study(tmp_path: Path) -> None:

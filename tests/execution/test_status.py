@@ -16,7 +16,7 @@ from benchmark.cli import main
 from benchmark.execution.status import CLUSTER_FILE, parse_study_name, trial_counts
 from benchmark.results import PairKey
 from benchmark.storage import default_storage_url, open_storage
-from benchmark.tuning import study_name
+from benchmark.tuning.job import study_name
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,8 @@ from benchmark.config import config_from_dict, parse_duration
 from benchmark.errors import ConfigError
 from benchmark.execution.time_budget import TuningValue, capped_trials, late_gain, plan_budget
 from benchmark.results import PairKey
-from benchmark.search_space import load_search_space
-from benchmark.tuning import run_fold
+from benchmark.tuning.fold import run_fold
+from benchmark.tuning.search_space import load_search_space
 
 
 @pytest.mark.parametrize(

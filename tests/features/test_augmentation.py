@@ -13,8 +13,8 @@ pytest.importorskip("librosa")
 import soundfile as sf  # noqa: E402
 from helpers import write_genre_folder  # noqa: E402
 
-from benchmark.audio import Clip  # noqa: E402
-from benchmark.band_limit import band_edge_hz  # noqa: E402
+from benchmark.audio.band_limit import band_edge_hz  # noqa: E402
+from benchmark.audio.decoding import Clip  # noqa: E402
 from benchmark.config import config_from_dict  # noqa: E402
 from benchmark.data import Dataset  # noqa: E402
 from benchmark.errors import ConfigError  # noqa: E402

@@ -13,7 +13,7 @@ import pytest
 pytest.importorskip("librosa")
 from helpers import SR, write_clip, write_genre_folder  # noqa: E402
 
-from benchmark.audio import Clip, load_clip  # noqa: E402
+from benchmark.audio.decoding import Clip, load_clip  # noqa: E402
 from benchmark.data import Dataset, load_manifest  # noqa: E402
 from benchmark.errors import ConfigError  # noqa: E402
 from benchmark.features import all_feature_sets, get_feature_set  # noqa: E402

@@ -18,7 +18,7 @@ pytest.importorskip("librosa")
 import soundfile as sf  # noqa: E402
 from helpers import write_genre_folder  # noqa: E402
 
-from benchmark.audio import Clip, load_clip  # noqa: E402
+from benchmark.audio.decoding import Clip, load_clip  # noqa: E402
 from benchmark.data import Dataset, load_manifest  # noqa: E402
 from benchmark.errors import ConfigError, DataError  # noqa: E402
 from benchmark.features import _musicnn as mnn  # noqa: E402

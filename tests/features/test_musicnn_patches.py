@@ -14,7 +14,7 @@ import pytest
 pytest.importorskip("librosa")
 from fake_gtzan import make_fake_gtzan  # noqa: E402
 
-from benchmark.audio import Clip  # noqa: E402
+from benchmark.audio.decoding import Clip  # noqa: E402
 from benchmark.config import config_from_dict  # noqa: E402
 from benchmark.data import Dataset, load_manifest  # noqa: E402
 from benchmark.errors import ConfigError  # noqa: E402
@@ -23,7 +23,7 @@ from benchmark.features import _musicnn as mnn  # noqa: E402
 from benchmark.features import all_feature_sets, get_feature_set  # noqa: E402
 from benchmark.features._musicnn_patches import patch_layers  # noqa: E402
 from benchmark.protocols import all_protocols  # noqa: E402
-from benchmark.tuning import fold_rows  # noqa: E402
+from benchmark.tuning.job import fold_rows  # noqa: E402
 
 NAME = "embedding_musicnn_3s"
 needs_weights = pytest.mark.skipif(
@@ -138,7 +138,7 @@ def test_embedding_musicnn_3s_and_a_variant_run_export_predict_and_evaluate(tmp_
     from helpers import write_genre_folder
 
     from benchmark.cli import main
-    from benchmark.predict import load_model
+    from benchmark.inference.saved_model import load_model
 
     root = write_genre_folder(tmp_path / "gtzan", ("blues", "classical", "metal"), 4, 7.0)
     variant = "embedding_musicnn_max_pool"

@@ -323,7 +323,7 @@ def test_audio_source_keys_the_cache(
 def test_drawn_from_audio_matches_kaggles_pngs(real_gtzan: Path) -> None:
     """Kaggle's recipe on a few shared clips: the drawn plot area correlates with the PNG's."""
     pytest.importorskip("librosa")
-    from benchmark.audio import read_audio
+    from benchmark.audio.decoding import read_audio
 
     audio = sorted((real_gtzan / "genres_original").glob("*/*.flac"))
     if not audio:

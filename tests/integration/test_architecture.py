@@ -1,13 +1,17 @@
 """The floor plan holds: stages meet through files and public faces, rooms stay small.
 
-DESIGN.md: plugins and stages import ``execution.plan`` at most, never the wing's internals;
-``config`` imports nothing above it; no module over ~600 lines. These read the source (no
-imports run), so a move that breaks a rule fails here with the file and line that broke it.
+Plugins and stages import ``execution.plan`` at most, never the wing's internals; ``config``
+imports nothing above it; no module over ~600 lines; no import circle; the top of the package
+holds only what every stage shares; the inference pool and pipeline load no model library.
+Most of these read the source (no imports run), so a move that breaks a rule fails here with the
+file and line that broke it.
 """
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -76,10 +80,6 @@ def test_the_execution_wing_is_where_its_modules_are() -> None:
         assert not (PACKAGE / f"{old}.py").exists(), f"benchmark/{old}.py is back"
 
 
-#: circles that predate the rule, each to be broken by its owner (never add one here)
-KNOWN_CIRCLES = {frozenset({"benchmark.predict", "benchmark.predict_pipeline"})}
-
-
 def _module_name(path: Path, root: Path) -> str:
     parts = path.relative_to(root.parent).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
@@ -129,9 +129,54 @@ def import_circles(root: Path) -> set[frozenset[str]]:
     return circles
 
 
-def test_no_new_import_circle() -> None:
-    new = import_circles(PACKAGE) - KNOWN_CIRCLES
-    assert not new, "import circles: " + "; ".join(" <-> ".join(sorted(c)) for c in new)
+def test_no_import_circle() -> None:
+    found = import_circles(PACKAGE)
+    assert not found, "import circles: " + "; ".join(" <-> ".join(sorted(c)) for c in found)
+
+
+#: the modules at the top of ``benchmark/``: what every stage shares. A stage's module goes in
+#: its package (tuning/, inference/, final_model/, audio/, execution/, …), never here.
+TOP_LEVEL = {
+    "__init__",
+    "config",
+    "errors",
+    "paths",
+    "registry",
+    "results",
+    "scoring",
+    "storage",
+    "testing",
+}
+
+
+def test_the_top_of_the_package_holds_only_what_every_stage_shares() -> None:
+    found = {p.stem for p in PACKAGE.glob("*.py")}
+    assert found - TOP_LEVEL == set(), (
+        f"new top-level module(s) {sorted(found - TOP_LEVEL)}: put them in their stage's package"
+    )
+
+
+#: libraries the inference pool's workers must never import: they start native thread pools a
+#: fork copies badly, and cost seconds a user waits on (the model loads them, in the parent)
+MODEL_LIBRARIES = ("sklearn", "lightgbm", "jax", "jaxlib", "keras", "torch", "mlflow")
+
+
+def test_the_inference_pool_and_pipeline_import_no_model_library() -> None:
+    """The fork server preloads the pipeline: importing it (and the pool) must load none of the
+    model's libraries, or every worker would (the rule lived in comments before)."""
+    code = (
+        "import sys, benchmark.inference.pool, benchmark.inference.pipeline; "
+        f"print(sorted(m for m in {MODEL_LIBRARIES!r} if m in sys.modules))"
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        cwd=PACKAGE.parent,
+    )
+    assert res.stdout.strip() == "[]", f"importing the pipeline loads {res.stdout.strip()}"
 
 
 def test_the_circle_check_sees_a_lazy_circle(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from fault_injection import (
     run_to_end,
 )
 
-from benchmark.trial_count import KILLED_ATTR
+from benchmark.tuning.trial_budget import KILLED_ATTR
 
 #: thirteen instants over a run's life; each attempt resumes what the ones before it left
 TRIGGERS = (

@@ -304,8 +304,8 @@ def test_mlp_runs_through_the_tuning_harness(tmp_path) -> None:
 
     from helpers import fold_job
 
-    from benchmark.search_space import load_search_space
-    from benchmark.tuning import run_fold
+    from benchmark.tuning.fold import run_fold
+    from benchmark.tuning.search_space import load_search_space
 
     space = load_search_space("mlp").to_dict()
     space["params"]["max_epochs"]["choices"] = [5]
@@ -318,7 +318,7 @@ def test_mlp_runs_through_the_tuning_harness(tmp_path) -> None:
     # each trial reported its first inner fit epoch by epoch, then the running inner-CV mean
     import optuna
 
-    from benchmark.tuning import FOLD_STEP0
+    from benchmark.tuning.objective import FOLD_STEP0
 
     for trial in optuna.load_study(study_name=job.study_name, storage=job.storage_url).trials:
         steps = sorted(trial.intermediate_values)
@@ -330,7 +330,7 @@ def test_mlp_runs_through_the_tuning_harness(tmp_path) -> None:
 def test_a_network_trailing_earlier_trials_is_pruned_inside_its_first_epochs() -> None:
     import optuna
 
-    from benchmark.tuning import _pruning_callback
+    from benchmark.tuning.objective import _pruning_callback
 
     study = optuna.create_study(
         direction="maximize",

@@ -25,7 +25,8 @@ from benchmark.models._reduction import ClippedPCA
 from benchmark.models._variants import variant_space
 from benchmark.results import PairKey
 from benchmark.scoring import align_proba
-from benchmark.tuning import FoldJob, fold_rows, refit, run_fold
+from benchmark.tuning.fold import refit, run_fold
+from benchmark.tuning.job import FoldJob, fold_rows
 
 
 @parametrize_with_checks([ClippedPCA(3)])
