@@ -1,8 +1,9 @@
-"""Check that a code move changed no number: run ``smoke`` under every protocol at two commits.
+"""Check that a code move changed no number: run a config under every protocol at two commits.
 
 A redesign that moves modules must leave every result as it was. This script checks out each
 side (a git revision, or the working tree) into a temporary folder, runs
-``genrebench run --config smoke --protocol P`` there for every protocol with the same data,
+``genrebench run --config C --protocol P`` there (``smoke`` unless ``--config`` says another)
+for every protocol with the same data,
 and compares ``results.parquet`` and ``predictions.parquet`` row for row. Columns that are
 timings (``tune_s``, ``fit_s``, ``predict_s``) differ between any two runs and are left out;
 everything else (scores, params, trials, seeds, digests, every class probability) must be equal.
@@ -10,7 +11,7 @@ everything else (scores, params, trials, seeds, digests, every class probability
 Usage::
 
     python benchmarks/layout_equivalence.py --before 3c66579 [--after WORKTREE] --data-dir DIR \
-        [--n-jobs N]
+        [--n-jobs N] [--config quick --protocols artist_kfold,fault_filtered]
 
 ``--n-jobs`` runs both sides with that many processes (smoke's own is 1, in process), so a
 change of how jobs are spread over processes is checked too.
@@ -61,10 +62,11 @@ def checkout(rev: str, into: Path) -> Path:
     return into
 
 
-def run_smoke(
-    tree: Path, protocol: str, data_dir: str, n_jobs: int | None = None
+def run_config(
+    tree: Path, protocol: str, data_dir: str, n_jobs: int | None = None, config: str = "smoke"
 ) -> tuple[Path, float]:
-    """``genrebench run --config smoke`` with ``tree``'s package first on the path."""
+    """``genrebench run --config CONFIG --protocol P`` with ``tree``'s package first on the
+    path."""
     results = tree / "results-eq"
     env = {**os.environ, "PYTHONPATH": str(tree), "GENREBENCH_DATA": data_dir}
     code = (
@@ -80,7 +82,7 @@ def run_smoke(
             code,
             "run",
             "--config",
-            "smoke",
+            config,
             "--protocol",
             protocol,
             "--results-dir",
@@ -95,7 +97,7 @@ def run_smoke(
         check=True,
         stdout=subprocess.DEVNULL,
     )
-    return results / "smoke", time.perf_counter() - start
+    return results / config, time.perf_counter() - start
 
 
 def compare(before: Path, after: Path, name: str) -> tuple[bool, str]:
@@ -122,7 +124,8 @@ def main() -> int:
     ap.add_argument("--after", default="WORKTREE", help="git revision after (default: worktree)")
     ap.add_argument("--data-dir", default=os.environ.get("GENREBENCH_DATA"))
     ap.add_argument("--protocols", default=",".join(PROTOCOLS))
-    ap.add_argument("--n-jobs", type=int, help="processes of both runs (default: smoke's)")
+    ap.add_argument("--n-jobs", type=int, help="processes of both runs (default: the config's)")
+    ap.add_argument("--config", default="smoke", help="the config both sides run")
     args = ap.parse_args()
     if not args.data_dir:
         ap.error("--data-dir (or $GENREBENCH_DATA) is needed")
@@ -136,7 +139,9 @@ def main() -> int:
         for protocol in args.protocols.split(","):
             out = {}
             for side, tree in sides.items():
-                out[side], wall = run_smoke(tree, protocol, args.data_dir, args.n_jobs)
+                out[side], wall = run_config(
+                    tree, protocol, args.data_dir, args.n_jobs, args.config
+                )
                 print(f"{protocol:17s} {side:6s} ran in {wall:5.1f} s")
             for name in FILES:
                 same, why = compare(out["before"], out["after"], name)

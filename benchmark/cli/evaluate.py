@@ -81,11 +81,11 @@ def _tracking_uri(tracking_uri: str | None, model_path: Path) -> str | None:
 
 def _log(ev: Any, uri: str, model_path: Path) -> None:
     """Log the evaluation run; a failure is a warning (the outputs are the evaluation)."""
-    from benchmark.tracking.evaluation import log_evaluation
+    from benchmark.tracking.song_evaluation import log_song_evaluation
 
     results_dir = model_path.resolve().parent if uri.startswith("sqlite:") else None
     try:
-        info = log_evaluation(ev, uri, results_dir=results_dir)
+        info = log_song_evaluation(ev, uri, results_dir=results_dir)
     except Exception as exc:  # MLflow is a record of the evaluation, not the evaluation
         console.print(
             f"[yellow]evaluation not logged to MLflow[/]: {type(exc).__name__}: {exc}",
@@ -177,12 +177,12 @@ def evaluate(
     from benchmark.inference.saved_model import find_model, load_model
     from benchmark.inference.song_evaluation import (
         PROTOCOL_NOTE,
-        evaluate,
+        evaluate_songs,
         parse_mapping,
         read_labelled,
     )
-    from benchmark.inference.song_evaluation import write_evaluation as write_output
-    from benchmark.report.evaluation import write_evaluation_page
+    from benchmark.inference.song_evaluation import write_song_evaluation as write_output
+    from benchmark.report.song_evaluation_page import write_song_evaluation_page
 
     if output and not output.lower().endswith((".csv", ".json")):
         raise click.BadParameter("--output must end in .csv or .json", param_hint="--output")
@@ -212,7 +212,7 @@ def evaluate(
 
     with bar:
         task = bar.add_task("files", total=len(files))
-        ev = evaluate(
+        ev = evaluate_songs(
             model,
             files,
             source=str(source),
@@ -241,7 +241,7 @@ def evaluate(
         page = Path(
             html_path or (Path(output).with_suffix(".html") if output else "evaluation.html")
         )
-        written.append(write_evaluation_page(ev, page))
+        written.append(write_song_evaluation_page(ev, page))
     n_failed = ev.count("error")
     console.print(
         f"{len(ev.rows)} file(s): {ev.count('scored')} scored, {n_failed} failed, "

@@ -4,8 +4,6 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -26,14 +24,20 @@ if TYPE_CHECKING:
 def worker(address: str, dask_args: tuple[str, ...]) -> None:
     """Run fold jobs for the Dask scheduler at ADDRESS (`dask worker ADDRESS --nthreads 1`).
 
-    One thread per worker process: a fold job uses one core, and BLAS/OpenMP are held to
-    one thread by Dask. Start `--nworkers N` for N cores; any other `dask worker` option
-    (`--name`, `--memory-limit`, `--tls-ca-file`, ...) is passed on. The worker needs
-    genrebench installed and no dataset: the run extracts the features (audio ones too) and
-    sends each job's arrays.
+    One fold job at a time per worker process, computing with the machine's default
+    BLAS/OpenMP threads as a single-process run does (plain `dask worker` pins them to one,
+    which changes probabilities in their last bits). Start `--nworkers N` for N jobs at once;
+    any other `dask worker` option (`--name`, `--memory-limit`, `--tls-ca-file`, ...) is passed
+    on. The worker needs genrebench installed and no dataset: the run extracts the features
+    (audio ones too) and sends each job's arrays.
     """
-    cmd = [sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1"]
-    os.execv(sys.executable, [*cmd, *dask_args])
+    import dask
+    from distributed.cli.dask_worker import main as dask_worker
+
+    from benchmark.execution import WORKER_CONFIG
+
+    dask.config.set(WORKER_CONFIG)  # read by the nannies dask_worker starts in this process
+    dask_worker.main(args=[address, "--nthreads", "1", *dask_args], prog_name="dask worker")
 
 
 @click.command()

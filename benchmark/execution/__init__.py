@@ -18,12 +18,14 @@ for how long:
 The command line imports what it runs from here.
 """
 
+from benchmark.execution.cluster import WORKER_CONFIG
 from benchmark.execution.local import RunResult, benchmark_lock, dry_run, plan_and_run
 from benchmark.execution.outputs import write_outcome_files, write_trials_file
 from benchmark.execution.plan import Plan, RunOptions, make_plan, provenance
 from benchmark.execution.status import Progress, progress
 
 __all__ = [
+    "WORKER_CONFIG",
     "Plan",
     "Progress",
     "RunOptions",

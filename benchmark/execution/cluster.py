@@ -1,11 +1,17 @@
 """Where fold jobs run: Dask distributed, on one machine or many.
 
 With no address, a run starts a :class:`distributed.LocalCluster` (``n_jobs`` worker processes,
-one thread each, listening on loopback only); with ``--scheduler tcp://host:8786`` (or Dask's
-own ``DASK_SCHEDULER_ADDRESS``) it connects to a cluster whose workers are plain
-``dask worker ADDRESS --nthreads 1`` processes. Either way the client (``genrebench run``) keeps
-the schedule, the logging and the results files; a worker only gets a fold job and returns its
-:class:`~benchmark.results.FoldOutcome`.
+one task thread each, listening on loopback only); with ``--scheduler tcp://host:8786`` (or
+Dask's own ``DASK_SCHEDULER_ADDRESS``) it connects to a cluster whose workers are ``genrebench
+worker ADDRESS`` (or plain ``dask worker ADDRESS --nthreads 1``) processes. Either way the
+client (``genrebench run``) keeps the schedule, the logging and the results files; a worker only
+gets a fold job and returns its :class:`~benchmark.results.FoldOutcome`.
+
+A worker process computes with the machine's default BLAS/OpenMP threads, as a single-process
+run (``n_jobs: 1``) and the engine before Dask did: Dask's nanny would otherwise pin them to one
+(:data:`WORKER_CONFIG`), and a sum split over another number of threads rounds differently in
+the last bits (LightGBM's histograms, BLAS on the spectrogram's 72,000 columns), so a
+probability, a log loss, would no longer be the single process's, bit for bit.
 
 A job's feature arrays are sent once per feature matrix (scattered, then shared by every job of
 that matrix), so a worker needs no copy of the dataset for table and image sets. Each job is a
@@ -36,12 +42,21 @@ from benchmark.results import FoldOutcome
 from benchmark.tuning.fold import run_fold
 from benchmark.tuning.job import FoldJob
 
-__all__ = ["DaskExecutor", "scheduler_address"]
+__all__ = ["WORKER_CONFIG", "DaskExecutor", "scheduler_address"]
 
 log = logging.getLogger(__name__)
 
 #: Dask's own variable for the scheduler a client connects to
 ADDRESS_VARIABLE = "DASK_SCHEDULER_ADDRESS"
+
+#: Dask settings of every worker genrebench starts: its nanny sets ``OMP/MKL/OPENBLAS_NUM_THREADS
+#: =1`` before it starts a worker process (``distributed.nanny.pre-spawn-environ``); None unsets
+#: them, so that a fold computes with the threads a single process uses (module docstring). A
+#: variable the user exported still wins, in the run's process and the workers alike.
+WORKER_CONFIG: dict[str, Any] = {
+    f"distributed.nanny.pre-spawn-environ.{name}": None
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+}
 
 
 def scheduler_address(given: str | None) -> str | None:
@@ -152,14 +167,17 @@ class DaskExecutor:
         # shut-down lines would bury the run's own (a lost worker still shows, as a warning)
         logging.getLogger("distributed").setLevel(logging.WARNING)
         if self.address is None:
-            self._cluster = LocalCluster(
-                n_workers=self.n_jobs,
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",  # loopback only: a scheduler runs whatever it is sent
-                dashboard_address="127.0.0.1:0",
-                silence_logs=logging.ERROR,
-            )
+            import dask
+
+            with dask.config.set(WORKER_CONFIG):
+                self._cluster = LocalCluster(
+                    n_workers=self.n_jobs,
+                    threads_per_worker=1,
+                    processes=True,
+                    host="127.0.0.1",  # loopback only: a scheduler runs whatever it is sent
+                    dashboard_address="127.0.0.1:0",
+                    silence_logs=logging.ERROR,
+                )
             self._client = Client(self._cluster)
         else:
             kwargs = {"security": self.security} if self.security is not None else {}

@@ -39,16 +39,16 @@ from benchmark.inference.saved_model import SavedModel
 
 __all__ = [
     "PROTOCOL_NOTE",
-    "Evaluation",
-    "EvaluationError",
+    "SongEvaluation",
+    "SongEvaluationError",
     "LabelledFile",
     "Metric",
     "Metrics",
     "compute_metrics",
-    "evaluate",
+    "evaluate_songs",
     "parse_mapping",
     "read_labelled",
-    "write_evaluation",
+    "write_song_evaluation",
 ]
 
 #: what the figures are, shown beside them on every output
@@ -60,7 +60,7 @@ PROTOCOL_NOTE = (
 ROW_STATUS = ("scored", "error", "skipped")
 
 
-class EvaluationError(GenrebenchError):
+class SongEvaluationError(GenrebenchError):
     """The labelled input cannot be evaluated (unreadable, no known label, a bad mapping)."""
 
 
@@ -79,10 +79,10 @@ def parse_mapping(items: Iterable[str]) -> dict[str, str]:
     for item in items:
         src, sep, dst = item.partition("=")
         if not sep or not src.strip() or not dst.strip():
-            raise EvaluationError(f"--map {item!r}: write LABEL=CLASS, e.g. hip-hop=hiphop")
+            raise SongEvaluationError(f"--map {item!r}: write LABEL=CLASS, e.g. hip-hop=hiphop")
         key = src.strip().casefold()
         if key in out and out[key] != dst.strip():
-            raise EvaluationError(f"--map maps {src.strip()!r} twice ({out[key]!r}, {dst!r})")
+            raise SongEvaluationError(f"--map maps {src.strip()!r} twice ({out[key]!r}, {dst!r})")
         out[key] = dst.strip()
     return out
 
@@ -96,8 +96,8 @@ def read_labelled(source: str | os.PathLike[str]) -> list[LabelledFile]:
     if src.is_file() and src.suffix.lower() == ".csv":
         return _read_csv(src)
     if not src.exists():
-        raise EvaluationError(f"{src}: no such folder or CSV file")
-    raise EvaluationError(f"{src}: give a folder of <label>/<file> or a CSV of path,label")
+        raise SongEvaluationError(f"{src}: no such folder or CSV file")
+    raise SongEvaluationError(f"{src}: give a folder of <label>/<file> or a CSV of path,label")
 
 
 def _read_folder(root: Path) -> list[LabelledFile]:
@@ -113,7 +113,7 @@ def _read_folder(root: Path) -> list[LabelledFile]:
             continue
         out.extend(LabelledFile(f, folder.name) for f in files)
     if not out:
-        raise EvaluationError(
+        raise SongEvaluationError(
             f"{root}: no audio files in label folders; lay it out as {root}/<label>/<file> "
             "or give a CSV of path,label"
         )
@@ -126,20 +126,20 @@ def _read_csv(path: Path) -> list[LabelledFile]:
             reader = csv.DictReader(fh)
             header = {(h or "").strip().lower(): h for h in reader.fieldnames or []}
             if "path" not in header or "label" not in header:
-                raise EvaluationError(
+                raise SongEvaluationError(
                     f"{path}: needs the columns path and label, has {reader.fieldnames}"
                 )
             rows = [(r[header["path"]] or "", r[header["label"]] or "") for r in reader]
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise EvaluationError(f"{path}: not a readable CSV ({exc})") from None
+        raise SongEvaluationError(f"{path}: not a readable CSV ({exc})") from None
     out = []
     for line, (file, label) in enumerate(rows, start=2):
         if not file.strip() or not label.strip():
-            raise EvaluationError(f"{path}:{line}: a row needs both a path and a label")
+            raise SongEvaluationError(f"{path}:{line}: a row needs both a path and a label")
         p = Path(file.strip()).expanduser()
         out.append(LabelledFile(str(p if p.is_absolute() else path.parent / p), label.strip()))
     if not out:
-        raise EvaluationError(f"{path}: no rows")
+        raise SongEvaluationError(f"{path}: no rows")
     return out
 
 
@@ -150,7 +150,7 @@ def _targets(
     by_fold = {c.casefold(): c for c in classes}
     for src, dst in mapping.items():
         if dst.casefold() not in by_fold:
-            raise EvaluationError(
+            raise SongEvaluationError(
                 f"--map {src}={dst}: {dst!r} is not a class of the model ({', '.join(classes)})"
             )
     out: list[str | None] = []
@@ -274,7 +274,7 @@ def compute_metrics(
 
     truth, pred = np.asarray(y_true, dtype=object), np.asarray(y_pred, dtype=object)
     if truth.size == 0 or truth.shape != pred.shape:
-        raise EvaluationError("no scored files to compute metrics on")
+        raise SongEvaluationError("no scored files to compute metrics on")
     labels = [c for c in classes if (truth == c).any()]
     predicted = labels + [c for c in classes if c not in labels and (pred == c).any()]
     k = len(labels)
@@ -315,7 +315,7 @@ def compute_metrics(
 
 # --- the evaluation -----------------------------------------------------------------------------
 @dataclass
-class Evaluation:
+class SongEvaluation:
     """A model's evaluation on a labelled input: one row per file (``scored``, ``error`` or
     ``skipped``), the labels it skipped and the metrics of the scored files."""
 
@@ -397,7 +397,7 @@ def _row(f: LabelledFile, target: str | None, result: Any, classes: Sequence[str
     return row
 
 
-def evaluate(
+def evaluate_songs(
     model: SavedModel,
     files: Sequence[LabelledFile],
     *,
@@ -408,7 +408,7 @@ def evaluate(
     seed: int = 0,
     on_file: Callable[[str, FilePrediction | GenrebenchError], None] | None = None,
     jobs: int = 1,
-) -> Evaluation:
+) -> SongEvaluation:
     """Predict every file whose label is a class of ``model`` (``on_file`` sees each result as
     it comes; ``jobs``: processes extracting features) and score them; files of other labels
     are skipped, never predicted."""
@@ -421,7 +421,7 @@ def evaluate(
             skipped[f.label] = skipped.get(f.label, 0) + 1
     known = [i for i, t in enumerate(targets) if t is not None]
     if not known:
-        raise EvaluationError(
+        raise SongEvaluationError(
             f"no file has a label the model knows: the labels {', '.join(sorted(skipped))} "
             f"are not among its classes ({', '.join(classes)}); map them with "
             "--map LABEL=CLASS"
@@ -439,7 +439,7 @@ def evaluate(
     scored = [r for r in rows if r["status"] == "scored"]
     if not scored:
         first = next(r["error"] for r in rows if r["status"] == "error")
-        raise EvaluationError(
+        raise SongEvaluationError(
             f"none of the {len(known)} file(s) with a known label could be used (first: {first})"
         )
     metrics = compute_metrics(
@@ -449,11 +449,13 @@ def evaluate(
         n_boot=n_boot,
         seed=seed,
     )
-    return Evaluation(model, source, mapping, rows, dict(sorted(skipped.items())), metrics, windows)
+    return SongEvaluation(
+        model, source, mapping, rows, dict(sorted(skipped.items())), metrics, windows
+    )
 
 
 # --- writing ------------------------------------------------------------------------------------
-def metrics_table(ev: Evaluation) -> list[dict[str, Any]]:
+def metrics_table(ev: SongEvaluation) -> list[dict[str, Any]]:
     """The metrics as rows ``metric, class, value, ci_low, ci_high, n`` (the CSV beside the
     per-file rows)."""
     m = ev.metrics
@@ -485,8 +487,8 @@ def _atomic(path: Path, write: Callable[[str], object]) -> None:
         Path(tmp).unlink(missing_ok=True)
 
 
-def write_evaluation(ev: Evaluation, path: Path) -> list[Path]:
-    """``.json``: everything (:meth:`Evaluation.to_dict`); ``.csv``: one row per file, and the
+def write_song_evaluation(ev: SongEvaluation, path: Path) -> list[Path]:
+    """``.json``: everything (:meth:`SongEvaluation.to_dict`); ``.csv``: one row per file, and the
     metrics in :func:`metrics_csv_path` beside it. Written atomically; returns the files."""
     import pandas as pd
 

@@ -291,13 +291,13 @@ def test_an_exported_ensemble_classifies_a_song(run, fake_gtzan: Path, tmp_path:
     # scored row is the file's own prediction, and the accuracy counts exactly those rows
     from helpers import write_genre_clip
 
-    from benchmark.inference.song_evaluation import evaluate, read_labelled
+    from benchmark.inference.song_evaluation import evaluate_songs, read_labelled
 
     classes = meta["classes"]
     folder_in = tmp_path / "labelled"
     for k, genre in enumerate(classes[:3]):
         write_genre_clip(folder_in / genre / "a.wav", genre, k, genres=classes, seconds=3.0)
-    ev = evaluate(model, read_labelled(folder_in), n_boot=50)
+    ev = evaluate_songs(model, read_labelled(folder_in), n_boot=50)
     assert ev.count("scored") == 3 and not ev.failed
     for row in ev.rows:
         own_top = predict_file(model, row["file"]).top(1)[0][0]

@@ -4,6 +4,7 @@ SQLite storage is refused before any work."""
 
 from __future__ import annotations
 
+import urllib.request
 from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -34,6 +35,12 @@ def test_a_local_cluster_gives_the_outcomes_of_one_process(tmp_path: Path) -> No
         workers = executor.client.scheduler_info(n_workers=-1)["workers"]
         assert [w["nthreads"] for w in workers.values()] == [1, 1]
         assert all(urlsplit(a).hostname == "127.0.0.1" for a in workers)  # loopback only
+        # the live view whose URL the run prints and `genrebench status` shows: served, on
+        # loopback too
+        link = executor._dashboard()
+        assert urlsplit(link).hostname == "127.0.0.1", link
+        with urllib.request.urlopen(link, timeout=60) as page:
+            assert page.status == 200 and b"dask" in page.read().lower()
     finally:
         executor.shutdown()
     alone = [run_fold(replace(j, storage_url=f"sqlite:///{tmp_path / 'one.db'}")) for j in jobs]

@@ -22,7 +22,7 @@ from benchmark.execution.plan import RunOptions  # noqa: E402
 from benchmark.final_model.export import export_from_results  # noqa: E402
 from benchmark.inference.predict import predict_file
 from benchmark.inference.saved_model import load_model  # noqa: E402
-from benchmark.inference.song_evaluation import evaluate, read_labelled  # noqa: E402
+from benchmark.inference.song_evaluation import evaluate_songs, read_labelled  # noqa: E402
 
 SR = 22050
 GENRES = ("blues", "country", "jazz", "rock")
@@ -90,7 +90,7 @@ def test_predict_and_evaluate_still_warn_of_band_limited_input(
     assert predict_file(model, songs / "jazz" / "full.wav").warning is None
     warned = predict_file(model, songs / "jazz" / "at16k.flac").warning
     assert warned is not None and warned.startswith("band-limited input")
-    ev = evaluate(model, read_labelled(songs), n_boot=50)
+    ev = evaluate_songs(model, read_labelled(songs), n_boot=50)
     by_file = {Path(r["file"]).name + r["label"]: r for r in ev.rows}
     for genre in ("jazz", "rock"):
         assert by_file["full.wav" + genre]["warning"] is None

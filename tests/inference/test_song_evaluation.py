@@ -23,10 +23,10 @@ from benchmark.cli import main  # noqa: E402
 from benchmark.data import load_manifest  # noqa: E402
 from benchmark.inference.saved_model import load_model, save_model  # noqa: E402
 from benchmark.inference.song_evaluation import (  # noqa: E402
-    EvaluationError,
     LabelledFile,
+    SongEvaluationError,
     compute_metrics,
-    evaluate,
+    evaluate_songs,
     parse_mapping,
     read_labelled,
 )
@@ -88,27 +88,27 @@ def test_read_labelled_folder_and_csv(trained: dict, tmp_path: Path) -> None:
         LabelledFile(str(trained["songs"] / "rock" / "c.wav"), "rock"),
     ]
     table.write_text("file,genre\nx.wav,jazz\n")
-    with pytest.raises(EvaluationError, match="path and label"):
+    with pytest.raises(SongEvaluationError, match="path and label"):
         read_labelled(table)
-    with pytest.raises(EvaluationError, match="no such folder"):
+    with pytest.raises(SongEvaluationError, match="no such folder"):
         read_labelled(tmp_path / "nothing")
     (tmp_path / "flat").mkdir()
     write_genre_clip(tmp_path / "flat" / "song.wav", "jazz", 1)
-    with pytest.raises(EvaluationError, match="<label>/<file>"):
+    with pytest.raises(SongEvaluationError, match="<label>/<file>"):
         read_labelled(tmp_path / "flat")
 
 
 def test_mapping_is_checked(trained: dict) -> None:
     assert parse_mapping(["Hip-Hop=hiphop", " rnb = pop "]) == {"hip-hop": "hiphop", "rnb": "pop"}
     for bad in ("hiphop", "=pop", "x="):
-        with pytest.raises(EvaluationError, match="LABEL=CLASS"):
+        with pytest.raises(SongEvaluationError, match="LABEL=CLASS"):
             parse_mapping([bad])
     model = load_model(trained["dir"])
     files = [LabelledFile("x.wav", "hip-hop")]
-    with pytest.raises(EvaluationError, match="'hip_hop' is not a class of the model"):
-        evaluate(model, files, mapping=parse_mapping(["hip-hop=hip_hop"]))
-    with pytest.raises(EvaluationError, match="no file has a label the model knows.*--map"):
-        evaluate(model, [LabelledFile("x.wav", "polka"), LabelledFile("y.wav", "hip-hop")])
+    with pytest.raises(SongEvaluationError, match="'hip_hop' is not a class of the model"):
+        evaluate_songs(model, files, mapping=parse_mapping(["hip-hop=hip_hop"]))
+    with pytest.raises(SongEvaluationError, match="no file has a label the model knows.*--map"):
+        evaluate_songs(model, [LabelledFile("x.wav", "polka"), LabelledFile("y.wav", "hip-hop")])
     code, _, err = _run(str(trained["songs"] / "polka"), "--model", str(trained["dir"]))
     assert code == 2  # a folder of polka: nothing to score is one clear line
     code, _, err = _run(str(trained["songs"]), "--model", str(trained["dir"]), "--map", "x")
@@ -376,7 +376,7 @@ def test_evaluate_shared_clips_held_out_from_a_csv_model(real_gtzan: Path, tmp_p
         dest = folder / ds.tracks.set_index("track_id").loc[t, "genre"] / Path(audio[t]).name
         dest.parent.mkdir(parents=True, exist_ok=True)
         dest.symlink_to(audio[t])
-    ev = evaluate(load_model(model_dir), read_labelled(folder), n_boot=200)
+    ev = evaluate_songs(load_model(model_dir), read_labelled(folder), n_boot=200)
     assert ev.count("scored") == len(held) and not ev.failed and not ev.skipped_labels
     rows = csv.set_index("track_id").loc[held]
     csv_pred = model.predict_proba(rows[cols].to_numpy()).argmax(axis=1)

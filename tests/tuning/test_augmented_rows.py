@@ -13,7 +13,9 @@ import numpy as np
 import pytest
 from helpers import fold_job
 
-import benchmark.tuning.fold as tuning
+import benchmark.tuning.fold as fold_module
+import benchmark.tuning.job as job_module
+import benchmark.tuning.objective as objective_module
 from benchmark.errors import GenrebenchError
 from benchmark.tuning.fold import refit, run_fold
 from benchmark.tuning.job import FoldJob, fold_rows
@@ -40,15 +42,17 @@ def augmented(job: FoldJob) -> FoldJob:
 
 @pytest.fixture
 def spy(monkeypatch: pytest.MonkeyPatch) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Every (train rows, predicted rows) pair a fit in tuning uses."""
+    """Every (train rows, predicted rows) pair a fit in tuning uses (the objective's inner fits
+    and the fold's outer refit both call :func:`benchmark.tuning.job.fit_predict`)."""
     calls: list[tuple[np.ndarray, np.ndarray]] = []
-    real: Callable[..., Any] = tuning._fit_predict
+    real: Callable[..., Any] = job_module.fit_predict
 
     def recording(job: FoldJob, params: Any, train: np.ndarray, test: np.ndarray, *a: Any) -> Any:
         calls.append((train, test))
         return real(job, params, train, test, *a)
 
-    monkeypatch.setattr(tuning, "_fit_predict", recording)
+    for module in (fold_module, objective_module):
+        monkeypatch.setattr(module, "fit_predict", recording)
     return calls
 
 
@@ -109,4 +113,4 @@ def test_a_job_whose_copy_numbers_do_not_match_its_rows_is_refused(tmp_path: Pat
     job = augmented(fold_job(tmp_path))
     assert job.row_copy is not None
     with pytest.raises(GenrebenchError, match="row_copy"):
-        tuning.check_no_leak(replace(job, row_copy=job.row_copy[:-1]))
+        job_module.check_no_leak(replace(job, row_copy=job.row_copy[:-1]))

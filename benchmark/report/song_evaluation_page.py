@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 from benchmark.report.formatting import exact
 
 if TYPE_CHECKING:
-    from benchmark.inference.song_evaluation import Evaluation, Metric
+    from benchmark.inference.song_evaluation import Metric, SongEvaluation
 
-__all__ = ["evaluation_context", "render_evaluation", "write_evaluation_page"]
+__all__ = ["song_evaluation_context", "render_song_evaluation", "write_song_evaluation_page"]
 
 _NAMES = {
     "accuracy": "Accuracy",
@@ -42,7 +42,7 @@ def _metric(name: str, label: str, m: Metric, n: int) -> dict[str, Any]:
     }
 
 
-def _confusion(ev: Evaluation) -> list[dict[str, Any]]:
+def _confusion(ev: SongEvaluation) -> list[dict[str, Any]]:
     """Rows of the confusion matrix, each cell shaded by its share of the row."""
     m = ev.metrics
     rows = []
@@ -63,7 +63,7 @@ def _confusion(ev: Evaluation) -> list[dict[str, Any]]:
     return rows
 
 
-def evaluation_context(ev: Evaluation) -> dict[str, Any]:
+def song_evaluation_context(ev: SongEvaluation) -> dict[str, Any]:
     """What the page shows, as plain values."""
     from benchmark.inference.song_evaluation import PROTOCOL_NOTE
 
@@ -93,18 +93,20 @@ def evaluation_context(ev: Evaluation) -> dict[str, Any]:
     }
 
 
-def render_evaluation(ev: Evaluation) -> str:
+def render_song_evaluation(ev: SongEvaluation) -> str:
     """The page's HTML (everything escaped: it holds no markup of its own)."""
     from benchmark.report.page import _environment
 
-    return _environment().get_template("evaluation.html.j2").render(**evaluation_context(ev))
+    return (
+        _environment().get_template("song_evaluation.html.j2").render(**song_evaluation_context(ev))
+    )
 
 
-def write_evaluation_page(ev: Evaluation, path: str | os.PathLike[str]) -> Path:
+def write_song_evaluation_page(ev: SongEvaluation, path: str | os.PathLike[str]) -> Path:
     """Write the page to ``path`` (atomically; its folder created); returns the path."""
     from benchmark.report.page import _atomic_write
 
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(out, render_evaluation(ev))
+    _atomic_write(out, render_song_evaluation(ev))
     return out

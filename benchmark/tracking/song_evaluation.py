@@ -25,9 +25,9 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from benchmark.inference.song_evaluation import Evaluation
+from benchmark.inference.song_evaluation import SongEvaluation
 
-__all__ = ["EVALUATE_EXPERIMENT", "evaluation_experiment", "log_evaluation"]
+__all__ = ["EVALUATE_EXPERIMENT", "song_evaluation_experiment", "log_song_evaluation"]
 
 #: the experiment of models saved outside a benchmark
 EVALUATE_EXPERIMENT = "genrebench-evaluations"
@@ -36,7 +36,7 @@ EVALUATE_EXPERIMENT = "genrebench-evaluations"
 PREFIX = "eval_"
 
 
-def evaluation_experiment(benchmark: str | None) -> str:
+def song_evaluation_experiment(benchmark: str | None) -> str:
     """The experiment of the evaluations of a benchmark's models (never the benchmark's own:
     a score on a few files would top its charts of cross-validated scores)."""
     return f"{benchmark}-evaluations" if benchmark else EVALUATE_EXPERIMENT
@@ -59,7 +59,7 @@ def _logged_model_id(version: Any) -> str | None:
     return source.removeprefix("models:/") if source.startswith("models:/m-") else None
 
 
-def _dataset(ev: Evaluation) -> Any:
+def _dataset(ev: SongEvaluation) -> Any:
     import pandas as pd
     from mlflow.data.pandas_dataset import from_pandas
 
@@ -76,8 +76,8 @@ def _dataset(ev: Evaluation) -> Any:
         return from_pandas(table, source=str(ev.source), name=name, targets="class")
 
 
-def log_evaluation(
-    ev: Evaluation, tracking_uri: str, *, results_dir: Path | None = None
+def log_song_evaluation(
+    ev: SongEvaluation, tracking_uri: str, *, results_dir: Path | None = None
 ) -> dict[str, Any]:
     """Log ``ev`` as an evaluation run; returns ``{"run_id", "experiment", "tracking_uri",
     "model_uri"}`` (``model_uri`` None when the model is not registered) and records it in
@@ -88,13 +88,13 @@ def log_evaluation(
     from mlflow.entities import LoggedModelInput
 
     from benchmark.inference.serving import IDENTITY_TAG, model_identity, registered_version
-    from benchmark.report.evaluation import render_evaluation
+    from benchmark.report.song_evaluation_page import render_song_evaluation
     from benchmark.storage import mask_url
     from benchmark.tracking._common import started_run
     from benchmark.tracking.tracker import Tracker
 
     meta = ev.model.meta
-    experiment = evaluation_experiment(meta.get("benchmark"))
+    experiment = song_evaluation_experiment(meta.get("benchmark"))
     tracker = Tracker(tracking_uri, experiment, {}, results_dir=results_dir)
     version = registered_version(MlflowClient(tracking_uri), meta)
     model_uri = f"models:/{version.name}/{version.version}" if version is not None else None
@@ -145,6 +145,6 @@ def log_evaluation(
             folder = Path(tmp)
             pd.DataFrame(ev.rows).to_csv(folder / "files.csv", index=False)
             (folder / "evaluation.json").write_text(json.dumps(ev.to_dict(), indent=2))
-            (folder / "evaluation.html").write_text(render_evaluation(ev), encoding="utf-8")
+            (folder / "evaluation.html").write_text(render_song_evaluation(ev), encoding="utf-8")
             mlflow.log_artifacts(str(folder), artifact_path="evaluation")
     return info
