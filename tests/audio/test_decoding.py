@@ -1,5 +1,6 @@
-"""Decoding and clip validation (benchmark/audio/decoding.py) and the compiled HPSS kernels, on audio the
-tests write: tones, noise, silence, truncated files and non-audio files with audio names."""
+"""Decoding and clip validation (benchmark/audio/decoding.py) and the compiled HPSS kernels, on
+audio the tests write: tones, noise, silence, truncated files and non-audio files with audio
+names."""
 
 from __future__ import annotations
 
