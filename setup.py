@@ -6,7 +6,8 @@ next subpackage; ``packages.find`` finds no folder outside ``benchmark/``."""
 
 from setuptools import find_namespace_packages, setup
 
-#: package inside the wheel -> folder in the repository (DESIGN.md's top-level layout)
+#: package inside the wheel -> folder in the repository (the repository keeps them at its top,
+#: beside the code; docs/architecture.md)
 DECLARATIVE = {f"benchmark.{name}": name for name in ("configs", "search_spaces", "datasets")}
 
 setup(

@@ -1,12 +1,13 @@
 """Where the project's declarative files live (configs, search spaces, dataset manifests).
 
 The repository keeps them in top-level folders (``configs/``, ``search_spaces/``, ``datasets/``,
-see DESIGN.md); the wheel ships the same folders inside the package (``setup.py`` maps them to
-``benchmark/configs`` and so on), found with :mod:`importlib.resources` so that ``pip install
-genrebench`` works without the repository. A source checkout (``PYTHONPATH``) or an editable
-install, whose package folder has no copy, reads the repository's folders. ``$GENREBENCH_HOME``
-names a folder whose ``configs/``, ``search_spaces/`` or ``datasets/`` replace the shipped ones
-(each one it holds), to try edited search spaces with an installed genrebench.
+beside ``benchmark/``: data, not code); the wheel ships the same folders inside the package
+(``setup.py`` maps them to ``benchmark/configs`` and so on), found with
+:mod:`importlib.resources` so that ``pip install genrebench`` works without the repository. A
+source checkout (``PYTHONPATH``) or an editable install, whose package folder has no copy, reads
+the repository's folders. ``$GENREBENCH_HOME`` names a folder whose ``configs/``,
+``search_spaces/`` or ``datasets/`` replace the shipped ones (each one it holds), to try edited
+search spaces with an installed genrebench.
 """
 
 from __future__ import annotations

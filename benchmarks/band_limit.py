@@ -9,7 +9,7 @@ held-out clips twice: as they are, and written to 16 kHz FLAC (soxr, 16-bit) and
 (default 7500 Hz: soxr keeps a transition band below 8 kHz). The issue's reproduction (the model
 scored on the clips it was trained on) is printed too.
 
-    python benchmarks/bandwidth.py --data-dir ../shared/datasets/gtzan [--n-jobs 2]
+    python benchmarks/band_limit.py --data-dir ../shared/datasets/gtzan [--n-jobs 2]
 
 Full-band features go through the feature cache (``--cache-dir``); the 16 kHz copies are
 extracted each time (about 0.3 s per clip and setting).

@@ -1,6 +1,7 @@
 """A pytest plugin (loaded by ``tests/conftest.py``): a run of the whole suite fails when a
 registered model family or feature set was skipped in every test that names it, or is named by
-no test at all (STYLE.md: "a family skipped everywhere fails the run", as benchopt does).
+no test at all (the house rule "a family skipped everywhere fails the run", as benchopt does;
+docs/contributing.md, "Tests, lint, types").
 
 A test *names* a plugin when its node id (module, test name or parametrize id) holds the
 plugin's name as a word of its own: ``svm_rbf`` is named by ``test_models.py::

@@ -39,7 +39,7 @@ def predict_file(
     """Class probabilities of one audio file: its first 30 s, or with ``windows`` the mean
     over every 30 s window of the song. An ensemble's members each compute their features
     from the same decoded audio (decoded once per sample rate and length, each distinct feature
-    set computed once) and are combined. Raises :class:`~benchmark.audio.AudioError`
+    set computed once) and are combined. Raises :class:`~benchmark.audio.decoding.AudioError`
     subclasses for files that cannot be used (one line each)."""
     plan = PredictPlan.of(model)
     features = extract_features(plan.specs, str(path), windows)
@@ -57,7 +57,7 @@ def predict_files(
     that ``predict``, ``evaluate`` and the served model share, so they cannot disagree. A file
     that cannot be used yields its error (one row), never stops the others. ``jobs``: processes
     extracting features (1: in this process); predictions come in batches
-    (:mod:`benchmark.predict_pipeline`), the same numbers as :func:`predict_file` gives."""
+    (:mod:`benchmark.inference.pipeline`), the same numbers as :func:`predict_file` gives."""
     yield from run_pipeline(model, paths, windows=windows, jobs=jobs)
 
 

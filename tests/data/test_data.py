@@ -1,4 +1,4 @@
-"""The dataset layer (benchmark/data.py) on a generated Kaggle-layout folder, plus the real copy."""
+"""The dataset layer (benchmark/data/) on a generated Kaggle-layout folder, plus the real copy."""
 
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
 """The real pipeline on the shared GTZAN copy with small budgets (needs $GENREBENCH_DATA).
 
-The reference figures (DESIGN.md, issue 7) on features_30_sec.csv: the seed MLP scores ≈ 0.45
-on the fault-filtered test and ≈ 0.49 artist-grouped; logistic regression ≈ 0.53 / 0.55. The
-assertions leave room for small budgets but fail on leakage-sized numbers (well above 0.6).
+The reference figures (issue 7; the README's protocol table) on features_30_sec.csv: the seed
+MLP scores ≈ 0.45 on the fault-filtered test and ≈ 0.49 artist-grouped; logistic regression
+≈ 0.53 / 0.55. The assertions leave room for small budgets but fail on leakage-sized numbers
+(well above 0.6).
 """
 
 from __future__ import annotations
