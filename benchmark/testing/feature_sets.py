@@ -121,8 +121,9 @@ def _rows(fset: FeatureSet, dataset: Dataset, view: str) -> FeatureMatrix:
 
 
 def _columns(fm: FeatureMatrix) -> tuple[list[str] | None, tuple[int, ...]]:
-    """What a model sees of a row: the column names and the shape of one row."""
-    return fm.feature_names, tuple(fm.X.shape[1:])
+    """What a model sees of a row: the column names (as a list) and the shape of one row."""
+    names = None if fm.feature_names is None else list(fm.feature_names)
+    return names, tuple(fm.X.shape[1:])
 
 
 def _rows_per_track(fm: FeatureMatrix) -> dict[str, int]:

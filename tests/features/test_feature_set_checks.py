@@ -1,8 +1,9 @@
 """Every registered feature set passes the shared check suite (:mod:`benchmark.testing.
 feature_sets`) on generated data, and deliberately broken sets fail the check made for their
 fault: the proof that the suite catches a NaN, a column dropped on some clips, segment rows
-mixed between tracks, one clip filed under another's id, and columns that differ from the
-audio counterpart's."""
+mixed between tracks, one clip filed under another's id, columns that differ from the audio
+counterpart's, a name given twice, columns or values that change between calls, a lost
+segment and names the cache does not read back."""
 
 from __future__ import annotations
 
@@ -130,6 +131,60 @@ class ReorderedCsv(Csv30s):
         return replace(fm, X=fm.X[:, ::-1], feature_names=fm.feature_names[::-1])
 
 
+class RepeatedName(Csv30s):
+    """Names the tempo column like the one before it (a copy-paste slip in a list of names)."""
+
+    name = "broken_names"
+
+    def build(self, dataset: Dataset, view: str) -> FeatureMatrix:
+        fm = super().build(dataset, view)
+        names = list(fm.feature_names or [])
+        names[FEATURE_NAMES.index("tempo")] = names[FEATURE_NAMES.index("tempo") - 1]
+        return replace(fm, feature_names=names)
+
+
+class ShuffledColumns(Csv30s):
+    """Orders its columns by an unseeded draw: each call another order."""
+
+    name = "broken_order"
+
+    def build(self, dataset: Dataset, view: str) -> FeatureMatrix:
+        fm = super().build(dataset, view)
+        order = np.random.default_rng().permutation(fm.X.shape[1])
+        return replace(fm, X=fm.X[:, order], feature_names=[fm.feature_names[i] for i in order])
+
+
+class UnseededNoise(Csv30s):
+    """Adds noise from an unseeded generator: two builds, two results."""
+
+    name = "broken_noise"
+
+    def build(self, dataset: Dataset, view: str) -> FeatureMatrix:
+        fm = super().build(dataset, view)
+        return replace(fm, X=fm.X + np.random.default_rng().normal(size=fm.X.shape))
+
+
+class LastSegmentLost(Csv3s):
+    """Loses the last segment of the first track (an off-by-one at a track's end)."""
+
+    name = "broken_count"
+
+    def build(self, dataset: Dataset, view: str) -> FeatureMatrix:
+        fm = super().build(dataset, view)
+        drop = np.flatnonzero(fm.row_track == fm.row_track[0])[-1]
+        return replace(fm, X=np.delete(fm.X, drop, 0), row_track=np.delete(fm.row_track, drop))
+
+
+class TupleNames(Csv30s):
+    """Gives its column names as a tuple, which the cache reads back as a list."""
+
+    name = "broken_cache"
+
+    def build(self, dataset: Dataset, view: str) -> FeatureMatrix:
+        fm = super().build(dataset, view)
+        return replace(fm, feature_names=tuple(fm.feature_names or ()))
+
+
 @pytest.mark.parametrize(
     ("broken", "check", "message"),
     [
@@ -154,6 +209,30 @@ class ReorderedCsv(Csv30s):
             ReorderedCsv(), fsc.check_audio_counterpart_gives_the_same_columns,
             "the columns differ: column 0 is 'mfcc20_var' vs 'chroma_stft_mean'",
             id="reordered-check_audio_counterpart_gives_the_same_columns",
+        ),
+        pytest.param(
+            RepeatedName(), fsc.check_columns_are_named,
+            r"column names given twice: \['perceptr_var'\]",
+            id="repeated_name-check_columns_are_named",
+        ),
+        pytest.param(
+            ShuffledColumns(), fsc.check_columns_stable_across_calls,
+            "columns change between two calls: column",
+            id="shuffled-check_columns_stable_across_calls",
+        ),
+        pytest.param(
+            UnseededNoise(), fsc.check_same_data_same_values,
+            "two builds on the same data give other values",
+            id="noise-check_same_data_same_values",
+        ),
+        pytest.param(
+            LastSegmentLost(), fsc.check_equal_clips_give_equal_row_counts,
+            r"equal clips give different row counts: \{'blues.00000': 9, 'blues.00001': 10",
+            id="lost_segment-check_equal_clips_give_equal_row_counts",
+        ),
+        pytest.param(
+            TupleNames(), fsc.check_cache_reads_back_what_was_built, "other column names",
+            id="tuple_names-check_cache_reads_back_what_was_built",
         ),
     ],
 )  # fmt: skip
