@@ -185,57 +185,36 @@ class TupleNames(Csv30s):
         return replace(fm, feature_names=tuple(fm.feature_names or ()))
 
 
+#: each broken set, the check made for its fault, and what that check's message says
+BROKEN: list[tuple[FeatureSet, testing.FeatureSetCheck, str]] = [
+    (NanOnShortClips(seconds=SECONDS), fsc.check_output_is_finite, "NaN/inf value"),
+    (
+        DropsTempoOnShortClips(seconds=SECONDS),
+        fsc.check_columns_stable_across_data,
+        r"columns change with the data .*rows of shape \(57,\) vs \(56,\)",
+    ),
+    (SegmentMajorRows(), fsc.check_rows_follow_their_clip, "tracks mixed"),
+    (SharedTrackId(), fsc.check_rows_grouped_by_track, "no rows and no reason in missing"),
+    (
+        ReorderedCsv(),
+        fsc.check_audio_counterpart_gives_the_same_columns,
+        "the columns differ: column 0 is 'mfcc20_var' vs 'chroma_stft_mean'",
+    ),
+    (RepeatedName(), fsc.check_columns_are_named, r"given twice: \['perceptr_var'\]"),
+    (ShuffledColumns(), fsc.check_columns_stable_across_calls, "change between two calls"),
+    (UnseededNoise(), fsc.check_same_data_same_values, "same data give other values"),
+    (
+        LastSegmentLost(),
+        fsc.check_equal_clips_give_equal_row_counts,
+        r"equal clips give different row counts: \{'blues.00000': 9, 'blues.00001': 10",
+    ),
+    (TupleNames(), fsc.check_cache_reads_back_what_was_built, "other column names"),
+]
+
+
 @pytest.mark.parametrize(
-    ("broken", "check", "message"),
-    [
-        pytest.param(
-            NanOnShortClips(seconds=SECONDS), fsc.check_output_is_finite, "NaN/inf value",
-            id="nan-check_output_is_finite",
-        ),
-        pytest.param(
-            DropsTempoOnShortClips(seconds=SECONDS), fsc.check_columns_stable_across_data,
-            r"columns change with the data .*rows of shape \(57,\) vs \(56,\)",
-            id="dropped_column-check_columns_stable_across_data",
-        ),
-        pytest.param(
-            SegmentMajorRows(), fsc.check_rows_follow_their_clip, "tracks mixed",
-            id="mixed_tracks-check_rows_follow_their_clip",
-        ),
-        pytest.param(
-            SharedTrackId(), fsc.check_rows_grouped_by_track, "no rows and no reason in missing",
-            id="shared_id-check_rows_grouped_by_track",
-        ),
-        pytest.param(
-            ReorderedCsv(), fsc.check_audio_counterpart_gives_the_same_columns,
-            "the columns differ: column 0 is 'mfcc20_var' vs 'chroma_stft_mean'",
-            id="reordered-check_audio_counterpart_gives_the_same_columns",
-        ),
-        pytest.param(
-            RepeatedName(), fsc.check_columns_are_named,
-            r"column names given twice: \['perceptr_var'\]",
-            id="repeated_name-check_columns_are_named",
-        ),
-        pytest.param(
-            ShuffledColumns(), fsc.check_columns_stable_across_calls,
-            "columns change between two calls: column",
-            id="shuffled-check_columns_stable_across_calls",
-        ),
-        pytest.param(
-            UnseededNoise(), fsc.check_same_data_same_values,
-            "two builds on the same data give other values",
-            id="noise-check_same_data_same_values",
-        ),
-        pytest.param(
-            LastSegmentLost(), fsc.check_equal_clips_give_equal_row_counts,
-            r"equal clips give different row counts: \{'blues.00000': 9, 'blues.00001': 10",
-            id="lost_segment-check_equal_clips_give_equal_row_counts",
-        ),
-        pytest.param(
-            TupleNames(), fsc.check_cache_reads_back_what_was_built, "other column names",
-            id="tuple_names-check_cache_reads_back_what_was_built",
-        ),
-    ],
-)  # fmt: skip
+    ("broken", "check", "message"), BROKEN, ids=[f"{b.name}-{c.__name__}" for b, c, _ in BROKEN]
+)
 def test_a_broken_set_fails_its_check_and_the_suite(
     broken: FeatureSet, check: testing.FeatureSetCheck, message: str, data: testing.FeatureSetData
 ) -> None:
