@@ -15,7 +15,7 @@ written elsewhere runs them too::
 
 Sets computed from audio are best checked with ``seconds`` equal to the clips' length (3 s by
 default), which keeps the suite fast. A check that does not apply to a set (the audio
-counterpart of a set computed from audio) returns without asserting.
+counterpart's columns, for a set without ``computed_from_audio_by``) returns without asserting.
 """
 
 from __future__ import annotations
@@ -196,7 +196,7 @@ def _diff(
     if shape1 != shape2:
         return f"rows of shape {shape1} vs {shape2}"
     if names1 is None or names2 is None:
-        return f"names {names1 is not None} vs {names2 is not None}"
+        return "one names its columns, the other does not"
     if len(names1) != len(names2):
         return f"{len(names1)} vs {len(names2)} names"
     i = next(k for k, (a, b) in enumerate(zip(names1, names2, strict=True)) if a != b)
