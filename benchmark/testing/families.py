@@ -40,6 +40,7 @@ from benchmark.tuning.search_space import SearchSpace, load_search_space
 __all__ = [
     "CHECKS",
     "EXPECTED_FAILURES",
+    "Check",
     "N_CLASSES",
     "PROBLEMS",
     "check_beats_chance_on_training_data",
