@@ -30,6 +30,7 @@ from benchmark.errors import GenrebenchError
 
 __all__ = [
     "FILE_TIMEOUT_S",
+    "MODEL_LIBRARIES",
     "ExtractionTimeout",
     "Source",
     "WorkerDiedError",
@@ -90,9 +91,20 @@ def _worker_init() -> None:
     threadpool_limits(limits=1)  # one process per core: no BLAS threads on top
 
 
-#: libraries whose native threads (OpenMP, JAX's and torch's pools) a fork must not copy: once
-#: one is imported, a worker always comes from the fork server
-_THREADED_RUNTIMES = ("sklearn", "lightgbm", "jax", "jaxlib", "torch", "tensorflow", "mlflow")
+#: the model's libraries, the one fork-safety list: the pool's workers never import them
+#: (``tests/integration/test_architecture.py`` checks that importing this module and the
+#: pipeline loads none), and since their native threads (OpenMP, JAX's and torch's pools) are
+#: what a fork must not copy, once one is imported a worker always comes from the fork server
+MODEL_LIBRARIES = (
+    "sklearn",
+    "lightgbm",
+    "jax",
+    "jaxlib",
+    "keras",
+    "torch",
+    "tensorflow",
+    "mlflow",
+)
 
 
 def fork_early() -> bool:
@@ -106,7 +118,7 @@ def fork_early() -> bool:
         sys.platform == "linux"
         and "fork" in multiprocessing.get_all_start_methods()
         and threading.active_count() == 1
-        and not any(name in sys.modules for name in _THREADED_RUNTIMES)
+        and not any(name in sys.modules for name in MODEL_LIBRARIES)
     )
 
 
