@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-# family key -> (family, feature set, view, outer folds)
+# family key -> (family, feature set, input kind, outer folds)
 RUNS = {
     "seed_mlp": ("mlp", "csv_30s", "tabular", 10),
     "mlp": ("mlp", "csv_30s", "tabular", 10),
@@ -69,7 +69,7 @@ def time_family(key: str, args: argparse.Namespace) -> list[dict]:
     from benchmark.features import get_feature_set
     from benchmark.models import get_family
 
-    family_name, fs_name, view, n_folds = RUNS[key]
+    family_name, fs_name, input_kind, n_folds = RUNS[key]
     family = get_family(family_name)
     reason = family.skip_reason()
     dataset = Dataset.open(args.data_dir)
@@ -79,10 +79,10 @@ def time_family(key: str, args: argparse.Namespace) -> list[dict]:
         print(f"{key}: skipped ({reason})", flush=True)
         return []
     t0 = time.perf_counter()
-    fm = fset.load(dataset, view, Path(args.cache))
+    fm = fset.load(dataset, input_kind, Path(args.cache))
     y = dataset.labels_of(fm.row_track)
     print(
-        f"{key}: {fs_name}/{view} {fm.X.shape} {fm.X.dtype} loaded in "
+        f"{key}: {fs_name}/{input_kind} {fm.X.shape} {fm.X.dtype} loaded in "
         f"{time.perf_counter() - t0:.1f} s",
         flush=True,
     )

@@ -4,18 +4,18 @@ For every clip with both a PNG and audio (the shared copy: 115 FLAC clips), the 
 ``spectrogram_img`` is computed twice, from the PNG (``source="png"``) and from the audio
 (``source="audio"``, Kaggle's recipe: see ``benchmark/features/spectrogram.py``). Prints
 
-* the Pearson correlation of the cropped plot area (image view) per clip, median and min, and the
+* the Pearson correlation of the cropped plot area (image rows) per clip, median and min, and the
   share of pixels with the same colour;
 * per tabular summary feature the correlation across clips, median and min over the features;
 * the accuracy of a model trained on PNG features (standardised logistic regression on the
-  tabular view, trained on the PNGs of every track without audio) scored on the audio tracks
+  tabular rows, trained on the PNGs of every track without audio) scored on the audio tracks
   once from their PNGs, once from the pictures drawn from their whole clips (as Kaggle drew
   them), and once from strictly their first 30 s (``file_rows``: what ``genrebench predict``
   computes for a file).
 
     python benchmarks/spectrogram_agreement.py --data-dir ../shared/datasets/gtzan [--n-jobs 2]
 
-Both views go through the feature-set cache (``--cache-dir``), so a second run is quick.
+Both input kinds go through the feature-set cache (``--cache-dir``), so a second run is quick.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     r_img = np.array([_pearson(x, y) for x, y in zip(a, b, strict=True)])
     same = np.array([np.mean(np.abs(x - y) < 0.5 / 255) for x, y in zip(a, b, strict=True)])
     worst = np.argsort(r_img)[:3]
-    print("image view (cropped plot area, per clip):")
+    print("image rows (cropped plot area, per clip):")
     print(f"  pixel r        median {np.median(r_img):.4f}  min {np.min(r_img):.4f}")
     print(f"  same colour    median {np.median(same):.4f}  min {np.min(same):.4f}")
     print("  lowest r: " + ", ".join(f"{both[i]} {r_img[i]:.4f}" for i in worst))
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     r_tab = np.array([_pearson(ta[:, j], tb[:, j]) for j in range(ta.shape[1])])
     rel = np.abs(ta - tb) / np.maximum(np.abs(ta), 1e-6)
     low = np.argsort(np.nan_to_num(r_tab, nan=-1.0))[:3]
-    print(f"\ntabular view ({ta.shape[1]} summary features, r across clips):")
+    print(f"\ntabular rows ({ta.shape[1]} summary features, r across clips):")
     print(f"  feature r      median {np.nanmedian(r_tab):.4f}  min {np.nanmin(r_tab):.4f}")
     print(f"  relative diff  median {np.median(rel):.2e}  p95 {np.quantile(rel, 0.95):.2e}")
     print("  lowest r: " + ", ".join(f"{names[j]} {r_tab[j]:.4f}" for j in low))
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     pred_png, pred_audio = model.predict(ta), model.predict(tb)
     acc_png, acc_audio = float(np.mean(pred_png == y)), float(np.mean(pred_audio == y))
     print(
-        f"\nlogistic regression on the tabular view, trained on {len(train)} PNGs of tracks "
+        f"\nlogistic regression on the tabular rows, trained on {len(train)} PNGs of tracks "
         f"without audio, scored on the {len(both)} audio tracks:"
     )
     print(f"  accuracy from the PNGs        {acc_png:.3f}")

@@ -90,7 +90,7 @@ def print_plan(plan: Any, schedule: Any, cfg: Any) -> None:
 
 
 def _print_extraction(plan: Any, cfg: Any) -> float:
-    """The dry run's extraction table (one row per audio feature set and view: clips, CPU
+    """The dry run's extraction table (one row per audio feature set and input kind: clips, CPU
     seconds per clip and what is left to do) and the sets skipped with why; returns the
     core-seconds of extraction left."""
     from benchmark.config import format_duration
@@ -106,15 +106,15 @@ def _print_extraction(plan: Any, cfg: Any) -> float:
     if not plan.extraction:
         return 0.0
     table = Table(title="extraction from audio (before any study)", title_justify="left")
-    for col in ("feature set", "view", "clips", "CPU s/clip", "core-h", "status"):
+    for col in ("feature set", "input kind", "clips", "CPU s/clip", "core-h", "status"):
         table.add_column(
-            col, justify="left" if col in ("feature set", "view", "status") else "right"
+            col, justify="left" if col in ("feature set", "input kind", "status") else "right"
         )
     for e in plan.extraction:
         source = "measured" if e.source == "measured" else "one clip timed now"
         table.add_row(
             e.feature_set,
-            e.view,
+            e.input_kind,
             str(e.clips),
             f"{e.cpu_s_per_clip:.2f} ({source})",
             f"{e.core_s / 3600:.3f}",

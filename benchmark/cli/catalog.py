@@ -18,7 +18,7 @@ def list_components() -> None:
 
     out.print(
         "[bold]feature sets[/]: "
-        + ", ".join(f"{n} ({'/'.join(c.views)})" for n, c in all_feature_sets().items())
+        + ", ".join(f"{n} ({'/'.join(c.input_kinds)})" for n, c in all_feature_sets().items())
     )
     out.print("[bold]families[/]:")
     for name, fam in all_families().items():

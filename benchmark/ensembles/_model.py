@@ -25,13 +25,22 @@ class EnsembleMember:
     feature_set: str
     family: str
     feature_params: dict[str, Any]
-    view: str
+    #: what the member's family consumes (``Family.input_kind``)
+    input_kind: str
     params: dict[str, Any]
     weight: float
     estimator: Any = field(repr=False)
     #: the registered feature set a config's feature variant ``feature_set`` is made of (None:
     #: ``feature_set`` is registered itself)
     feature_of: str | None = None
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickle, also a member pickled before ``input_kind`` was renamed from ``view``
+        (an ensemble exported then still loads)."""
+        state = dict(state)
+        if "view" in state:
+            state.setdefault("input_kind", state.pop("view"))
+        self.__dict__.update(state)
 
     @property
     def label(self) -> str:
@@ -43,7 +52,7 @@ class EnsembleMember:
             "feature_set": self.feature_set,
             "family": self.family,
             "feature_params": self.feature_params,
-            "view": self.view,
+            "input_kind": self.input_kind,
             "params": self.params,
             "weight": round(self.weight, 6),
         }

@@ -124,8 +124,8 @@ class Plan:
     skipped: list[FoldOutcome]
     splits: pd.DataFrame
     protocols: dict[str, Protocol]
-    #: per (audio feature set, view): the clips it reads and what extracting them costs (filled
-    #: by a plan made with ``extract=False``, the dry run's)
+    #: per (audio feature set, input kind): the clips it reads and what extracting them costs
+    #: (filled by a plan made with ``extract=False``, the dry run's)
     extraction: list[ExtractionEstimate] = field(default_factory=list)
 
 
@@ -136,7 +136,7 @@ def _pairs_for(cfg: BenchmarkConfig) -> list[tuple[str, str]]:
         (fs, fam)
         for fs in cfg.feature_sets
         for fam in cfg.family_names()
-        if cfg.model_family(fam).input_kind in cfg.feature_class(fs).views
+        if cfg.model_family(fam).input_kind in cfg.feature_class(fs).input_kinds
     ]
     base = (cfg.baseline["feature_set"], cfg.baseline["family"])
     if base not in pairs and (base[0] in all_feature_sets() or base[0] in cfg.feature_variants):

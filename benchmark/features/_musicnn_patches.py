@@ -67,12 +67,12 @@ class MusicnnAudioSet(AudioFeatureSet):
         return super().unavailable(dataset) or mnn.musicnn_missing()
 
     def extract(
-        self, dataset: Dataset, view: str
+        self, dataset: Dataset, input_kind: str
     ) -> Iterator[tuple[str, tuple[np.ndarray, np.ndarray | None] | None, str | None]]:
         reason = mnn.musicnn_missing()
         if reason:  # every clip would fail the same way: say it once
             raise DataError(f"{self.name}: {reason}")
-        return super().extract(dataset, view)
+        return super().extract(dataset, input_kind)
 
     def _patch_layers(self, clip: Clip) -> dict[str, np.ndarray]:
         reason = mnn.musicnn_missing()
@@ -86,13 +86,13 @@ class MusicnnPatchLayers(MusicnnAudioSet):
     patch. Internal: the cached extraction the public musicnn sets derive from."""
 
     name = "musicnn_patch_layers"
-    views = ("tabular",)
+    input_kinds = ("tabular",)
     version = 1
 
-    def feature_names(self, view: str) -> list[str] | None:
+    def feature_names(self, input_kind: str) -> list[str] | None:
         return [f"musicnn_{layer}_{i:03d}" for layer, w in mnn.LAYERS.items() for i in range(w)]
 
-    def _clip_rows(self, clip: Clip, view: str) -> np.ndarray:
+    def _clip_rows(self, clip: Clip, input_kind: str) -> np.ndarray:
         layers = self._patch_layers(clip)
         return np.concatenate([layers[layer] for layer in mnn.LAYERS], axis=1)
 
@@ -102,7 +102,7 @@ class MusicnnLayerSet(MusicnnAudioSet):
     ``mean_pool``); each clip's rows are :meth:`rows_of_clip` of its patches' layer, from the
     shared :class:`MusicnnPatchLayers` extraction on a dataset, computed directly for one file."""
 
-    views = ("tabular",)
+    input_kinds = ("tabular",)
     params_allowed = frozenset({"layer"})
 
     def __init__(self, **params: Any) -> None:
@@ -123,7 +123,7 @@ class MusicnnLayerSet(MusicnnAudioSet):
         """The set's rows of one clip from its patches' rows of the layer ``(n, width)``,
         float64."""
 
-    def _clip_rows(self, clip: Clip, view: str) -> np.ndarray:
+    def _clip_rows(self, clip: Clip, input_kind: str) -> np.ndarray:
         return self.rows_of_clip(self._patch_layers(clip)[self.layer].astype(np.float64))
 
     def patch_set(self) -> MusicnnPatchLayers:
@@ -134,11 +134,11 @@ class MusicnnLayerSet(MusicnnAudioSet):
         shared.named(self.name)
         return shared
 
-    def load(self, dataset: Dataset, view: str, cache_dir: Path | None) -> FeatureMatrix:
+    def load(self, dataset: Dataset, input_kind: str, cache_dir: Path | None) -> FeatureMatrix:
         """The rows, derived from the shared extraction (cached under ``cache_dir``)."""
-        if view not in self.views:
-            raise ValueError(f"feature set {self.name!r} has no {view!r} view (has {self.views})")
-        shared = self.patch_set().load(dataset, view, cache_dir)
+        if input_kind not in self.input_kinds:
+            raise self.no_input_kind(input_kind)
+        shared = self.patch_set().load(dataset, input_kind, cache_dir)
         layer = shared.X[:, LAYER_COLUMNS[self.layer]]
         copy = np.zeros(len(layer), np.int16) if shared.row_copy is None else shared.row_copy
         # each clip's (and each augmented copy's) patches are consecutive rows
@@ -154,10 +154,10 @@ class MusicnnLayerSet(MusicnnAudioSet):
         return FeatureMatrix(
             X=np.concatenate(parts),
             row_track=np.concatenate(tracks),
-            feature_names=self.feature_names(view),
+            feature_names=self.feature_names(input_kind),
             missing=shared.missing,
             row_copy=None if shared.row_copy is None else np.concatenate(copies),
         )
 
-    def build(self, dataset: Dataset, view: str) -> FeatureMatrix:
-        return self.load(dataset, view, None)
+    def build(self, dataset: Dataset, input_kind: str) -> FeatureMatrix:
+        return self.load(dataset, input_kind, None)

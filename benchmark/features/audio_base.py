@@ -135,11 +135,11 @@ def _extract_one(
 ) -> tuple[tuple[np.ndarray, np.ndarray | None] | None, str | None]:
     """Worker: the rows of one clip (and each row's copy number, with augmentation), or why
     there are none (never raises)."""
-    fset, path, view, track = job
+    fset, path, input_kind, track = job
     try:
         if fset.augmentation is None:
-            return (fset.file_rows(path, view), None), None
-        return fset.augmented_file_rows(path, view, track), None
+            return (fset.file_rows(path, input_kind), None), None
+        return fset.augmented_file_rows(path, input_kind, track), None
     except AudioError as exc:
         reason = str(exc).split(": ", 1)[-1] if str(exc).startswith(str(path)) else str(exc)
         return None, reason
@@ -203,7 +203,7 @@ class ClipParameters:
 class AudioFeatureSet(ClipParameters, FeatureSet):
     """A feature set computed from the audio files of the dataset.
 
-    Subclasses implement :meth:`_clip_rows` (the rows of one decoded clip for a view) and
+    Subclasses implement :meth:`_clip_rows` (the rows of one decoded clip for an input kind) and
     :meth:`feature_names`. Common parameters (part of the cache key unless said otherwise):
 
     * ``sample_rate`` (:attr:`~ClipParameters.default_sample_rate`, 22050 unless the set says
@@ -256,8 +256,8 @@ class AudioFeatureSet(ClipParameters, FeatureSet):
         super().__init__(**params)
 
     # --- per clip ---------------------------------------------------------------------------
-    def clip_rows(self, clip: Clip, view: str) -> np.ndarray:
-        """The rows of one clip for ``view``: ``(n_rows, ...)``, band-limited first when the
+    def clip_rows(self, clip: Clip, input_kind: str) -> np.ndarray:
+        """The rows of one clip for ``input_kind``: ``(n_rows, ...)``, band-limited first when the
         set has ``band_limit_hz``."""
         limit = self.band_limit_hz
         if limit is not None:
@@ -266,23 +266,23 @@ class AudioFeatureSet(ClipParameters, FeatureSet):
             samples = low_pass(clip.samples, clip.sample_rate, limit)
             samples[clip.n_audio :] = 0.0  # the padding stays silence
             clip = Clip(samples, clip.sample_rate, clip.n_audio, clip.path)
-        return self._clip_rows(clip, view)
+        return self._clip_rows(clip, input_kind)
 
     @abstractmethod
-    def _clip_rows(self, clip: Clip, view: str) -> np.ndarray:
-        """The rows of one (already band-limited) clip for ``view``."""
+    def _clip_rows(self, clip: Clip, input_kind: str) -> np.ndarray:
+        """The rows of one (already band-limited) clip for ``input_kind``."""
 
     @abstractmethod
-    def feature_names(self, view: str) -> list[str] | None:
-        """Column names of a tabular view, ``None`` for tensor views."""
+    def feature_names(self, input_kind: str) -> list[str] | None:
+        """Column names of tabular rows, ``None`` for tensor input kinds."""
 
-    def file_rows(self, path: str | os.PathLike[str], view: str) -> np.ndarray:
-        """Decode the first ``seconds`` of ``path`` and compute its rows for ``view``."""
+    def file_rows(self, path: str | os.PathLike[str], input_kind: str) -> np.ndarray:
+        """Decode the first ``seconds`` of ``path`` and compute its rows for ``input_kind``."""
         clip = load_clip(path, self.sample_rate, self.seconds)
-        return self.clip_rows(clip, view)
+        return self.clip_rows(clip, input_kind)
 
     def augmented_file_rows(
-        self, path: str | os.PathLike[str], view: str, track: str
+        self, path: str | os.PathLike[str], input_kind: str, track: str
     ) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`file_rows` of ``path`` followed by the rows of each augmented copy of it, and
         each row's copy number (0: the clip as found)."""
@@ -290,9 +290,9 @@ class AudioFeatureSet(ClipParameters, FeatureSet):
         if aug is None:
             raise ValueError(f"feature set {self.name!r} has no augment settings")
         clip = load_clip(path, self.sample_rate, self.seconds)
-        parts = [self.clip_rows(clip, view)]
+        parts = [self.clip_rows(clip, input_kind)]
         for k in range(1, len(aug.copies) + 1):
-            parts.append(self.clip_rows(augment_clip(clip, aug, track, k), view))
+            parts.append(self.clip_rows(augment_clip(clip, aug, track, k), input_kind))
         copy = np.concatenate([np.full(len(p), k, dtype=np.int16) for k, p in enumerate(parts)])
         return np.concatenate(parts), copy
 
@@ -309,7 +309,7 @@ class AudioFeatureSet(ClipParameters, FeatureSet):
         return (os.cpu_count() or 1) if n_clips >= 16 else 1
 
     def extract(
-        self, dataset: Dataset, view: str
+        self, dataset: Dataset, input_kind: str
     ) -> Iterator[tuple[str, tuple[np.ndarray, np.ndarray | None] | None, str | None]]:
         """``(track_id, (rows, copy numbers or None) or None, reason or None)`` for every track
         of the dataset, in track order; tracks without an audio file come with the reason
@@ -321,7 +321,7 @@ class AudioFeatureSet(ClipParameters, FeatureSet):
         tracks = dataset.tracks
         have = tracks[tracks["audio_path"].notna()]
         jobs = [
-            (self, str(p), view, str(t))
+            (self, str(p), input_kind, str(t))
             for p, t in zip(have["audio_path"], have["track_id"], strict=True)
         ]
         t0 = time.perf_counter()
@@ -329,7 +329,7 @@ class AudioFeatureSet(ClipParameters, FeatureSet):
             _extract_one,
             jobs,
             n_jobs=self._jobs_for(len(jobs)),
-            description=f"{self.name} ({view}): {len(jobs)} clips",
+            description=f"{self.name} ({input_kind}): {len(jobs)} clips",
         )
         with_audio = set(have["track_id"])
         for tid in tracks["track_id"]:
@@ -346,20 +346,20 @@ class AudioFeatureSet(ClipParameters, FeatureSet):
         log.info(
             "%s (%s): %d clips in %.1f s (%.1f clips/s)",
             self.name,
-            view,
+            input_kind,
             len(jobs),
             wall,
             len(jobs) / max(wall, 1e-9),
         )
 
-    def build(self, dataset: Dataset, view: str) -> FeatureMatrix:
-        if view not in self.views:
-            raise ValueError(f"feature set {self.name!r} has no {view!r} view (has {self.views})")
+    def build(self, dataset: Dataset, input_kind: str) -> FeatureMatrix:
+        if input_kind not in self.input_kinds:
+            raise self.no_input_kind(input_kind)
         parts: list[np.ndarray] = []
         copies: list[np.ndarray] = []
         row_track: list[str] = []
         missing: dict[str, str] = {}
-        for tid, got, why in self.extract(dataset, view):
+        for tid, got, why in self.extract(dataset, input_kind):
             if got is None:
                 missing[tid] = str(why)
                 continue
@@ -377,7 +377,7 @@ class AudioFeatureSet(ClipParameters, FeatureSet):
         return FeatureMatrix(
             X=np.concatenate(parts),
             row_track=np.asarray(row_track, dtype=str),
-            feature_names=self.feature_names(view),
+            feature_names=self.feature_names(input_kind),
             missing=missing or None,
             row_copy=np.concatenate(copies) if self.augmentation is not None else None,
         )

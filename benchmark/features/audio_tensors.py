@@ -1,9 +1,9 @@
 """Tensor feature sets computed from the audio: ``logmel`` (log-mel spectrograms) and
-``waveform`` (raw samples), for the neural families, each with a compact ``"tabular"`` view
+``waveform`` (raw samples), for the neural families, each with compact ``"tabular"`` rows
 (band statistics, :func:`benchmark.features.spectrogram.band_statistics`) so the classic
 families can use them too.
 
-Views:
+Input kinds:
 
 * ``logmel`` ``"image"``: ``(n, n_mels, frames)`` float32 in dB (``librosa.power_to_db`` with
   ``ref=1``, floored ``top_db`` below the clip's peak); row 0 is the lowest mel band, as in
@@ -15,7 +15,7 @@ Views:
   log-power STFT of the stored samples) scaled per clip to [0, 1] (``top_db`` below its peak
   → 0, peak → 1, like Kaggle's pictures) and summarised per frequency band.
 
-The tensor views are cached as one raw array file per (set, parameters, data) plus a JSON
+The tensor rows are cached as one raw array file per (set, parameters, data) plus a JSON
 sidecar, and read back memory-mapped (1000 clips: ~660 MB of log-mel, ~2.6 GB of float32
 waveform at 22 050 Hz). Random crops and crop voting live with the neural families
 (:mod:`benchmark.models._crops`).
@@ -80,10 +80,10 @@ def unit_scale(db: np.ndarray, top_db: float) -> np.ndarray:
 
 
 class _TensorSet(AudioFeatureSet):
-    """An audio set with one tensor view (memory-mapped cache) and a tabular summary of it."""
+    """An audio set with one tensor input kind (memory-mapped cache) and a tabular summary of it."""
 
-    tensor_view: ClassVar[str]
-    #: parameters used only by the tabular view (they do not key the tensor cache)
+    tensor_kind: ClassVar[str]
+    #: parameters used only by the tabular rows (they do not key the tensor cache)
     tabular_only: ClassVar[frozenset[str]] = frozenset({"bands"})
     #: librosa's STFT and filters (not yet in benchmark.audio.spectral)
     worker_modules = ("librosa.core.spectrum", "librosa.core.audio", "librosa.filters")
@@ -101,24 +101,24 @@ class _TensorSet(AudioFeatureSet):
     def bands(self) -> int:
         return int(self.params.get("bands", 32))
 
-    def feature_names(self, view: str) -> list[str] | None:
-        if view != "tabular":
+    def feature_names(self, input_kind: str) -> list[str] | None:
+        if input_kind != "tabular":
             return None
         _, names = band_statistics(np.zeros((1, max(self.bands, 1), 2), np.float32), self.bands)
         return names
 
-    def _clip_rows(self, clip: Clip, view: str) -> np.ndarray:
+    def _clip_rows(self, clip: Clip, input_kind: str) -> np.ndarray:
         tensor = self.clip_tensor(clip)
-        if view == self.tensor_view:
+        if input_kind == self.tensor_kind:
             return tensor[None]
-        if view == "tabular":
+        if input_kind == "tabular":
             image = self.tabular_image(clip, tensor)
             if self.bands > image.shape[0]:
                 raise ConfigError(
                     f"{self.name}: bands={self.bands} exceeds the {image.shape[0]} frequency rows"
                 )
             return band_statistics(image[None], self.bands)[0]
-        raise ValueError(f"feature set {self.name!r} has no {view!r} view (has {self.views})")
+        raise self.no_input_kind(input_kind)
 
     def clip_tensor(self, clip: Clip) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -128,36 +128,40 @@ class _TensorSet(AudioFeatureSet):
         raise NotImplementedError  # pragma: no cover - abstract
 
     # --- cache ------------------------------------------------------------------------------
-    def cache_key(self, dataset: Dataset, view: str) -> str:
+    def cache_key(self, dataset: Dataset, input_kind: str) -> str:
         """As :meth:`FeatureSet.cache_key`; tabular-only parameters do not key the tensor."""
-        if view == self.tensor_view and self.tabular_only & set(self.params):
+        if input_kind == self.tensor_kind and self.tabular_only & set(self.params):
             rest = {k: v for k, v in self.params.items() if k not in self.tabular_only}
-            return type(self)(**rest).cache_key(dataset, view)
-        return super().cache_key(dataset, view)
+            return type(self)(**rest).cache_key(dataset, input_kind)
+        return super().cache_key(dataset, input_kind)
 
-    def _tensor_paths(self, dataset: Dataset, view: str, cache_dir: Path) -> tuple[Path, Path]:
-        base = Path(cache_dir) / f"{self.name}-{view}-{self.cache_key(dataset, view)}"
+    def _tensor_paths(
+        self, dataset: Dataset, input_kind: str, cache_dir: Path
+    ) -> tuple[Path, Path]:
+        key = self.cache_key(dataset, input_kind)
+        # a stored format: existing caches are found by this name, so it stays name-kind-key
+        base = Path(cache_dir) / f"{self.name}-{input_kind}-{key}"
         return base.with_suffix(".json"), base.with_suffix(".dat")
 
-    def is_cached(self, dataset: Dataset, view: str, cache_dir: Path | None) -> bool:
-        if view != self.tensor_view or cache_dir is None:
-            return super().is_cached(dataset, view, cache_dir)
-        return all(p.exists() for p in self._tensor_paths(dataset, view, cache_dir))
+    def is_cached(self, dataset: Dataset, input_kind: str, cache_dir: Path | None) -> bool:
+        if input_kind != self.tensor_kind or cache_dir is None:
+            return super().is_cached(dataset, input_kind, cache_dir)
+        return all(p.exists() for p in self._tensor_paths(dataset, input_kind, cache_dir))
 
-    def load(self, dataset: Dataset, view: str, cache_dir: Path | None) -> FeatureMatrix:
-        """As :meth:`FeatureSet.load`; the tensor view is streamed to one raw array file as the
+    def load(self, dataset: Dataset, input_kind: str, cache_dir: Path | None) -> FeatureMatrix:
+        """As :meth:`FeatureSet.load`; the tensor rows are streamed to one raw array file as the
         clips are extracted (never all in memory) and read back memory-mapped."""
-        if view != self.tensor_view or cache_dir is None:
-            return super().load(dataset, view, cache_dir)
-        meta_path, data_path = self._tensor_paths(dataset, view, cache_dir)
+        if input_kind != self.tensor_kind or cache_dir is None:
+            return super().load(dataset, input_kind, cache_dir)
+        meta_path, data_path = self._tensor_paths(dataset, input_kind, cache_dir)
         if meta_path.exists() and data_path.exists():
             fm = _read_tensor_cache(meta_path, data_path)
             if fm is not None:
                 return fm
-        return self._write_tensor_cache(dataset, view, meta_path, data_path)
+        return self._write_tensor_cache(dataset, input_kind, meta_path, data_path)
 
     def _write_tensor_cache(
-        self, dataset: Dataset, view: str, meta_path: Path, data_path: Path
+        self, dataset: Dataset, input_kind: str, meta_path: Path, data_path: Path
     ) -> FeatureMatrix:
         meta_path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=meta_path.parent, suffix=".dat.tmp")
@@ -168,7 +172,7 @@ class _TensorSet(AudioFeatureSet):
         dtype = np.dtype(self.tensor_dtype)
         try:
             with os.fdopen(fd, "wb") as fh:
-                for tid, got, why in self.extract(dataset, view):
+                for tid, got, why in self.extract(dataset, input_kind):
                     if got is None:
                         missing[tid] = str(why)
                         continue
@@ -215,7 +219,7 @@ class _TensorSet(AudioFeatureSet):
 
 
 def _read_tensor_cache(meta_path: Path, data_path: Path) -> FeatureMatrix | None:
-    """The cached tensor view, memory-mapped; ``None`` when the files do not match."""
+    """The cached tensor rows, memory-mapped; ``None`` when the files do not match."""
     try:
         meta = json.loads(meta_path.read_text())
         shape = tuple(int(s) for s in meta["shape"])
@@ -244,10 +248,10 @@ class LogMel(_TensorSet):
     """
 
     name = "logmel"
-    views = ("tabular", "image")
+    input_kinds = ("tabular", "image")
     version = 1
     extract_cpu_s = 0.08  # docs/measurements/audio.md
-    tensor_view = "image"
+    tensor_kind = "image"
     params_allowed = frozenset({"n_mels", "n_fft", "hop_length", "fmin", "fmax", "top_db", "bands"})
     int_params = ("n_mels", "n_fft", "hop_length", "bands")
 
@@ -285,9 +289,9 @@ class Waveform(_TensorSet):
     """
 
     name = "waveform"
-    views = ("tabular", "waveform")
+    input_kinds = ("tabular", "waveform")
     version = 1
-    tensor_view = "waveform"
+    tensor_kind = "waveform"
     params_allowed = frozenset({"dtype", "n_fft", "bands"})
     tabular_only = frozenset({"bands", "n_fft"})
     int_params = ("n_fft", "bands")

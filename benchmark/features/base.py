@@ -3,8 +3,9 @@
 A feature set turns a :class:`~benchmark.data.Dataset` into rows. Clip-level sets give one row per
 track; segment sets (csv_3s, crops) give several rows per track, and ``row_track`` says which track
 each row belongs to, so splits can keep a track's rows together and scoring can aggregate them.
-A set may provide several *views* of the same tracks ("tabular" for classic families, "image" for
-image models); each family asks for the view it consumes.
+A set may give its tracks as several *input kinds* (``"tabular"`` rows for classic families,
+``"image"`` for image models, ``"waveform"`` for raw-audio networks); each family asks for the
+input kind it consumes (``Family.input_kind``).
 """
 
 from __future__ import annotations
@@ -28,12 +29,12 @@ __all__ = ["FeatureMatrix", "FeatureSet", "fingerprint_files"]
 
 @dataclass(frozen=True)
 class FeatureMatrix:
-    """Rows of one view of one feature set.
+    """Rows of one input kind of one feature set.
 
     Attributes:
-        X: ``(n_rows, n_features)`` for the tabular view, ``(n_rows, H, W)`` for the image view.
+        X: ``(n_rows, n_features)`` for the tabular kind, ``(n_rows, H, W)`` for the image kind.
         row_track: ``(n_rows,)`` track id of each row (``"blues.00000"``).
-        feature_names: column names of a tabular view, else ``None``.
+        feature_names: column names of tabular rows, else ``None``.
         missing: track ids of the dataset that this set could not provide, with the reason
             (``{"jazz.00054": "no image file"}``); the benchmark runs on the others and reports
             the coverage.
@@ -87,7 +88,7 @@ class FeatureSet(ABC):
     """One way of turning tracks into model inputs. Subclasses are registered by ``name``.
 
     Computation happens in :meth:`build`; :meth:`load` wraps it with an on-disk cache keyed by
-    the set's name, parameters, view and a fingerprint of its input files, so a changed input
+    the set's name, parameters, input kind and a fingerprint of its input files, so a changed input
     file or parameter recomputes and an unchanged one is read back.
     """
 
@@ -95,7 +96,9 @@ class FeatureSet(ABC):
     #: and messages call it (a config's feature variant, :meth:`named`), while the cache keys
     #: and ``predict`` go by :meth:`registered_name`, the computation it is
     name: str
-    views: ClassVar[tuple[str, ...]] = ("tabular",)
+    #: the input kinds this set can give (``Family.input_kind``: ``"tabular"``, ``"image"``,
+    #: ``"waveform"``)
+    input_kinds: ClassVar[tuple[str, ...]] = ("tabular",)
     #: bumped when the extraction code changes, so old caches are not reused
     version: ClassVar[int] = 1
     #: the feature set that computes this set's values from one audio file (``predict``, the
@@ -131,14 +134,20 @@ class FeatureSet(ABC):
         """The files this set reads; their fingerprint keys the cache."""
 
     @abstractmethod
-    def build(self, dataset: Dataset, view: str) -> FeatureMatrix:
-        """Compute the view from the dataset's files (no cache)."""
+    def build(self, dataset: Dataset, input_kind: str) -> FeatureMatrix:
+        """Compute the ``input_kind`` rows from the dataset's files (no cache)."""
 
-    def cache_key(self, dataset: Dataset, view: str) -> str:
+    def no_input_kind(self, input_kind: str) -> ValueError:
+        """The error for asking this set for an input kind it does not give."""
+        return ValueError(
+            f"feature set {self.name!r} gives no {input_kind!r} input (gives {self.input_kinds})"
+        )
+
+    def cache_key(self, dataset: Dataset, input_kind: str) -> str:
         payload = {
             "name": self.registered_name(),
             "version": self.version,
-            "view": view,
+            "view": input_kind,  # the kind's old name, kept: existing caches stay valid
             "params": self.params,
             "tracks": dataset.fingerprint(),
             "files": fingerprint_files(self.input_files(dataset)),
@@ -146,22 +155,24 @@ class FeatureSet(ABC):
         blob = json.dumps(payload, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
-    def _cache_path(self, dataset: Dataset, view: str, cache_dir: Path) -> Path:
-        name = self.registered_name()
-        return Path(cache_dir) / f"{name}-{view}-{self.cache_key(dataset, view)}.npz"
+    def _cache_path(self, dataset: Dataset, input_kind: str, cache_dir: Path) -> Path:
+        name, key = self.registered_name(), self.cache_key(dataset, input_kind)
+        # a stored format: existing caches are found by this name, so it stays name-kind-key
+        return Path(cache_dir) / f"{name}-{input_kind}-{key}.npz"
 
-    def is_cached(self, dataset: Dataset, view: str, cache_dir: Path | None) -> bool:
-        """Whether :meth:`load` would read the view back rather than build it (a dry run
+    def is_cached(self, dataset: Dataset, input_kind: str, cache_dir: Path | None) -> bool:
+        """Whether :meth:`load` would read the rows back rather than build them (a dry run
         estimates what a build costs instead of building)."""
-        return cache_dir is not None and self._cache_path(dataset, view, cache_dir).exists()
+        return cache_dir is not None and self._cache_path(dataset, input_kind, cache_dir).exists()
 
-    def load(self, dataset: Dataset, view: str, cache_dir: Path | None) -> FeatureMatrix:
-        """The view, from the cache when its key matches, else built and cached atomically."""
-        if view not in self.views:
-            raise ValueError(f"feature set {self.name!r} has no {view!r} view (has {self.views})")
+    def load(self, dataset: Dataset, input_kind: str, cache_dir: Path | None) -> FeatureMatrix:
+        """The ``input_kind`` rows, from the cache when its key matches, else built and cached
+        atomically."""
+        if input_kind not in self.input_kinds:
+            raise self.no_input_kind(input_kind)
         if cache_dir is None:
-            return self.build(dataset, view)
-        path = self._cache_path(dataset, view, cache_dir)
+            return self.build(dataset, input_kind)
+        path = self._cache_path(dataset, input_kind, cache_dir)
         if path.exists():
             with np.load(path, allow_pickle=False) as z:
                 meta = json.loads(str(z["meta"]))
@@ -172,7 +183,7 @@ class FeatureSet(ABC):
                     missing=meta["missing"],
                     row_copy=z["row_copy"] if "row_copy" in z.files else None,
                 )
-        fm = self.build(dataset, view)
+        fm = self.build(dataset, input_kind)
         path.parent.mkdir(parents=True, exist_ok=True)
         meta = json.dumps({"feature_names": fm.feature_names, "missing": fm.missing})
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")

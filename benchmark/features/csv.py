@@ -26,7 +26,7 @@ class _KaggleCsv(FeatureSet):
     def input_files(self, dataset: Dataset) -> list[Path]:
         return [dataset.path(self.file_key)]
 
-    def build(self, dataset: Dataset, view: str) -> FeatureMatrix:
+    def build(self, dataset: Dataset, input_kind: str) -> FeatureMatrix:
         df = dataset.features_csv(segmented=self.segmented)
         if self.segmented:
             df = df.sort_values(["track_id", "segment"], kind="stable")

@@ -36,10 +36,10 @@ __all__ = [
 
 @dataclass(frozen=True)
 class ExtractionEstimate:
-    """One (audio feature set, view) of a plan: how many clips it reads and what that costs."""
+    """One (audio feature set, input kind) of a plan: how many clips it reads, what that costs."""
 
     feature_set: str
-    view: str
+    input_kind: str
     #: clips to compute (tracks with an audio file), augmented copies counted as clips
     clips: int
     cpu_s_per_clip: float
@@ -61,27 +61,34 @@ def _clips(fset: AudioFeatureSet, dataset: Dataset) -> int:
 
 
 def extraction_estimate(
-    fset: AudioFeatureSet, dataset: Dataset, view: str, cached: bool, probe_cpu_s: float | None
+    fset: AudioFeatureSet,
+    dataset: Dataset,
+    input_kind: str,
+    cached: bool,
+    probe_cpu_s: float | None,
 ) -> ExtractionEstimate:
-    """The estimate of ``fset``'s ``view``: its measured figure per clip, else the probe's."""
+    """The estimate of ``fset``'s ``input_kind`` rows: its measured figure per clip, else the
+    probe's."""
     per_clip = fset.extract_cpu_s
     source = "measured"
     if per_clip is None:
         per_clip, source = float(probe_cpu_s or 0.0), "probe"
-    return ExtractionEstimate(fset.name, view, _clips(fset, dataset), per_clip, source, cached)
+    return ExtractionEstimate(
+        fset.name, input_kind, _clips(fset, dataset), per_clip, source, cached
+    )
 
 
 def placeholder_matrix(
-    fset: AudioFeatureSet, dataset: Dataset, view: str, seed: int = 0
+    fset: AudioFeatureSet, dataset: Dataset, input_kind: str, seed: int = 0
 ) -> tuple[FeatureMatrix, float]:
-    """Random rows shaped like ``fset``'s rows of ``view`` (each its genre's mean plus noise),
+    """Random rows shaped like ``fset``'s rows of ``input_kind`` (each its genre's mean plus noise),
     one clip's worth for every track with audio (tracks without are ``missing``, as in a real
     extraction), and the CPU seconds the one probed clip took. Only the shapes are real: good
     for timing fits, never for scoring."""
     tracks = dataset.tracks
     have = tracks[tracks["audio_path"].notna()]
     t0 = time.process_time()
-    probe = fset.file_rows(Path(str(have["audio_path"].iloc[0])), view)
+    probe = fset.file_rows(Path(str(have["audio_path"].iloc[0])), input_kind)
     probe_cpu_s = time.process_time() - t0
     rng = np.random.default_rng(seed)
     n_rows = len(probe)
@@ -92,7 +99,7 @@ def placeholder_matrix(
     noise = rng.standard_normal((len(row_track), *probe.shape[1:]))
     X = (means[dataset.labels_of(row_track)] + noise).astype(probe.dtype)
     missing = {str(t): "no audio file" for t in tracks.loc[tracks["audio_path"].isna(), "track_id"]}
-    fm = FeatureMatrix(X, row_track, fset.feature_names(view), missing or None)
+    fm = FeatureMatrix(X, row_track, fset.feature_names(input_kind), missing or None)
     return fm, probe_cpu_s
 
 

@@ -229,15 +229,15 @@ class Librosa30s(AudioFeatureSet):
     columns, computed from ``genres_original/``): one row per track."""
 
     name = "librosa_30s"
-    views = ("tabular",)
+    input_kinds = ("tabular",)
     version = 1
     extract_cpu_s = 0.35  # docs/measurements/audio.md
     worker_modules = ("benchmark.audio.spectral", "benchmark.audio._kernels")
 
-    def feature_names(self, view: str) -> list[str] | None:
+    def feature_names(self, input_kind: str) -> list[str] | None:
         return list(FEATURE_NAMES)
 
-    def _clip_rows(self, clip: Clip, view: str) -> np.ndarray:
+    def _clip_rows(self, clip: Clip, input_kind: str) -> np.ndarray:
         return clip_features(clip.audio, clip.sample_rate)[None, :]
 
 
@@ -247,7 +247,7 @@ class Librosa3s(AudioFeatureSet):
     (default 3)."""
 
     name = "librosa_3s"
-    views = ("tabular",)
+    input_kinds = ("tabular",)
     version = 1
     extract_cpu_s = 0.38  # docs/measurements/audio.md
     worker_modules = ("benchmark.audio.spectral", "benchmark.audio._kernels")
@@ -265,10 +265,10 @@ class Librosa3s(AudioFeatureSet):
     def segment_seconds(self) -> float:
         return float(self.params.get("segment_seconds", 3.0))
 
-    def feature_names(self, view: str) -> list[str] | None:
+    def feature_names(self, input_kind: str) -> list[str] | None:
         return list(FEATURE_NAMES)
 
-    def _clip_rows(self, clip: Clip, view: str) -> np.ndarray:
+    def _clip_rows(self, clip: Clip, input_kind: str) -> np.ndarray:
         bounds = segment_bounds(
             clip.n_audio, clip.sample_rate, self.segment_seconds, len(clip.samples)
         )

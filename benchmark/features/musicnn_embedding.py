@@ -60,7 +60,7 @@ class MusicnnEmbedding(MusicnnLayerSet):
     name = "embedding_musicnn"
     version = 1
 
-    def feature_names(self, view: str) -> list[str] | None:
+    def feature_names(self, input_kind: str) -> list[str] | None:
         width = mnn.LAYERS[self.layer]
         return [
             f"musicnn_{self.layer}_{i:03d}_{stat}" for stat in ("mean", "std") for i in range(width)
@@ -78,7 +78,7 @@ class MusicnnPatches(MusicnnLayerSet):
     name = "embedding_musicnn_3s"
     version = 1
 
-    def feature_names(self, view: str) -> list[str] | None:
+    def feature_names(self, input_kind: str) -> list[str] | None:
         return [f"musicnn_{self.layer}_{i:03d}" for i in range(mnn.LAYERS[self.layer])]
 
     def rows_of_clip(self, patches: np.ndarray) -> np.ndarray:

@@ -6,9 +6,9 @@ not the picture, so each PNG is cropped to the plot area (margins and frame remo
 pixel's colour is mapped back to its position on matplotlib's 256-entry magma colour map: a
 scalar intensity in [0, 1]. Row 0 of the result is the lowest frequency band.
 
-Two views: ``"image"`` (``(n, H, W)`` float32, native crop 216x334 on the Kaggle files) for image
-families, and ``"tabular"`` (band-pooled statistics of the same arrays) so the classic families
-can use the spectrograms too.
+Two input kinds: ``"image"`` (``(n, H, W)`` float32, native crop 216x334 on the Kaggle files) for
+image families, and ``"tabular"`` (band-pooled statistics of the same arrays) so the classic
+families can use the spectrograms too.
 
 Tracks without a PNG (a user folder with only ``genres_original/``, or ``source="audio"``) are
 drawn from their audio the way Kaggle drew its pictures (:func:`render_kaggle_spectrogram`), and
@@ -78,7 +78,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 # Set by SpectrogramImages.load while it runs, so build(..., "tabular") can take the image
-# view from the same on-disk cache instead of decoding every PNG again.
+# rows from the same on-disk cache instead of decoding every PNG again.
 _image_cache_dir: contextvars.ContextVar[Path | None] = contextvars.ContextVar(
     "spectrogram_image_cache_dir", default=None
 )
@@ -210,7 +210,7 @@ class SpectrogramImages(ClipParameters, FeatureSet):
     Parameters (all optional, part of the cache key unless said otherwise):
         height, width: resize the crop to this shape (default: the native crop, 216x334 on the
             Kaggle files); one of them alone keeps the other native.
-        bands: frequency bands of the tabular view (default 32).
+        bands: frequency bands of the tabular rows (default 32).
         source: ``"auto"`` (default: the PNG where there is one, else the audio), ``"png"`` or
             ``"audio"`` (every track drawn from its audio).
         sample_rate (22050), seconds (30): decoding rate and clip length of the audio source;
@@ -225,7 +225,7 @@ class SpectrogramImages(ClipParameters, FeatureSet):
     name = "spectrogram_img"
     # drawn from the audio as Kaggle drew its PNGs (render_kaggle_spectrogram)
     computed_from_audio_by = "spectrogram_img"
-    views = ("tabular", "image")
+    input_kinds = ("tabular", "image")
     version = 1
     worker_modules = (
         "benchmark.audio.spectral",
@@ -294,12 +294,12 @@ class SpectrogramImages(ClipParameters, FeatureSet):
         png, audio = self._sources(dataset)
         return [Path(p) for p in png["image_path"]] + [Path(p) for p in audio["audio_path"]]
 
-    def cache_key(self, dataset: Dataset, view: str) -> str:
+    def cache_key(self, dataset: Dataset, input_kind: str) -> str:
         """As :meth:`FeatureSet.cache_key`, but ``bands`` (tabular only) does not key the image
-        view, so trying another band count reuses the cached images; and which tracks are
+        rows, so trying another band count reuses the cached images; and which tracks are
         drawn from audio keys it (a PNG-only build keeps the key it always had)."""
         params = dict(self.params)
-        if view == "image":
+        if input_kind == "image":
             params.pop("bands", None)
         _, audio = self._sources(dataset)
         if len(audio):
@@ -307,21 +307,21 @@ class SpectrogramImages(ClipParameters, FeatureSet):
             params["_from_audio"] = hashlib.sha256(drawn.encode()).hexdigest()[:16]
         keyed = copy.copy(self)
         keyed.params = params
-        return FeatureSet.cache_key(keyed, dataset, view)
+        return FeatureSet.cache_key(keyed, dataset, input_kind)
 
-    def load(self, dataset: Dataset, view: str, cache_dir: Path | None) -> FeatureMatrix:
-        """As :meth:`FeatureSet.load`; a tabular build reads the image view through the same
-        cache, so the PNGs are decoded once for both views."""
+    def load(self, dataset: Dataset, input_kind: str, cache_dir: Path | None) -> FeatureMatrix:
+        """As :meth:`FeatureSet.load`; a tabular build reads the image rows through the same
+        cache, so the PNGs are decoded once for both input kinds."""
         token = _image_cache_dir.set(Path(cache_dir) if cache_dir is not None else None)
         try:
-            return super().load(dataset, view, cache_dir)
+            return super().load(dataset, input_kind, cache_dir)
         finally:
             _image_cache_dir.reset(token)
 
-    def build(self, dataset: Dataset, view: str) -> FeatureMatrix:
-        if view == "image":
+    def build(self, dataset: Dataset, input_kind: str) -> FeatureMatrix:
+        if input_kind == "image":
             return self._build_image(dataset)
-        if view == "tabular":
+        if input_kind == "tabular":
             cache_dir = _image_cache_dir.get()
             image = (
                 self.load(dataset, "image", cache_dir)
@@ -329,34 +329,34 @@ class SpectrogramImages(ClipParameters, FeatureSet):
                 else self._build_image(dataset)
             )
             return self._tabular(image)
-        raise ValueError(f"feature set {self.name!r} has no {view!r} view (has {self.views})")
+        raise self.no_input_kind(input_kind)
 
     # --- one clip (genrebench predict) ----------------------------------------------------------
-    def clip_rows(self, clip: Clip, view: str) -> np.ndarray:
+    def clip_rows(self, clip: Clip, input_kind: str) -> np.ndarray:
         """The rows of one decoded clip (:func:`benchmark.audio.decoding.load_clip`): ``(1, H, W)``
         float32 for ``"image"``, ``(1, 3 * bands + 9)`` for ``"tabular"``, the values its
         Kaggle PNG would give."""
         y = _kaggle_length(clip.samples, clip.sample_rate, self.seconds)
         index, _ = audio_spectrogram(y, clip.sample_rate)
         img = self._target(index.astype(np.float32) / 255.0, index.shape)[None]
-        if view == "image":
+        if input_kind == "image":
             return img
-        if view == "tabular":
+        if input_kind == "tabular":
             return band_statistics(img, self._bands(img.shape[1]))[0]
-        raise ValueError(f"feature set {self.name!r} has no {view!r} view (has {self.views})")
+        raise self.no_input_kind(input_kind)
 
-    def file_rows(self, path: str | os.PathLike[str], view: str) -> np.ndarray:
+    def file_rows(self, path: str | os.PathLike[str], input_kind: str) -> np.ndarray:
         """:meth:`clip_rows` of the first ``seconds`` of an audio file."""
-        return self.clip_rows(load_clip(path, self.sample_rate, self.seconds), view)
+        return self.clip_rows(load_clip(path, self.sample_rate, self.seconds), input_kind)
 
-    def feature_names(self, view: str) -> list[str] | None:
-        """Column names of the tabular view, ``None`` for the image view."""
-        if view == "image":
+    def feature_names(self, input_kind: str) -> list[str] | None:
+        """Column names of the tabular rows, ``None`` for the image rows."""
+        if input_kind == "image":
             return None
         n = int(self.params.get("bands") or 32)
         return band_statistics(np.zeros((1, max(n, 1), 2), dtype=np.float32), n)[1]
 
-    # --- image view ---------------------------------------------------------------------------
+    # --- image rows ---------------------------------------------------------------------------
     def _target_shape(self, common: tuple[int, int]) -> tuple[int, int]:
         return (
             int(self.params.get("height") or common[0]),
@@ -452,7 +452,7 @@ class SpectrogramImages(ClipParameters, FeatureSet):
             missing=missing or None,
         )
 
-    # --- tabular view -------------------------------------------------------------------------
+    # --- tabular rows -------------------------------------------------------------------------
     def _bands(self, height: int) -> int:
         n_bands = int(self.params.get("bands") or 32)
         if n_bands > height:
@@ -460,7 +460,7 @@ class SpectrogramImages(ClipParameters, FeatureSet):
         return n_bands
 
     def _tabular(self, image: FeatureMatrix) -> FeatureMatrix:
-        """The image view summarised per row (in chunks, so no full-size temporaries)."""
+        """The image rows summarised per row (in chunks, so no full-size temporaries)."""
         X = image.X
         n_bands = self._bands(X.shape[1])
         parts = [band_statistics(X[i : i + 128], n_bands) for i in range(0, len(X), 128)]

@@ -211,7 +211,7 @@ def export_final_model(
         meta = {
             "feature_set": pair.feature_set,
             "feature_params": cfg.feature_params_of(pair.feature_set),
-            "view": cfg.model_family(pair.family).input_kind,
+            "input_kind": cfg.model_family(pair.family).input_kind,
             "pair": {"feature_set": pair.feature_set, "family": pair.family},
             "params": params,
             "inner_accuracy": inner_accuracy,
@@ -348,7 +348,7 @@ def _fit_final_ensemble(
                 family=key.family,
                 feature_params=cfg.feature_params_of(key.feature_set),
                 feature_of=cfg.feature_of(key.feature_set),
-                view=cfg.model_family(key.family).input_kind,
+                input_kind=cfg.model_family(key.family).input_kind,
                 params=params,
                 weight=float(w),
                 estimator=refit(job, params),

@@ -1,4 +1,4 @@
-"""What a saved model needs of an audio file: the feature set, params and view of each input.
+"""What a saved model needs of an audio file: the feature set, params and input kind of each input.
 
 A single model has one input; an ensemble has one per member. Each input names a registered
 feature set computable from audio (a model trained on Kaggle's CSVs, ``csv_30s``/``csv_3s``,
@@ -16,7 +16,13 @@ from typing import Any
 
 from benchmark.errors import ConfigError
 from benchmark.features.audio_base import AudioFeatureSet
-from benchmark.inference.saved_model import META_FILE, MODEL_FILE, ModelError, SavedModel
+from benchmark.inference.saved_model import (
+    META_FILE,
+    MODEL_FILE,
+    ModelError,
+    SavedModel,
+    input_kind_of,
+)
 
 __all__ = ["Input", "ModelInput", "model_extractors", "model_inputs"]
 
@@ -26,12 +32,12 @@ class ModelInput:
     """How one estimator of a saved model gets its rows from a decoded clip."""
 
     fset: AudioFeatureSet
-    view: str
+    input_kind: str
     estimator: Any
 
 
 def _extractor(
-    feature_set: str, feature_params: dict[str, Any], view: str, feature_of: str | None = None
+    feature_set: str, feature_params: dict[str, Any], input_kind: str, feature_of: str | None = None
 ) -> AudioFeatureSet:
     """The audio feature set computing ``feature_set``'s values (its own params only if it is
     itself computed from audio: Kaggle's CSV params mean nothing to librosa). ``feature_of``:
@@ -40,7 +46,7 @@ def _extractor(
 
     known = all_feature_sets()
     if feature_of is not None:
-        return _extractor(feature_of, feature_params, view).named(feature_set)
+        return _extractor(feature_of, feature_params, input_kind).named(feature_set)
     own = known.get(feature_set)
     name = own.audio_counterpart() if own is not None else None
     if name is None or name not in known:
@@ -56,27 +62,28 @@ def _extractor(
         fset = get_feature_set(name, **params)
     except ConfigError as exc:
         raise ModelError(f"the model's feature parameters are not usable: {exc}") from None
-    if view not in fset.views or not hasattr(fset, "clip_rows"):
-        raise ModelError(f"feature set {name!r} cannot give the {view!r} view of a clip")
+    if input_kind not in fset.input_kinds or not hasattr(fset, "clip_rows"):
+        raise ModelError(f"feature set {name!r} cannot give a clip's {input_kind!r} input")
     return fset  # type: ignore[return-value]
 
 
-#: ``(feature set, feature params, view, the registered set a feature variant is made of)``
+#: ``(feature set, feature params, input kind, the registered set a feature variant is made of)``
 Input = tuple[str, dict[str, Any], str, str | None]
 
 
 def _member_inputs(members: Sequence[Any]) -> list[Input]:
-    """``(feature set, feature params, view, feature_of)`` of ensemble members given as objects
-    (the estimator's) or as ``model.json`` records."""
+    """``(feature set, feature params, input kind, feature_of)`` of ensemble members given as
+    objects (the estimator's) or as ``model.json`` records (old ones say ``view``)."""
     out = []
     for m in members:
         get = m.get if isinstance(m, dict) else lambda k, m=m: getattr(m, k, None)
         of = get("feature_of")
+        kind = input_kind_of(m) if isinstance(m, dict) else str(m.input_kind)
         out.append(
             (
                 str(get("feature_set")),
                 dict(get("feature_params") or {}),
-                str(get("view") or "tabular"),
+                kind,
                 None if of is None else str(of),
             )
         )
@@ -84,13 +91,13 @@ def _member_inputs(members: Sequence[Any]) -> list[Input]:
 
 
 def _inputs_of(model: SavedModel) -> list[Input]:
-    """``(feature set, feature params, view, feature_of)`` of each of the model's inputs, from
+    """``(feature set, feature params, input kind, feature_of)`` of each of the model's inputs, from
     ``model.json`` alone when it lists an ensemble's members (never waiting for a background
     load); an ensemble saved without that list is asked."""
     if not model.is_ensemble:
         of = model.meta.get("feature_of")
         params = dict(model.meta.get("feature_params") or {})
-        return [(model.feature_set, params, model.view, None if of is None else str(of))]
+        return [(model.feature_set, params, model.input_kind, None if of is None else str(of))]
     listed = model.meta.get("members")
     if (
         isinstance(listed, list)
@@ -102,10 +109,11 @@ def _inputs_of(model: SavedModel) -> list[Input]:
 
 
 def model_extractors(model: SavedModel) -> list[tuple[AudioFeatureSet, str]]:
-    """``(audio feature set, view)`` of each of the model's inputs: what extraction computes,
+    """``(audio feature set, input kind)`` of each of the model's inputs: what extraction computes,
     known before the estimator is loaded."""
     return [
-        (_extractor(name, params, view, of), view) for name, params, view, of in _inputs_of(model)
+        (_extractor(name, params, input_kind, of), input_kind)
+        for name, params, input_kind, of in _inputs_of(model)
     ]
 
 
@@ -114,7 +122,7 @@ def model_inputs(model: SavedModel) -> list[ModelInput]:
     :func:`model_extractors` (``model.json``'s list of members must be the estimator's)."""
     extractors = model_extractors(model)
     if not model.is_ensemble:
-        return [ModelInput(fset, view, model.estimator) for fset, view in extractors]
+        return [ModelInput(fset, input_kind, model.estimator) for fset, input_kind in extractors]
     members = list(model.estimator.members)
     listed, found = _inputs_of(model), _member_inputs(members)
     if json.dumps(listed, sort_keys=True, default=str) != json.dumps(
@@ -125,6 +133,6 @@ def model_inputs(model: SavedModel) -> list[ModelInput]:
             "the folder is damaged: export the model again"
         )
     return [
-        ModelInput(fset, view, m.estimator)
-        for (fset, view), m in zip(extractors, members, strict=True)
+        ModelInput(fset, input_kind, m.estimator)
+        for (fset, input_kind), m in zip(extractors, members, strict=True)
     ]

@@ -4,7 +4,7 @@
 ``evaluate`` and the served model share it). Two stages:
 
 1. **Extraction**, per file: decode once per (sample rate, length) the model's inputs need,
-   compute every distinct feature set (name, params, view) **once** however many estimators
+   compute every distinct feature set (name, params, input kind) **once** however many estimators
    read it, and measure the file's band. With ``jobs > 1`` files are extracted in a process pool
    (:mod:`benchmark.inference.pool`: its workers import the feature code and nothing of the
    model, so never JAX, Keras, LightGBM or MLflow). A file that cannot be used is an error,
@@ -73,16 +73,16 @@ class ExtractionError(GenrebenchError):
 class FeatureSpec:
     """One distinct feature computation: a registered feature set's name (a config's feature
     variant goes by the set it is made of), its params (as sorted JSON, so equal params give
-    equal specs) and the view. Small and picklable: what a worker gets."""
+    equal specs) and the input kind. Small and picklable: what a worker gets."""
 
     name: str
     params_json: str
-    view: str
+    input_kind: str
 
     @classmethod
-    def of(cls, fset: AudioFeatureSet, view: str) -> FeatureSpec:
+    def of(cls, fset: AudioFeatureSet, input_kind: str) -> FeatureSpec:
         params = json.dumps(fset.params, sort_keys=True, default=str)
-        return cls(fset.registered_name(), params, view)
+        return cls(fset.registered_name(), params, input_kind)
 
     def build(self) -> AudioFeatureSet:
         from benchmark.features import get_feature_set
@@ -108,8 +108,8 @@ class PredictPlan:
         specs: list[FeatureSpec] = []
         index: list[int] = []
         preload: dict[str, None] = {}
-        for fset, view in model_extractors(model):
-            spec = FeatureSpec.of(fset, view)
+        for fset, input_kind in model_extractors(model):
+            spec = FeatureSpec.of(fset, input_kind)
             if spec not in specs:
                 specs.append(spec)
             index.append(specs.index(spec))
@@ -153,7 +153,7 @@ def extract_features(specs: Sequence[FeatureSpec], path: str, windows: bool) -> 
             decoded[key] = song_windows(path, *key) if windows else [load_clip(path, *key)]
     n_clips = min(len(c) for c in decoded.values())
     rows = [
-        [f.clip_rows(decoded[(f.sample_rate, f.seconds)][k], s.view) for k in range(n_clips)]
+        [f.clip_rows(decoded[(f.sample_rate, f.seconds)][k], s.input_kind) for k in range(n_clips)]
         for f, s in zip(fsets, specs, strict=True)
     ]
     clips = next(iter(decoded.values()))[:n_clips]

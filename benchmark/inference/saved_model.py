@@ -6,13 +6,15 @@ A saved model is a folder holding
   included) whose ``predict_proba`` columns are class indices (``estimator.classes_`` ⊆
   ``0 … n_classes - 1``);
 * ``model.json``: what is needed to use it on audio: ``{"feature_set": name,
-  "feature_params": {...}, "view": "tabular", "classes": [...], "pair": {...},
+  "feature_params": {...}, "input_kind": "tabular", "classes": [...], "pair": {...},
   "params": {...}, "benchmark": ..., "protocol_scores": {...}, "training_audio": {...}}``
   (plus the versions it was saved with, :func:`benchmark.package_versions`); ``training_audio``
   is the :class:`~benchmark.audio.band_limit.TrainingBand` of the training clips (sample rate,
   bandwidth). An exported ensemble (``"kind": "ensemble"``) holds an
   :class:`~benchmark.ensembles.EnsembleModel` instead, and ``model.json`` lists its
-  ``members`` (feature set, params, view and weight of each).
+  ``members`` (feature set, params, input kind and weight of each). A folder saved before the
+  rename says ``"view"`` for ``"input_kind"`` (in ``model.json`` and its members) and loads as
+  it is (:func:`input_kind_of`).
 
 :func:`save_model` and :func:`load_model` write and read it; :func:`find_model` finds the newest
 ``results/*/final_model/``. What the model needs of a file is
@@ -26,7 +28,7 @@ import functools
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,6 +47,7 @@ __all__ = [
     "ModelError",
     "SavedModel",
     "find_model",
+    "input_kind_of",
     "load_model",
     "save_model",
 ]
@@ -56,6 +59,16 @@ FINAL_MODEL_DIR = "final_model"
 
 class ModelError(GenrebenchError):
     """A saved model folder is missing, incomplete or unusable."""
+
+
+#: what ``model.json`` and its member records called ``input_kind`` before the rename
+_OLD_INPUT_KIND_KEY = "view"
+
+
+def input_kind_of(record: Mapping[str, Any]) -> str:
+    """The input kind a ``model.json`` or one of its member records names (``Family.input_kind``):
+    ``input_kind``, or ``view`` in a model saved before the rename; ``"tabular"`` if neither."""
+    return str(record.get("input_kind") or record.get(_OLD_INPUT_KIND_KEY) or "tabular")
 
 
 class SavedModel:
@@ -113,8 +126,8 @@ class SavedModel:
         return str(self.meta["feature_set"])
 
     @property
-    def view(self) -> str:
-        return str(self.meta.get("view") or "tabular")
+    def input_kind(self) -> str:
+        return input_kind_of(self.meta)
 
     @property
     def is_ensemble(self) -> bool:
@@ -138,7 +151,7 @@ def save_model(directory: str | os.PathLike[str], estimator: Any, meta: dict[str
     """Write ``estimator`` and ``meta`` to ``directory`` (created; files replaced atomically).
 
     ``meta`` needs ``feature_set`` (a registered feature set) and ``classes`` (the genre of
-    each class index); ``feature_params``, ``view``, ``pair``, ``params``, ``benchmark`` and
+    each class index); ``feature_params``, ``input_kind``, ``pair``, ``params``, ``benchmark`` and
     ``protocol_scores`` are kept as given. The estimator must have ``predict_proba`` and its
     ``classes_`` must be class indices. Returns the folder.
     """
@@ -171,7 +184,8 @@ def save_model(directory: str | os.PathLike[str], estimator: Any, meta: dict[str
             raise ModelError(f"save_model: {type(est).__name__} has no predict_proba")
         _check_classes(getattr(est, "classes_", None), len(classes), "save_model")
     meta.setdefault("feature_params", {})
-    meta.setdefault("view", "tabular")
+    meta["input_kind"] = input_kind_of(meta)  # a caller's old "view" key is written anew
+    meta.pop(_OLD_INPUT_KIND_KEY, None)
     meta.setdefault("saved_at", datetime.now(UTC).isoformat(timespec="seconds"))
     meta.setdefault("versions", package_versions())
     folder = Path(directory)

@@ -24,7 +24,9 @@ class Family:
 
     Attributes:
         name: registry key; ``search_spaces/<name>.yaml`` holds its search space.
-        input_kind: the feature view it consumes: ``"tabular"``, ``"image"`` or ``"audio"``.
+        input_kind: what it consumes, one of the ``input_kinds`` of a feature set:
+            ``"tabular"`` (rows of features), ``"image"`` (spectrograms) or ``"waveform"`` (raw
+            samples). It is paired with every feature set that gives that kind.
         build: ``build(params, seed)`` returns an unfitted estimator (a Pipeline whose
             preprocessing is fit on training data only) with ``fit``/``predict_proba``.
         description: one line for reports.

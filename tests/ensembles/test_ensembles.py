@@ -282,7 +282,7 @@ def test_an_exported_ensemble_classifies_a_song(run, fake_gtzan: Path, tmp_path:
     own = []
     for i in model_inputs(model):
         p = np.zeros(len(meta["classes"]))
-        rows = i.fset.clip_rows(_clip(song, i.fset), i.view)
+        rows = i.fset.clip_rows(_clip(song, i.fset), i.input_kind)
         p[i.estimator.classes_] = i.estimator.predict_proba(rows).mean(axis=0)
         own.append(p)
     manual = model.estimator.combine([p[None] for p in own])[0]

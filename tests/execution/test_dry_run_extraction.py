@@ -44,10 +44,13 @@ def test_dry_run_prints_extraction_per_set_and_core_hours_without_extracting(
     lines = out.output.splitlines()
     rows = {ln.split("│")[1].strip(): ln for ln in lines if "to extract" in ln}
     assert set(rows) == {"librosa_30s", "librosa_3s"}
+    header = next(ln for ln in lines if "feature set" in ln and "CPU s/clip" in ln)
+    assert "input kind" in header and "view" not in header
     for name, row in rows.items():
         per_clip = get_feature_set(name).extract_cpu_s
         cells = [c.strip() for c in row.split("│")[1:-1]]
-        assert cells[2] == "1000" and cells[3] == f"{per_clip:.2f} (measured)"
+        assert cells[1] == "tabular" and cells[2] == "1000"
+        assert cells[3] == f"{per_clip:.2f} (measured)"
         assert cells[4] == f"{1000 * per_clip / 3600:.3f}"
     core_h = 1000 * (0.35 + 0.38) / 3600
     assert f"extraction: {core_h:.2f} core-hours" in out.output

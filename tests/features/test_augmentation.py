@@ -179,9 +179,9 @@ def test_cache_keys_without_augmentation_are_unchanged(root: Path) -> None:
         plain = get_feature_set(name)
         assert "augment" not in plain.params
         off = get_feature_set(name, augment=False)
-        view = plain.views[-1]
-        assert off.cache_key(ds, view) == plain.cache_key(ds, view)
+        input_kind = plain.input_kinds[-1]
+        assert off.cache_key(ds, input_kind) == plain.cache_key(ds, input_kind)
         on = get_feature_set(name, augment=True)
-        assert on.cache_key(ds, view) != plain.cache_key(ds, view)
+        assert on.cache_key(ds, input_kind) != plain.cache_key(ds, input_kind)
         seeded = get_feature_set(name, augment={"seed": 1})
-        assert seeded.cache_key(ds, view) != on.cache_key(ds, view)
+        assert seeded.cache_key(ds, input_kind) != on.cache_key(ds, input_kind)

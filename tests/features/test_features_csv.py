@@ -39,7 +39,7 @@ def _bump_mtime(path: Path) -> None:
 def test_registered() -> None:
     assert isinstance(get_feature_set("csv_30s"), Csv30s)
     assert isinstance(get_feature_set("csv_3s"), Csv3s)
-    assert Csv30s.views == Csv3s.views == ("tabular",)
+    assert Csv30s.input_kinds == Csv3s.input_kinds == ("tabular",)
 
 
 def test_csv_30s(fake_gtzan: Path) -> None:
@@ -138,7 +138,7 @@ def test_cache_is_read_back_and_invalidated(
     assert len(files) == 1 and fs.cache_key(ds, "tabular") in files[0].name
     assert not list(cache.glob("*.tmp"))
 
-    def no_build(self, dataset, view):  # noqa: ANN001, ANN202
+    def no_build(self, dataset, input_kind):  # noqa: ANN001, ANN202
         raise AssertionError("built again although the cache is valid")
 
     monkeypatch.setattr(Csv3s, "build", no_build)
@@ -166,11 +166,11 @@ def test_cache_is_read_back_and_invalidated(
     assert len(list(cache.glob("csv_3s-tabular-*.npz"))) == 2
 
 
-def test_load_without_cache_and_unknown_view(csv_only: Path) -> None:
+def test_load_without_cache_and_unknown_input_kind(csv_only: Path) -> None:
     ds = Dataset(csv_only, MANIFEST)
     fm = get_feature_set("csv_30s").load(ds, "tabular", None)
     assert fm.X.shape == (N, 57)
-    with pytest.raises(ValueError, match="has no 'image' view"):
+    with pytest.raises(ValueError, match="gives no 'image' input"):
         get_feature_set("csv_30s").load(ds, "image", None)
 
 

@@ -56,10 +56,10 @@ def _dataset(root: Path) -> Dataset:
 
 def test_registered_with_their_views() -> None:
     sets = all_feature_sets()
-    assert sets["librosa_30s"].views == ("tabular",)
-    assert sets["librosa_3s"].views == ("tabular",)
-    assert sets["logmel"].views == ("tabular", "image")
-    assert sets["waveform"].views == ("tabular", "waveform")
+    assert sets["librosa_30s"].input_kinds == ("tabular",)
+    assert sets["librosa_3s"].input_kinds == ("tabular",)
+    assert sets["logmel"].input_kinds == ("tabular", "image")
+    assert sets["waveform"].input_kinds == ("tabular", "waveform")
     assert list(FEATURE_NAMES) == load_manifest("gtzan").csv_feature_columns
     with pytest.raises(ConfigError, match="unknown parameter"):
         get_feature_set("librosa_30s", n_mels=3)
@@ -165,7 +165,7 @@ def test_logmel_views_and_memory_mapped_cache(audio_root: Path, tmp_path: Path) 
     # row 0 is the lowest mel band: the blues tone (110 Hz) peaks in the bottom rows
     blues = image.X[list(image.row_track).index("blues.00000")]
     assert int(np.argmax(blues[:, :50].mean(axis=1))) < 16
-    # bands only shapes the tabular view: the image cache is shared
+    # bands only shapes the tabular rows: the image cache is shared
     other = get_feature_set("logmel", seconds=5, n_mels=64, bands=8, n_jobs=1)
     assert other.cache_key(ds, "image") == fs.cache_key(ds, "image")
     again = other.load(ds, "image", tmp_path)

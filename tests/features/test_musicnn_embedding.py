@@ -49,7 +49,7 @@ def audio_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_registered_as_a_tabular_audio_set():
     cls = all_feature_sets()[NAME]
-    assert cls.views == ("tabular",)
+    assert cls.input_kinds == ("tabular",)
     assert cls.audio_counterpart() == NAME  # predict computes it from a file
     fs = get_feature_set(NAME)
     assert fs.sample_rate == 16000  # musicnn's rate, decoded directly

@@ -44,7 +44,7 @@ def seven_s(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_embedding_musicnn_3s_is_a_segment_audio_set():
     cls = all_feature_sets()[NAME]
-    assert cls.views == ("tabular",)
+    assert cls.input_kinds == ("tabular",)
     assert cls.audio_counterpart() == NAME  # predict computes it from a file
     fs = get_feature_set(NAME)
     assert fs.sample_rate == 16000

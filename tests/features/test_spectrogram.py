@@ -44,7 +44,7 @@ def gtzan(tmp_path: Path) -> tuple[Dataset, dict[str, np.ndarray]]:
 def test_registered() -> None:
     fs = get_feature_set("spectrogram_img")
     assert isinstance(fs, SpectrogramImages)
-    assert fs.views == ("tabular", "image")
+    assert fs.input_kinds == ("tabular", "image")
 
 
 def test_read_png_crops_plot_area_and_inverts_colours(tmp_path: Path) -> None:
@@ -64,7 +64,7 @@ def test_truncated_colours_within_quantisation_tolerance(tmp_path: Path) -> None
     assert np.abs(index / 255.0 - values).max() <= 3.0 / 255
 
 
-def test_image_view(gtzan: tuple[Dataset, dict[str, np.ndarray]]) -> None:
+def test_image_rows(gtzan: tuple[Dataset, dict[str, np.ndarray]]) -> None:
     dataset, truth = gtzan
     fs = SpectrogramImages()
     assert fs.unavailable(dataset) is None
@@ -128,7 +128,7 @@ def test_height_width_params(gtzan: tuple[Dataset, dict[str, np.ndarray]]) -> No
         SpectrogramImages(height=0)
 
 
-def test_tabular_view(gtzan: tuple[Dataset, dict[str, np.ndarray]]) -> None:
+def test_tabular_rows(gtzan: tuple[Dataset, dict[str, np.ndarray]]) -> None:
     dataset, truth = gtzan
     fm = SpectrogramImages().build(dataset, "tabular")
     assert fm.X.shape == (len(truth), 32 * 3 + 9)
@@ -190,7 +190,7 @@ def test_cache_roundtrip_and_key(
     assert len(files) == 1 and fs.cache_key(dataset, "image") in files[0].name
     assert len(reads) == len(truth)
 
-    # the tabular view takes the image view from the cache: no PNG is decoded again
+    # the tabular rows take the image rows from the cache: no PNG is decoded again
     tab = fs.load(dataset, "tabular", cache)
     assert len(reads) == len(truth)
     assert len(list(cache.glob("spectrogram_img-tabular-*.npz"))) == 1
@@ -204,7 +204,7 @@ def test_cache_roundtrip_and_key(
     np.testing.assert_array_equal(tab_again.X, tab.X)
     assert tab_again.feature_names == tab.feature_names
 
-    # bands only key the tabular view
+    # bands only key the tabular rows
     assert SpectrogramImages(bands=8).cache_key(dataset, "image") == fs.cache_key(dataset, "image")
     assert SpectrogramImages(bands=8).cache_key(dataset, "tabular") != fs.cache_key(
         dataset, "tabular"

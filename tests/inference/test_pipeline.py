@@ -59,7 +59,7 @@ def reference_predict(model: SavedModel, path: str, windows: bool = False) -> Fi
     for k in range(n_clips):
         per_input = []
         for i in inputs:
-            rows = i.fset.clip_rows(decoded[(i.fset.sample_rate, i.fset.seconds)][k], i.view)
+            rows = i.fset.clip_rows(decoded[(i.fset.sample_rate, i.fset.seconds)][k], i.input_kind)
             p = np.zeros((len(rows), n))
             p[:, i.estimator.classes_] = i.estimator.predict_proba(rows)
             per_input.append(p.mean(axis=0))
@@ -198,9 +198,9 @@ def test_one_predict_proba_per_member_and_batch_and_one_extraction_per_feature_s
     for cls in (Librosa30s, Librosa3s):
         original = cls._clip_rows
 
-        def counted(self: Any, clip: Any, view: str, _orig: Any = original) -> np.ndarray:
+        def counted(self: Any, clip: Any, input_kind: str, _orig: Any = original) -> np.ndarray:
             extracted.append(self.name)
-            return _orig(self, clip, view)
+            return _orig(self, clip, input_kind)
 
         monkeypatch.setattr(cls, "_clip_rows", counted)
     songs = _songs(setup, "jazz_like.wav", "text.wav", "rock_like.flac")

@@ -52,7 +52,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
 
 def test_save_and_load_round_trip(trained: dict) -> None:
     saved = load_model(trained["dir"])
-    assert saved.feature_set == "librosa_30s" and saved.view == "tabular"
+    assert saved.feature_set == "librosa_30s" and saved.input_kind == "tabular"
     assert saved.classes == load_manifest("gtzan").classes
     assert saved.meta["pair"]["family"] == "logreg"
     assert saved.meta["versions"]["scikit-learn"] and saved.meta["saved_at"]
