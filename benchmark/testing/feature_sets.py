@@ -11,7 +11,7 @@ written elsewhere runs them too::
 
     from benchmark import testing
     data = testing.make_feature_set_data(tmp_path)
-    testing.check_feature_set(MySet(seconds=3), data)  # every check, on every view
+    testing.check_feature_set(MySet(seconds=3), data)  # every check, on every input kind
 
 Sets computed from audio are best checked with ``seconds`` equal to the clips' length (3 s by
 default), which keeps the suite fast. A check that does not apply to a set (the audio
@@ -115,9 +115,9 @@ def make_feature_set_data(
 
 
 # --- helpers -----------------------------------------------------------------------------------
-def _rows(fset: FeatureSet, dataset: Dataset, view: str) -> FeatureMatrix:
-    """The view built from the dataset's files (no cache)."""
-    return fset.load(dataset, view, None)
+def _rows(fset: FeatureSet, dataset: Dataset, input_kind: str) -> FeatureMatrix:
+    """The rows of ``input_kind`` built from the dataset's files (no cache)."""
+    return fset.load(dataset, input_kind, None)
 
 
 def _columns(fm: FeatureMatrix) -> tuple[list[str] | None, tuple[int, ...]]:
@@ -144,19 +144,19 @@ def _audio_counterpart(fset: FeatureSet) -> FeatureSet | None:
 
 # --- the checks --------------------------------------------------------------------------------
 def check_columns_are_named(fset: FeatureSet, data: FeatureSetData) -> None:
-    """Every view builds rows; a tabular view is ``(rows, columns)`` and names each column once,
-    one name per column; a tensor view (image, waveform) has rows of one axis or more."""
-    for view in fset.views:
-        fm = _rows(fset, data.first, view)
-        where = f"{fset.name} ({view})"
+    """Every input kind builds rows; a tabular one is ``(rows, columns)`` and names each column
+    once, one name per column; a tensor kind (image, waveform) has rows of one axis or more."""
+    for input_kind in fset.input_kinds:
+        fm = _rows(fset, data.first, input_kind)
+        where = f"{fset.name} ({input_kind})"
         assert isinstance(fm, FeatureMatrix), f"{where}: load gave {type(fm)}, not FeatureMatrix"
         assert len(fm.X) > 0, f"{where}: no rows on {len(data.first.tracks)} tracks"
-        if view != "tabular":
+        if input_kind != "tabular":
             assert fm.X.ndim >= 2, f"{where}: rows of shape {fm.X.shape[1:]}"
             continue
-        assert fm.X.ndim == 2, f"{where}: a tabular view is (rows, columns), got {fm.X.shape}"
+        assert fm.X.ndim == 2, f"{where}: tabular rows are (rows, columns), got {fm.X.shape}"
         names = fm.feature_names
-        assert names is not None, f"{where}: a tabular view names its columns (feature_names)"
+        assert names is not None, f"{where}: tabular rows name their columns (feature_names)"
         assert len(names) == fm.X.shape[1], (
             f"{where}: {len(names)} column names for {fm.X.shape[1]} columns"
         )
@@ -167,11 +167,11 @@ def check_columns_are_named(fset: FeatureSet, data: FeatureSetData) -> None:
 def check_columns_stable_across_calls(fset: FeatureSet, data: FeatureSetData) -> None:
     """Two builds on the same data give the same column names, in the same order, and rows of
     the same shape (a model trained on one build predicts rows of the other)."""
-    for view in fset.views:
-        one = _columns(_rows(fset, data.first, view))
-        two = _columns(_rows(fset, data.first, view))
+    for input_kind in fset.input_kinds:
+        one = _columns(_rows(fset, data.first, input_kind))
+        two = _columns(_rows(fset, data.first, input_kind))
         assert one == two, (
-            f"{fset.name} ({view}): columns change between two calls: {_diff(one, two)}"
+            f"{fset.name} ({input_kind}): columns change between two calls: {_diff(one, two)}"
         )
 
 
@@ -179,11 +179,11 @@ def check_columns_stable_across_data(fset: FeatureSet, data: FeatureSetData) -> 
     """Other tracks, other content and shorter clips give the same column names, order and row
     shape: the columns depend on the set and its parameters only, never on the data (a model
     trained on GTZAN predicts a user's songs)."""
-    for view in fset.views:
-        one = _columns(_rows(fset, data.first, view))
-        two = _columns(_rows(fset, data.second, view))
+    for input_kind in fset.input_kinds:
+        one = _columns(_rows(fset, data.first, input_kind))
+        two = _columns(_rows(fset, data.second, input_kind))
         assert one == two, (
-            f"{fset.name} ({view}): columns change with the data (first vs second folder, "
+            f"{fset.name} ({input_kind}): columns change with the data (first vs second folder, "
             f"{len(data.first.tracks)} vs {len(data.second.tracks)} tracks): {_diff(one, two)}"
         )
 
@@ -204,11 +204,11 @@ def _diff(
 
 
 def check_output_is_finite(fset: FeatureSet, data: FeatureSetData) -> None:
-    """No NaN or infinity in any view on either folder (scalers and most models fail on them,
+    """No NaN or infinity in any input kind on either folder (scalers and most models fail on them,
     some silently)."""
     for dataset in (data.first, data.second):
-        for view in fset.views:
-            fm = _rows(fset, dataset, view)
+        for input_kind in fset.input_kinds:
+            fm = _rows(fset, dataset, input_kind)
             bad = ~np.isfinite(np.asarray(fm.X, dtype=np.float64))
             if not bad.any():
                 continue
@@ -217,7 +217,8 @@ def check_output_is_finite(fset: FeatureSet, data: FeatureSetData) -> None:
             names = fm.feature_names
             shown = [names[c] for c in cols[:5]] if names is not None else cols[:5].tolist()
             raise AssertionError(
-                f"{fset.name} ({view}): {int(bad.sum())} NaN/inf value(s) in {len(rows)} row(s) "
+                f"{fset.name} ({input_kind}): {int(bad.sum())} NaN/inf value(s) in "
+                f"{len(rows)} row(s) "
                 f"of {dataset.root.name}, tracks {sorted(set(fm.row_track[rows]))[:5]}, "
                 f"columns {shown}"
             )
@@ -226,9 +227,9 @@ def check_output_is_finite(fset: FeatureSet, data: FeatureSetData) -> None:
 def check_same_data_same_values(fset: FeatureSet, data: FeatureSetData) -> None:
     """Two builds on the same data give identical rows, track ids and coverage (one seed makes
     one result)."""
-    for view in fset.views:
-        one, two = _rows(fset, data.first, view), _rows(fset, data.first, view)
-        where = f"{fset.name} ({view})"
+    for input_kind in fset.input_kinds:
+        one, two = _rows(fset, data.first, input_kind), _rows(fset, data.first, input_kind)
+        where = f"{fset.name} ({input_kind})"
         np.testing.assert_array_equal(one.row_track, two.row_track, err_msg=f"{where}: tracks")
         np.testing.assert_array_equal(
             one.X, two.X, err_msg=f"{where}: two builds on the same data give other values"
@@ -241,9 +242,9 @@ def check_rows_grouped_by_track(fset: FeatureSet, data: FeatureSetData) -> None:
     every track has rows or a reason in ``missing``, never both. Splits keep a track's rows
     together by this id, so a row filed under another track leaks between folds."""
     tracks = set(data.first.tracks["track_id"].astype(str))
-    for view in fset.views:
-        fm = _rows(fset, data.first, view)
-        where = f"{fset.name} ({view})"
+    for input_kind in fset.input_kinds:
+        fm = _rows(fset, data.first, input_kind)
+        where = f"{fset.name} ({input_kind})"
         ids = [str(t) for t in fm.row_track]
         blank = [i for i, t in enumerate(ids) if not t.strip()]
         assert not blank, f"{where}: rows {blank[:5]} have no track id"
@@ -263,10 +264,10 @@ def check_equal_clips_give_equal_row_counts(fset: FeatureSet, data: FeatureSetDa
     """On clips of one length (and a CSV with the same number of segments for every clip), every
     track has the same number of rows: a clip-level set one, a segment set as many as the clip
     has segments. A row dropped or doubled on some clips fails here."""
-    for view in fset.views:
-        counts = _rows_per_track(_rows(fset, data.first, view))
+    for input_kind in fset.input_kinds:
+        counts = _rows_per_track(_rows(fset, data.first, input_kind))
         assert len(set(counts.values())) == 1, (
-            f"{fset.name} ({view}): equal clips give different row counts: {counts}"
+            f"{fset.name} ({input_kind}): equal clips give different row counts: {counts}"
         )
 
 
@@ -275,9 +276,9 @@ def check_rows_follow_their_clip(fset: FeatureSet, data: FeatureSetData) -> None
     computed from the clip whose id it carries, so no segment of one clip is filed under
     another (mixed tracks would leak between folds and mislabel rows)."""
     track = data.changed_track
-    for view in fset.views:
-        before, after = _rows(fset, data.first, view), _rows(fset, data.changed, view)
-        where = f"{fset.name} ({view})"
+    for input_kind in fset.input_kinds:
+        before, after = _rows(fset, data.first, input_kind), _rows(fset, data.changed, input_kind)
+        where = f"{fset.name} ({input_kind})"
         np.testing.assert_array_equal(
             before.row_track, after.row_track, err_msg=f"{where}: rows moved when {track} changed"
         )
@@ -313,25 +314,27 @@ def check_audio_counterpart_gives_the_same_columns(fset: FeatureSet, data: Featu
         f"{fset.name}: its counterpart {counterpart.name!r} cannot compute rows from an audio "
         "file (no file_rows)"
     )
-    for view in fset.views:
-        read = _rows(fset, data.first, view)
-        where = f"{fset.name} ({view}) and {counterpart.name} from audio"
-        assert view in counterpart.views, f"{where}: the counterpart has no {view!r} view"
-        computed = np.asarray(file_rows(clip, view))
-        names = counterpart.feature_names(view)  # type: ignore[attr-defined]
+    for input_kind in fset.input_kinds:
+        read = _rows(fset, data.first, input_kind)
+        where = f"{fset.name} ({input_kind}) and {counterpart.name} from audio"
+        assert input_kind in counterpart.input_kinds, (
+            f"{where}: the counterpart has no {input_kind!r} input_kind"
+        )
+        computed = np.asarray(file_rows(clip, input_kind))
+        names = counterpart.feature_names(input_kind)  # type: ignore[attr-defined]
         one, two = _columns(read), (names, tuple(computed.shape[1:]))
         assert one == two, f"{where}: the columns differ: {_diff(one, two)}"
 
 
 def check_cache_reads_back_what_was_built(fset: FeatureSet, data: FeatureSetData) -> None:
-    """A view loaded through the feature cache a second time (read back) equals the first
+    """An input kind loaded through the feature cache a second time (read back) equals the first
     load (built): rows, track ids, column names and coverage."""
-    for view in fset.views:
+    for input_kind in fset.input_kinds:
         cache = Path(tempfile.mkdtemp(prefix=f"{fset.registered_name()}-", dir=data.cache_dir))
-        built = fset.load(data.first, view, cache)
-        where = f"{fset.name} ({view}) from the cache"
+        built = fset.load(data.first, input_kind, cache)
+        where = f"{fset.name} ({input_kind}) from the cache"
         assert any(cache.iterdir()), f"{where}: load wrote nothing to the cache folder"
-        read = fset.load(data.first, view, cache)
+        read = fset.load(data.first, input_kind, cache)
         np.testing.assert_array_equal(built.X, read.X, err_msg=f"{where}: other values")
         np.testing.assert_array_equal(
             built.row_track, read.row_track, err_msg=f"{where}: other track ids"

@@ -78,8 +78,8 @@ class NanOnShortClips(Librosa30s):
 
     name = "broken_nan"
 
-    def _clip_rows(self, clip: Clip, view: str) -> np.ndarray:
-        rows = super()._clip_rows(clip, view)
+    def _clip_rows(self, clip: Clip, input_kind: str) -> np.ndarray:
+        rows = super()._clip_rows(clip, input_kind)
         if clip.n_audio < 2.5 * clip.sample_rate:
             rows[:, FEATURE_NAMES.index("tempo")] = np.nan
         return rows
@@ -90,8 +90,8 @@ class DropsTempoOnShortClips(Librosa30s):
 
     name = "broken_columns"
 
-    def _clip_rows(self, clip: Clip, view: str) -> np.ndarray:
-        rows = super()._clip_rows(clip, view)
+    def _clip_rows(self, clip: Clip, input_kind: str) -> np.ndarray:
+        rows = super()._clip_rows(clip, input_kind)
         if clip.n_audio < 2.5 * clip.sample_rate:
             rows = np.delete(rows, FEATURE_NAMES.index("tempo"), axis=1)
         return rows
@@ -103,8 +103,8 @@ class SegmentMajorRows(Csv3s):
 
     name = "broken_mixed"
 
-    def build(self, dataset: Dataset, view: str) -> FeatureMatrix:
-        fm = super().build(dataset, view)
+    def build(self, dataset: Dataset, input_kind: str) -> FeatureMatrix:
+        fm = super().build(dataset, input_kind)
         n_tracks = len(fm.tracks)
         X = fm.X.reshape(n_tracks, -1, fm.X.shape[1]).transpose(1, 0, 2).reshape(fm.X.shape)
         return replace(fm, X=X)
@@ -115,8 +115,8 @@ class SharedTrackId(Csv30s):
 
     name = "broken_ids"
 
-    def build(self, dataset: Dataset, view: str) -> FeatureMatrix:
-        fm = super().build(dataset, view)
+    def build(self, dataset: Dataset, input_kind: str) -> FeatureMatrix:
+        fm = super().build(dataset, input_kind)
         ids = fm.row_track.copy()
         ids[1] = ids[0]
         return replace(fm, row_track=ids)
@@ -128,8 +128,8 @@ class ReorderedCsv(Csv30s):
 
     name = "broken_counterpart"
 
-    def build(self, dataset: Dataset, view: str) -> FeatureMatrix:
-        fm = super().build(dataset, view)
+    def build(self, dataset: Dataset, input_kind: str) -> FeatureMatrix:
+        fm = super().build(dataset, input_kind)
         return replace(fm, X=fm.X[:, ::-1], feature_names=fm.feature_names[::-1])
 
 
@@ -138,8 +138,8 @@ class RepeatedName(Csv30s):
 
     name = "broken_names"
 
-    def build(self, dataset: Dataset, view: str) -> FeatureMatrix:
-        fm = super().build(dataset, view)
+    def build(self, dataset: Dataset, input_kind: str) -> FeatureMatrix:
+        fm = super().build(dataset, input_kind)
         names = list(fm.feature_names or [])
         names[FEATURE_NAMES.index("tempo")] = names[FEATURE_NAMES.index("tempo") - 1]
         return replace(fm, feature_names=names)
@@ -150,8 +150,8 @@ class ShuffledColumns(Csv30s):
 
     name = "broken_order"
 
-    def build(self, dataset: Dataset, view: str) -> FeatureMatrix:
-        fm = super().build(dataset, view)
+    def build(self, dataset: Dataset, input_kind: str) -> FeatureMatrix:
+        fm = super().build(dataset, input_kind)
         order = np.random.default_rng().permutation(fm.X.shape[1])
         return replace(fm, X=fm.X[:, order], feature_names=[fm.feature_names[i] for i in order])
 
@@ -161,8 +161,8 @@ class UnseededNoise(Csv30s):
 
     name = "broken_noise"
 
-    def build(self, dataset: Dataset, view: str) -> FeatureMatrix:
-        fm = super().build(dataset, view)
+    def build(self, dataset: Dataset, input_kind: str) -> FeatureMatrix:
+        fm = super().build(dataset, input_kind)
         return replace(fm, X=fm.X + np.random.default_rng().normal(size=fm.X.shape))
 
 
@@ -171,8 +171,8 @@ class LastSegmentLost(Csv3s):
 
     name = "broken_count"
 
-    def build(self, dataset: Dataset, view: str) -> FeatureMatrix:
-        fm = super().build(dataset, view)
+    def build(self, dataset: Dataset, input_kind: str) -> FeatureMatrix:
+        fm = super().build(dataset, input_kind)
         drop = np.flatnonzero(fm.row_track == fm.row_track[0])[-1]
         return replace(fm, X=np.delete(fm.X, drop, 0), row_track=np.delete(fm.row_track, drop))
 
@@ -182,8 +182,8 @@ class TupleNames(Csv30s):
 
     name = "broken_cache"
 
-    def build(self, dataset: Dataset, view: str) -> FeatureMatrix:
-        fm = super().build(dataset, view)
+    def build(self, dataset: Dataset, input_kind: str) -> FeatureMatrix:
+        fm = super().build(dataset, input_kind)
         return replace(fm, feature_names=tuple(fm.feature_names or ()))
 
 
