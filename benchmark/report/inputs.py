@@ -12,16 +12,19 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import pandas as pd
 
+from benchmark.config import DEFAULTS
 from benchmark.errors import GenrebenchError
 
 __all__ = ["DEFAULT_BASELINE", "Inputs", "Trials", "find_results_dir", "load_inputs"]
 
-#: used only when run.json is missing (the config default)
-DEFAULT_BASELINE = {"feature_set": "csv_30s", "family": "seed_mlp"}
+#: used only when run.json names no baseline: the config default, read from the config's
+#: one list of defaults
+DEFAULT_BASELINE: Mapping[str, str] = MappingProxyType(DEFAULTS["baseline"])
 
 
 def find_results_dir(path: str | Path | None = None, *, root: str | Path = "results") -> Path:
@@ -112,7 +115,7 @@ def _baseline_of(run: Mapping[str, Any], notes: list[str]) -> dict[str, str]:
 
 
 def _seed_of(run: Mapping[str, Any]) -> int:
-    seed = run.get("seed", (run.get("config") or {}).get("seed", 0))
+    seed = run.get("seed", (run.get("config") or {}).get("seed", DEFAULTS["seed"]))
     try:
         return int(seed)
     except (TypeError, ValueError):
