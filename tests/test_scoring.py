@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
+from helpers import loaded_on_import
 
 from benchmark.scoring import (
     PROBA_FLOOR,
@@ -88,10 +86,4 @@ def test_true_class_log_loss_floors_a_confident_miss_as_score_tracks_does() -> N
 
 def test_scoring_imports_neither_sklearn_nor_pandas() -> None:
     # the inference pool imports align_proba: its start-up must not load either library
-    code = (
-        "import sys, benchmark.scoring; "
-        "loaded = sorted(m for m in ('sklearn', 'pandas') if m in sys.modules); "
-        "assert not loaded, loaded"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
+    assert loaded_on_import(["benchmark.scoring"], ["sklearn", "pandas"]) == []
