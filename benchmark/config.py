@@ -7,6 +7,7 @@ validated when loaded, so a typo fails before any work starts, naming the file a
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
@@ -116,32 +117,44 @@ _DIGEST_SINCE: dict[str, Any] = {
 }
 
 
+def _default(key: str) -> Any:
+    """The dataclass default of config key ``key``: :data:`DEFAULTS`' value (a list as a tuple,
+    a mapping as a fresh copy per config), so the defaults are written once."""
+    value = DEFAULTS[key]
+    if isinstance(value, list):
+        return tuple(value)
+    if isinstance(value, dict):
+        return field(default_factory=lambda: copy.deepcopy(value))
+    return value
+
+
 @dataclass(frozen=True)
 class BenchmarkConfig:
-    """A validated benchmark config (see :data:`DEFAULTS` for the meaning of each field)."""
+    """A validated benchmark config (see :data:`DEFAULTS` for the meaning and default of each
+    field: every default below is read from there)."""
 
     name: str
-    description: str = ""
-    seed: int = 0
-    search_seed: int | None = None
-    dataset: str = "gtzan"
-    tracks: str = "all"
-    feature_sets: tuple[str, ...] = ("csv_30s",)
-    feature_params: dict[str, dict[str, Any]] = field(default_factory=dict)
-    feature_variants: dict[str, dict[str, Any]] = field(default_factory=dict)
-    families: tuple[str, ...] | str = "all"
-    family_variants: dict[str, dict[str, Any]] = field(default_factory=dict)
-    protocols: dict[str, dict[str, Any]] = field(default_factory=dict)
-    inner_folds: int = 3
-    n_trials: int = 20  # 0: no tuning, fit each search space's defaults (no inner CV)
-    timeout_s: float | None = None
-    n_jobs: int = 1
-    baseline: dict[str, str] = field(default_factory=dict)
-    ensembles: dict[str, Any] | bool | None = None
-    budget: str | float | None = None
-    trials_per_param: int | None = None
-    racing: dict[str, Any] | bool | None = False
-    pruner: str = "median"
+    description: str = _default("description")
+    seed: int = _default("seed")
+    search_seed: int | None = _default("search_seed")
+    dataset: str = _default("dataset")
+    tracks: str = _default("tracks")
+    feature_sets: tuple[str, ...] = _default("feature_sets")
+    feature_params: dict[str, dict[str, Any]] = _default("feature_params")
+    feature_variants: dict[str, dict[str, Any]] = _default("feature_variants")
+    families: tuple[str, ...] | str = _default("families")
+    family_variants: dict[str, dict[str, Any]] = _default("family_variants")
+    protocols: dict[str, dict[str, Any]] = _default("protocols")
+    inner_folds: int = _default("inner_folds")
+    n_trials: int = _default("n_trials")  # 0: no tuning, fit each search space's defaults
+    timeout_s: float | None = _default("timeout_s")
+    n_jobs: int = _default("n_jobs")
+    baseline: dict[str, str] = _default("baseline")
+    ensembles: dict[str, Any] | bool | None = _default("ensembles")
+    budget: str | float | None = _default("budget")
+    trials_per_param: int | None = _default("trials_per_param")
+    racing: dict[str, Any] | bool | None = _default("racing")
+    pruner: str = _default("pruner")
 
     def budget_seconds(self) -> float | None:
         return parse_duration(self.budget)

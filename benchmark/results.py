@@ -37,12 +37,34 @@ import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import MISSING, Field, astuple, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
+
+# numpy and pandas are imported inside the functions that need them: every stage (the CLI's
+# start-up and the inference pool included) reads this module's names without loading them
 
 __all__ = [
+    "RESULTS_FILE",
+    "PREDICTIONS_FILE",
+    "INNER_PREDICTIONS_FILE",
+    "TRIALS_FILE",
+    "SPLITS_FILE",
+    "RUN_FILE",
+    "RUN_LOCK_FILE",
+    "CLUSTER_FILE",
+    "OPTUNA_DB",
+    "MLFLOW_DB",
+    "MLFLOW_ARTIFACTS_DIR",
+    "OUTCOMES_DIR",
+    "ENSEMBLES_DIR",
+    "ENSEMBLES_KEY_FILE",
+    "LEADERBOARD_FILE",
+    "FINAL_MODEL_DIR",
+    "MODEL_FILE",
+    "MODEL_META_FILE",
+    "FEATURE_CACHE_DIR",
     "FoldOutcome",
     "METRICS",
     "TRIAL_COLUMNS",
@@ -60,6 +82,49 @@ __all__ = [
     "TIMING_COLUMNS",
     "write_table",
 ]
+
+# ------------------------------------------------------------------- the names of the files
+# Each file or folder of a results folder (``results/<benchmark>/``) is named here once; every
+# module that reads or writes one uses these names.
+
+#: one row per (pair, protocol, outer fold), in RESULT_COLUMNS order
+RESULTS_FILE = "results.parquet"
+#: the outer out-of-fold predictions, one row per (pair, fold, test track)
+PREDICTIONS_FILE = "predictions.parquet"
+#: the inner OOF predictions the ensemble stage learns from
+INNER_PREDICTIONS_FILE = "inner_predictions.parquet"
+#: every counted trial of every study (TRIAL_COLUMNS): the report's histories
+TRIALS_FILE = "trials.parquet"
+#: every outer split of every protocol, for auditing
+SPLITS_FILE = "splits.parquet"
+#: provenance: config, seed, data checksum, versions, commit, wall time
+RUN_FILE = "run.json"
+#: the advisory lock of the one run writing the folder
+RUN_LOCK_FILE = ".run.lock"
+#: while a run goes: its cluster's scheduler, dashboard and pid
+CLUSTER_FILE = ".cluster.json"
+#: the default Optuna storage (SQLite) of the run's studies
+OPTUNA_DB = "optuna.db"
+#: the default MLflow tracking store (SQLite)
+MLFLOW_DB = "mlflow.db"
+#: the artifacts of a database-backed MLflow store, beside its database
+MLFLOW_ARTIFACTS_DIR = "mlartifacts"
+#: one JSON per finished fold (a resumed run reuses them)
+OUTCOMES_DIR = "outcomes"
+#: the ensemble stage's last rows and predictions, with its inputs' key
+ENSEMBLES_DIR = "ensembles"
+#: in ENSEMBLES_DIR: the key of the inputs its tables were learnt from
+ENSEMBLES_KEY_FILE = "key.json"
+#: the report page
+LEADERBOARD_FILE = "leaderboard.html"
+#: the exported final model (a saved-model folder)
+FINAL_MODEL_DIR = "final_model"
+#: in a saved-model folder: the fitted pipeline
+MODEL_FILE = "model.joblib"
+#: in a saved-model folder: what the model is and how to feed it
+MODEL_META_FILE = "model.json"
+#: beside the benchmark folders (results/cache): the computed features
+FEATURE_CACHE_DIR = "cache"
 
 #: closed status vocabulary of a result row
 #: ``eliminated``: a raced pair a paired test showed worse than the leader stopped receiving
@@ -217,6 +282,8 @@ class FoldOutcome:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> FoldOutcome:
+        import pandas as pd
+
         d = dict(data)
         d["pair"] = PairKey(*d["pair"])
         tables = {f.name: d.pop(f.name, None) for f in fields(cls) if _is_table(f)}
@@ -282,6 +349,8 @@ PREDICTION_KEY = RESULT_KEY
 def predictions_frame(outcomes: Iterable[FoldOutcome], *, inner: bool = False) -> pd.DataFrame:
     """``predictions.parquet`` (or, with ``inner``, ``inner_predictions.parquet``) of
     ``outcomes``, sorted by pair and fold."""
+    import pandas as pd
+
     frames = []
     for o in outcomes:
         df = o.inner_predictions if inner else o.predictions
@@ -303,6 +372,8 @@ def predictions_frame(outcomes: Iterable[FoldOutcome], *, inner: bool = False) -
 
 def trials_frame(studies: Iterable[tuple[PairKey, int, str, Sequence[Any]]]) -> pd.DataFrame:
     """``trials.parquet`` from ``(pair, fold, study name, the study's FrozenTrials)``."""
+    import pandas as pd
+
     rows = []
     for pair, fold, name, trials in studies:
         for t in trials:
@@ -332,6 +403,8 @@ def proba_columns(classes: Sequence[str]) -> list[str]:
 
 def results_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     """Rows in the documented column order: fixed columns, then sorted ``p_`` columns."""
+    import pandas as pd
+
     df = pd.DataFrame(list(rows))
     for c in RESULT_COLUMNS:
         if c not in df.columns:
@@ -360,6 +433,8 @@ def write_table(df: pd.DataFrame, path: Path) -> None:
 
 
 def read_table(path: Path) -> pd.DataFrame:
+    import pandas as pd
+
     return pd.read_parquet(path)
 
 
@@ -373,6 +448,8 @@ def table_digest(*tables: pd.DataFrame) -> str:
     ``p_`` copies of ``params`` left out: equal for the same results however long they took
     to compute, and whichever other rows shared their file (what reuse is keyed on)."""
     import hashlib
+
+    import pandas as pd
 
     h = hashlib.sha256()
     for df in tables:
@@ -390,6 +467,9 @@ def table_digest(*tables: pd.DataFrame) -> str:
 def _canonical(col: pd.Series) -> pd.Series:
     """A column as its values, not its dtype: numbers as float64 (an int column read back as
     float hashes the same), text as str (Arrow or object)."""
+    import numpy as np
+    import pandas as pd
+
     if pd.api.types.is_numeric_dtype(col):
         return pd.Series(col.to_numpy(dtype="float64", na_value=np.nan), dtype="float64")
     return col.astype("string[python]").reset_index(drop=True)
@@ -397,6 +477,9 @@ def _canonical(col: pd.Series) -> pd.Series:
 
 def _cell(value: Any, default: Any) -> Any:
     """A result cell as the field whose ``default`` is given takes it (missing: the default)."""
+    import numpy as np
+    import pandas as pd
+
     if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return None if default is MISSING else default
     if isinstance(default, str):
@@ -412,6 +495,8 @@ def _cell(value: Any, default: Any) -> Any:
 
 def nan_to_none(value: Any) -> Any:
     """JSON has no NaN: map NaN floats to None."""
+    import numpy as np
+
     if isinstance(value, float | np.floating) and math.isnan(value):
         return None
     return value
@@ -424,6 +509,8 @@ def summarize_pairs(results: pd.DataFrame, baseline: Mapping[str, str]) -> pd.Da
     worst status), folds ("done/total"), the mean of each metric, accuracy_std, n_trials (sum),
     fit_s (mean), is_baseline, delta (mean accuracy minus the baseline's, same protocol).
     """
+    import pandas as pd
+
     rows = []
     for (protocol, fs, fam), g in results.groupby(["protocol", "feature_set", "family"], sort=True):
         done = g[g["status"] == "done"]

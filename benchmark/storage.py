@@ -20,6 +20,7 @@ from typing import Any
 import optuna
 
 from benchmark.errors import ConfigError
+from benchmark.results import MLFLOW_DB, OPTUNA_DB
 
 __all__ = [
     "MAX_RETRY",
@@ -44,12 +45,12 @@ _SECRET_QUERY = re.compile(
 
 def default_storage_url(results_dir: Path) -> str:
     """The default Optuna storage: an SQLite file in the benchmark's results folder."""
-    return f"sqlite:///{(Path(results_dir) / 'optuna.db').resolve()}"
+    return f"sqlite:///{(Path(results_dir) / OPTUNA_DB).resolve()}"
 
 
 def default_tracking_uri(results_dir: Path) -> str:
     """The default tracking store: an SQLite file in the benchmark's results folder."""
-    return f"sqlite:///{(Path(results_dir) / 'mlflow.db').resolve()}"
+    return f"sqlite:///{(Path(results_dir) / MLFLOW_DB).resolve()}"
 
 
 def mask_url(url: str) -> str:

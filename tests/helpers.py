@@ -313,3 +313,18 @@ def save_unit_model(tmp: Path, genres: tuple[str, ...]) -> SavedUnitModel:
     }
     model_dir = save_model(tmp / "results" / "unit" / "final_model", model, meta)
     return SavedUnitModel(model_dir, ds, fm, model)
+
+
+def loaded_on_import(modules: Sequence[str], libraries: Sequence[str]) -> list[str]:
+    """Which of ``libraries`` a fresh interpreter has loaded once it imported ``modules``: what
+    a light start-up (the CLI's, the inference pool's) must keep empty."""
+    import subprocess
+    import sys
+
+    code = (
+        f"import sys, {', '.join(modules)}; "
+        f"print(' '.join(m for m in {tuple(libraries)!r} if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()

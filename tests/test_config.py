@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
-from benchmark.config import DEFAULTS, BenchmarkConfig, load_config
+from benchmark.config import DEFAULTS, BenchmarkConfig, config_from_dict, load_config
 from benchmark.errors import ConfigError
 from benchmark.paths import configs_dir
 
@@ -32,6 +33,26 @@ def test_minimal_config_takes_the_defaults(tmp_path: Path) -> None:
     assert cfg.n_trials == DEFAULTS["n_trials"] and cfg.inner_folds == DEFAULTS["inner_folds"]
     assert cfg.baseline == {"feature_set": "csv_30s", "family": "seed_mlp"}
     assert cfg.family_names() == ["logreg"]
+
+
+def test_a_config_with_nothing_set_gets_every_documented_default() -> None:
+    # DEFAULTS is the one list of defaults: the loader and the dataclass both read it
+    assert {f.name for f in dataclasses.fields(BenchmarkConfig)} == set(DEFAULTS)
+    loaded = config_from_dict({"name": "bare"}, source="test")
+    built = BenchmarkConfig(name="bare")
+    for key, default in DEFAULTS.items():
+        if key == "name":
+            continue
+        expected = tuple(default) if isinstance(default, list) else default
+        assert getattr(loaded, key) == expected, key
+        assert getattr(built, key) == expected, key
+    assert built == loaded
+    assert built.protocols == {"artist_kfold": {"n_folds": 10}, "fault_filtered": {}}
+    assert built.baseline == {"feature_set": "csv_30s", "family": "seed_mlp"}
+    # each config gets its own copy: changing one config's mapping changes no default
+    built.protocols["artist_kfold"]["n_folds"] = 3
+    assert DEFAULTS["protocols"]["artist_kfold"] == {"n_folds": 10}
+    assert BenchmarkConfig(name="other").protocols["artist_kfold"] == {"n_folds": 10}
 
 
 def test_full_config_by_path(tmp_path: Path) -> None:

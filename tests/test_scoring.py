@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import loaded_on_import
 
-from benchmark.scoring import aggregate_tracks, align_proba, score_tracks
+from benchmark.scoring import (
+    PROBA_FLOOR,
+    aggregate_tracks,
+    align_proba,
+    score_tracks,
+    true_class_log_loss,
+)
 
 
 def test_align_proba_puts_columns_at_their_class_index() -> None:
@@ -58,3 +65,25 @@ def test_score_tracks_log_loss_is_finite_for_a_confident_miss() -> None:
     pred = aggregate_tracks(np.array([[1.0, 0.0]]), np.array(["t"]))
     m = score_tracks(np.array([1]), pred, 2)
     assert np.isfinite(m["log_loss"]) and m["log_loss"] > 10
+
+
+def test_true_class_log_loss_is_the_mean_negative_log_of_the_true_class() -> None:
+    proba = np.array([[0.9, 0.1, 0.0], [0.2, 0.7, 0.1], [0.6, 0.3, 0.1]])
+    y = np.array([0, 1, 1])
+    assert true_class_log_loss(proba, y) == pytest.approx(-np.mean(np.log([0.9, 0.7, 0.3])))
+
+
+def test_true_class_log_loss_floors_a_confident_miss_as_score_tracks_does() -> None:
+    # one floor for every log loss: a zero on the true class costs -log(PROBA_FLOOR), no inf
+    assert true_class_log_loss(np.array([[1.0, 0.0]]), np.array([1])) == pytest.approx(
+        -np.log(PROBA_FLOOR)
+    )
+    proba = np.array([[0.6, 0.4], [0.25, 0.75]])
+    pred = aggregate_tracks(proba, np.array(["a", "b"]))
+    y = np.array([1, 1])
+    assert score_tracks(y, pred, 2)["log_loss"] == pytest.approx(true_class_log_loss(proba, y))
+
+
+def test_scoring_imports_neither_sklearn_nor_pandas() -> None:
+    # the inference pool imports align_proba: its start-up must not load either library
+    assert loaded_on_import(["benchmark.scoring"], ["sklearn", "pandas"]) == []

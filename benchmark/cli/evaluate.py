@@ -18,6 +18,7 @@ from benchmark.cli._options import (
     tracking_uri_option,
 )
 from benchmark.errors import GenrebenchError
+from benchmark.results import MLFLOW_DB
 
 
 def _ci(m: Any) -> str:
@@ -71,7 +72,7 @@ def _tracking_uri(tracking_uri: str | None, model_path: Path) -> str | None:
     folder (``<results>/<benchmark>/mlflow.db`` beside ``final_model/``) when it has one."""
     if tracking_uri:
         return tracking_uri
-    db = model_path.resolve().parent / "mlflow.db"
+    db = model_path.resolve().parent / MLFLOW_DB
     if db.is_file():
         from benchmark.storage import default_tracking_uri
 

@@ -13,6 +13,7 @@ from rich.table import Table
 from benchmark.cli._console import _handle_errors, out
 from benchmark.cli._options import config_option, results_root_option, storage_option
 from benchmark.errors import GenrebenchError
+from benchmark.results import OPTUNA_DB
 
 if TYPE_CHECKING:
     from rich.console import JustifyMethod
@@ -59,7 +60,7 @@ def status(config_name: str | None, storage: str | None, results_dir: str) -> No
             raise GenrebenchError("pass --storage URL (or --config NAME for its default storage)")
         from benchmark.storage import default_storage_url
 
-        db = Path(results_dir) / name / "optuna.db"
+        db = Path(results_dir) / name / OPTUNA_DB
         if not db.is_file():
             raise GenrebenchError(f"no storage at {db}: pass --storage URL")
         storage = default_storage_url(db.parent)

@@ -16,16 +16,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-__all__ = ["EnsembleMethod", "GreedySelection", "METHODS", "Stacking", "TopKVote", "log_loss"]
+from benchmark.scoring import true_class_log_loss
 
-#: probabilities are clipped here before a log, so one confident miss stays finite
-FLOOR = 1e-7
-
-
-def log_loss(proba: np.ndarray, y: np.ndarray) -> float:
-    """Mean negative log probability of the true class."""
-    p = np.clip(proba[np.arange(len(y)), y], FLOOR, 1.0)
-    return float(-np.log(p).mean())
+__all__ = ["EnsembleMethod", "GreedySelection", "METHODS", "Stacking", "TopKVote"]
 
 
 class EnsembleMethod(ABC):
@@ -88,8 +81,8 @@ class GreedySelection(EnsembleMethod):
 
 def _loss(proba: np.ndarray, y: np.ndarray, metric: str) -> float:
     if metric == "accuracy":  # error rate, ties broken by log loss (strictly below 1/n)
-        return float(np.mean(proba.argmax(axis=1) != y)) + 1e-6 * log_loss(proba, y)
-    return log_loss(proba, y)
+        return float(np.mean(proba.argmax(axis=1) != y)) + 1e-6 * true_class_log_loss(proba, y)
+    return true_class_log_loss(proba, y)
 
 
 class TopKVote(EnsembleMethod):
@@ -102,7 +95,7 @@ class TopKVote(EnsembleMethod):
     def fit(self, P: np.ndarray, y: np.ndarray, groups: np.ndarray) -> TopKVote:
         k = max(1, min(int(self.params.get("k", 5)), len(P)))
         accuracy = np.array([np.mean(p.argmax(axis=1) == y) for p in P])
-        loss = np.array([log_loss(p, y) for p in P])
+        loss = np.array([true_class_log_loss(p, y) for p in P])
         order = np.lexsort((loss, -accuracy))  # best accuracy first, then lower log loss
         w = np.zeros(len(P))
         w[order[:k]] = 1.0 / k
@@ -143,7 +136,7 @@ class Stacking(EnsembleMethod):
                 if len(np.unique(y[train])) < 2:
                     continue
                 m = self._model(C).fit(X[train], y[train])
-                losses.append(log_loss(self._aligned(m, X[valid]), y[valid]))
+                losses.append(true_class_log_loss(self._aligned(m, X[valid]), y[valid]))
             scores.append(float(np.mean(losses)) if losses else math.inf)
         self.C_ = float(self.params.get("grid", self.GRID)[int(np.argmin(scores))])
         self.model_ = self._model(self.C_).fit(X, y)

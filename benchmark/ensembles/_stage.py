@@ -28,6 +28,11 @@ import pandas as pd
 from benchmark.ensembles._methods import METHODS, EnsembleMethod
 from benchmark.errors import ConfigError
 from benchmark.results import (
+    ENSEMBLES_DIR,
+    ENSEMBLES_KEY_FILE,
+    INNER_PREDICTIONS_FILE,
+    PREDICTIONS_FILE,
+    RESULTS_FILE,
     FoldOutcome,
     PairKey,
     predictions_frame,
@@ -357,9 +362,9 @@ def run_ensemble_stage(
     """Read the results files, add (or replace) the ensemble rows, write them back atomically.
     Deterministic, so a rerun writes the same rows. Returns (results, predictions)."""
     results_dir = Path(results_dir)
-    results = read_table(results_dir / "results.parquet")
-    predictions = read_table(results_dir / "predictions.parquet")
-    inner_path = results_dir / "inner_predictions.parquet"
+    results = read_table(results_dir / RESULTS_FILE)
+    predictions = read_table(results_dir / PREDICTIONS_FILE)
+    inner_path = results_dir / INNER_PREDICTIONS_FILE
     if not inner_path.is_file():
         log.warning("no %s: no ensembles", inner_path.name)
         return results, predictions
@@ -389,14 +394,10 @@ def run_ensemble_stage(
             time.perf_counter() - t0,
         )
     merged = results_frame([*pairs.to_dict(orient="records"), *rows.to_dict(orient="records")])
-    write_table(merged, results_dir / "results.parquet")
+    write_table(merged, results_dir / RESULTS_FILE)
     preds = pd.concat([pair_preds, ens_preds], ignore_index=True)
-    write_table(preds, results_dir / "predictions.parquet")
+    write_table(preds, results_dir / PREDICTIONS_FILE)
     return merged, preds
-
-
-#: where the stage keeps its last rows and the key of the inputs they were learnt from
-STAGE_DIR = "ensembles"
 
 
 def _stage_key(
@@ -420,21 +421,21 @@ def _stage_key(
 def _stored_stage(results_dir: Path, key: str) -> tuple[pd.DataFrame, pd.DataFrame] | None:
     """The rows and predictions the stage stored for ``key``, or None (none, another key, or
     unreadable: the stage then runs again)."""
-    folder = results_dir / STAGE_DIR
+    folder = results_dir / ENSEMBLES_DIR
     try:
-        if json.loads((folder / "key.json").read_text()).get("key") != key:
+        if json.loads((folder / ENSEMBLES_KEY_FILE).read_text()).get("key") != key:
             return None
-        return read_table(folder / "results.parquet"), read_table(folder / "predictions.parquet")
+        return read_table(folder / RESULTS_FILE), read_table(folder / PREDICTIONS_FILE)
     except (OSError, ValueError, KeyError):
         return None
 
 
 def _store_stage(results_dir: Path, key: str, rows: pd.DataFrame, preds: pd.DataFrame) -> None:
-    folder = results_dir / STAGE_DIR
-    (folder / "key.json").unlink(missing_ok=True)  # the tables first, the key last
-    write_table(rows, folder / "results.parquet")
-    write_table(preds, folder / "predictions.parquet")
-    (folder / "key.json").write_text(json.dumps({"key": key}))
+    folder = results_dir / ENSEMBLES_DIR
+    (folder / ENSEMBLES_KEY_FILE).unlink(missing_ok=True)  # the tables first, the key last
+    write_table(rows, folder / RESULTS_FILE)
+    write_table(preds, folder / PREDICTIONS_FILE)
+    (folder / ENSEMBLES_KEY_FILE).write_text(json.dumps({"key": key}))
 
 
 def members_of(row: Mapping[str, Any]) -> dict[str, float]:

@@ -16,7 +16,7 @@ import json
 import os
 from pathlib import Path
 
-from benchmark.results import FoldOutcome
+from benchmark.results import OUTCOMES_DIR, FoldOutcome
 from benchmark.tuning.fold import satisfies
 from benchmark.tuning.job import FoldJob
 
@@ -27,7 +27,7 @@ class FoldOutcomes:
     """The finished folds' outcomes of one results folder."""
 
     def __init__(self, results_dir: Path) -> None:
-        self.folder = Path(results_dir) / "outcomes"
+        self.folder = Path(results_dir) / OUTCOMES_DIR
 
     def path(self, study_name: str) -> Path:
         """The file of a study's outcome (the study name carries the config digest, so a

@@ -38,6 +38,9 @@ from benchmark.execution.plan import Plan, RunOptions, make_plan, provenance, tr
 from benchmark.execution.schedule import Schedule, make_schedule
 from benchmark.features.extraction_cost import extraction_wall_s
 from benchmark.results import (
+    RUN_FILE,
+    RUN_LOCK_FILE,
+    SPLITS_FILE,
     FoldOutcome,
     PairKey,
     write_table,
@@ -62,7 +65,7 @@ def benchmark_lock(results_dir: Path) -> Iterator[None]:
     """One ``genrebench run`` per results folder at a time (an advisory lock the OS drops when
     the process dies, so a killed run never leaves a stale lock)."""
     results_dir.mkdir(parents=True, exist_ok=True)
-    path = results_dir / ".run.lock"
+    path = results_dir / RUN_LOCK_FILE
     with open(path, "w") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -99,7 +102,7 @@ def plan_and_run(
         # create the schema once here: worker processes racing to create it collide
         storage = open_storage(storage_url)
         plan = make_plan(cfg, dataset, opts, storage_url)
-        write_table(plan.splits, results_dir / "splits.parquet")
+        write_table(plan.splits, results_dir / SPLITS_FILE)
 
         outcomes: list[FoldOutcome] = list(plan.skipped)
         tracker = None
@@ -169,7 +172,7 @@ def plan_and_run(
             },
             schedule=schedule.describe(),
         )
-        (results_dir / "run.json").write_text(json.dumps(prov, indent=2, default=str))
+        (results_dir / RUN_FILE).write_text(json.dumps(prov, indent=2, default=str))
         counts = results["status"].value_counts().to_dict()
         return RunResult(results_dir, results, predictions, wall, counts)
 

@@ -15,6 +15,10 @@ import optuna
 import pandas as pd
 
 from benchmark.results import (
+    INNER_PREDICTIONS_FILE,
+    PREDICTIONS_FILE,
+    RESULTS_FILE,
+    TRIALS_FILE,
     FoldOutcome,
     PairKey,
     predictions_frame,
@@ -39,9 +43,9 @@ def write_outcome_files(
     predictions, inner predictions and trials. Returns (results, predictions)."""
     results = results_frame(o.row(**context) for o in outcomes)
     predictions = predictions_frame(outcomes)
-    write_table(results, results_dir / "results.parquet")
-    write_table(predictions, results_dir / "predictions.parquet")
-    write_table(predictions_frame(outcomes, inner=True), results_dir / "inner_predictions.parquet")
+    write_table(results, results_dir / RESULTS_FILE)
+    write_table(predictions, results_dir / PREDICTIONS_FILE)
+    write_table(predictions_frame(outcomes, inner=True), results_dir / INNER_PREDICTIONS_FILE)
     write_trials_file(results_dir, storage, results)
     return results, predictions
 
@@ -54,7 +58,7 @@ def write_trials_file(
     """``trials.parquet``: every counted trial of the studies named in ``results.parquet``,
     read from the Optuna storage once, so that no later stage needs the storage."""
     if results is None:
-        results = read_table(Path(results_dir) / "results.parquet")
+        results = read_table(Path(results_dir) / RESULTS_FILE)
     if isinstance(storage, str):
         storage = open_storage(storage)
     named = results[results["study_name"].fillna("").astype(str) != ""]
@@ -63,6 +67,6 @@ def write_trials_file(
         for r in named.itertuples()
     ]
     table = trials_frame((*key, counted_trials(storage, key[2])) for key in studies)
-    path = Path(results_dir) / "trials.parquet"
+    path = Path(results_dir) / TRIALS_FILE
     write_table(table, path)
     return path

@@ -35,6 +35,7 @@ from benchmark.features.extraction_cost import (
 from benchmark.paths import code_digest, project_root
 from benchmark.protocols import OuterSplit, Protocol, get_protocol, splits_table
 from benchmark.results import (
+    FEATURE_CACHE_DIR,
     FoldOutcome,
     PairKey,
 )
@@ -158,7 +159,7 @@ def make_plan(
     fits, never to score) and every audio set an :class:`ExtractionEstimate`."""
     tracks = dataset.tracks["track_id"].to_numpy(dtype=str)
     classes = tuple(dataset.classes)
-    cache_dir = Path(opts.results_root) / "cache"
+    cache_dir = Path(opts.results_root) / FEATURE_CACHE_DIR
     skipped: list[FoldOutcome] = []
     pairs = only_pairs or _pairs_for(cfg)
 

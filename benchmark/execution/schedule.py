@@ -36,6 +36,8 @@ from benchmark.execution.plan import Plan
 from benchmark.execution.racing import Race, folds_per_protocol
 from benchmark.execution.time_budget import BudgetPlan, TuningValue, not_reached, plan_budget
 from benchmark.results import (
+    RESULTS_FILE,
+    TRIALS_FILE,
     FoldOutcome,
     read_table,
 )
@@ -327,7 +329,7 @@ def is_stored(answered: Callable[[FoldJob], int | None], job: FoldJob) -> bool:
 def answered_trials(results_dir: Path, cfg: BenchmarkConfig) -> Callable[[FoldJob], int | None]:
     """``job -> trial budget its stored outcome satisfies`` (None: not done), from the last
     ``results.parquet`` of this config (a killed run's newer outcomes are simply re-read)."""
-    path = Path(results_dir) / "results.parquet"
+    path = Path(results_dir) / RESULTS_FILE
     done: dict[tuple[str, str, str, int], int] = {}
     if path.is_file():
         rows = read_table(path)
@@ -398,7 +400,7 @@ def make_schedule(
     answered = answered_trials(results_dir, cfg)
     # a rerun whose every fold is stored plans nothing: measuring costs would only take time
     if measure and plan.jobs and not all(is_stored(answered, j) for j in plan.jobs):
-        trials_path = Path(results_dir) / "trials.parquet"
+        trials_path = Path(results_dir) / TRIALS_FILE
         trials = read_table(trials_path) if trials_path.is_file() else None
         cost = CostModel.measure(plan.jobs, trials, seed=cfg.seed)
     measure_s = time.perf_counter() - t0

@@ -18,6 +18,7 @@ import pandas as pd
 
 from benchmark.errors import GenrebenchError
 from benchmark.execution.fold_outcomes import FoldOutcomes
+from benchmark.results import CLUSTER_FILE, OUTCOMES_DIR
 from benchmark.storage import journal_path, mask_url, open_storage
 from benchmark.tuning.trial_budget import is_counted
 
@@ -28,9 +29,6 @@ __all__ = [
     "progress",
     "trial_counts",
 ]
-
-#: in a results folder while a run is going: its cluster's scheduler, dashboard and pid
-CLUSTER_FILE = ".cluster.json"
 
 
 @dataclass
@@ -144,10 +142,10 @@ def progress(url: str, results_dir: Path, name: str | None = None) -> Progress:
 def _results_folder(url: str, given: Path) -> Path:
     """``given``, or the folder of a default SQLite storage (``results/<name>/optuna.db``) when
     ``given`` holds no outcomes: ``--storage`` alone then finds the run's folder too."""
-    if (given / "outcomes").is_dir() or not url.startswith("sqlite:///"):
+    if (given / OUTCOMES_DIR).is_dir() or not url.startswith("sqlite:///"):
         return given
     beside = Path(url[len("sqlite:///") :]).parent
-    return beside if (beside / "outcomes").is_dir() else given
+    return beside if (beside / OUTCOMES_DIR).is_dir() else given
 
 
 def write_cluster_file(results_dir: Path, scheduler: str, dashboard: str) -> Path:

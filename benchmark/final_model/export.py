@@ -38,10 +38,21 @@ from benchmark.errors import GenrebenchError
 from benchmark.execution.plan import feature_set_of, fold_job
 from benchmark.final_model.choice import Choice, choose_best_pair, computable_from_audio
 from benchmark.inference.model_inputs import model_inputs
-from benchmark.inference.saved_model import META_FILE, MODEL_FILE, SavedModel, save_model
+from benchmark.inference.saved_model import SavedModel, save_model
 from benchmark.paths import code_digest
 from benchmark.protocols import get_protocol
-from benchmark.results import PairKey, summarize_pairs, table_digest
+from benchmark.results import (
+    FEATURE_CACHE_DIR,
+    FINAL_MODEL_DIR,
+    MODEL_FILE,
+    MODEL_META_FILE,
+    PREDICTIONS_FILE,
+    RESULTS_FILE,
+    RUN_FILE,
+    PairKey,
+    summarize_pairs,
+    table_digest,
+)
 from benchmark.storage import default_storage_url
 from benchmark.tuning.fold import fit_final, refit, tune_final
 from benchmark.tuning.job import FoldJob, derive_seed
@@ -154,12 +165,12 @@ def export_final_model(
     get the trials the pair's folds got (:func:`trials_the_folds_got`) and start no trial after
     ``deadline`` but their first. A model saved with the same :func:`export_key` is kept as it
     is, unless ``refit``."""
-    out = results_dir / "final_model"
+    out = results_dir / FINAL_MODEL_DIR
     key = export_key(cfg, dataset, results, family=family, feature_set=feature_set)
     if not refit and saved_export_key(out) == key:
         log.info("final model: %s is up to date (export key %s): kept, not refit", out, key)
         return out
-    preds_path = results_dir / "predictions.parquet"
+    preds_path = results_dir / PREDICTIONS_FILE
     predictions = pd.read_parquet(preds_path) if preds_path.is_file() else None
     choice = choose_best_pair(
         results,
@@ -254,7 +265,7 @@ def export_key(
 def saved_export_key(folder: Path) -> str | None:
     """The export key of the complete model saved in ``folder``, or None (none, or unreadable)."""
     try:
-        meta = json.loads((folder / META_FILE).read_text())
+        meta = json.loads((folder / MODEL_META_FILE).read_text())
     except (OSError, ValueError):
         return None
     if not (folder / MODEL_FILE).is_file() or not isinstance(meta, dict):
@@ -380,7 +391,7 @@ def config_from_run(results_dir: Path) -> tuple[BenchmarkConfig, dict[str, Any]]
 
     from benchmark.config import config_from_dict
 
-    path = Path(results_dir) / "run.json"
+    path = Path(results_dir) / RUN_FILE
     if not path.is_file():
         raise GenrebenchError(
             f"{results_dir} holds no run.json: run the benchmark first (genrebench run)"
@@ -411,7 +422,7 @@ def export_from_results(
             f"{dataset.checksum()} vs {prov.get('data_checksum')}): point --data-dir at the "
             "folder the benchmark ran on"
         )
-    results = pd.read_parquet(results_dir / "results.parquet")
+    results = pd.read_parquet(results_dir / RESULTS_FILE)
     url = storage_url or default_storage_url(results_dir)
     return export_final_model(
         cfg,
@@ -421,7 +432,7 @@ def export_from_results(
         url,
         family=family,
         feature_set=feature_set,
-        cache_dir=results_dir.parent / "cache",
+        cache_dir=results_dir.parent / FEATURE_CACHE_DIR,
         deadline=prov.get("schedule", {}).get("ends_at") if within_budget else None,
         refit=refit,
     )

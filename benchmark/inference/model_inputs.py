@@ -16,13 +16,8 @@ from typing import Any
 
 from benchmark.errors import ConfigError
 from benchmark.features.audio_base import AudioFeatureSet
-from benchmark.inference.saved_model import (
-    META_FILE,
-    MODEL_FILE,
-    ModelError,
-    SavedModel,
-    input_kind_of,
-)
+from benchmark.inference.saved_model import ModelError, SavedModel, input_kind_of
+from benchmark.results import MODEL_FILE, MODEL_META_FILE
 
 __all__ = ["Input", "ModelInput", "model_extractors", "model_inputs"]
 
@@ -129,7 +124,7 @@ def model_inputs(model: SavedModel) -> list[ModelInput]:
         found, sort_keys=True, default=str
     ):
         raise ModelError(
-            f"{model.path}: the members listed in {META_FILE} are not those of {MODEL_FILE}; "
+            f"{model.path}: the members listed in {MODEL_META_FILE} are not those of {MODEL_FILE}; "
             "the folder is damaged: export the model again"
         )
     return [

@@ -39,11 +39,9 @@ import numpy as np
 from benchmark import package_versions
 from benchmark.audio.band_limit import TrainingBand
 from benchmark.errors import GenrebenchError
+from benchmark.results import FINAL_MODEL_DIR, MODEL_FILE, MODEL_META_FILE
 
 __all__ = [
-    "FINAL_MODEL_DIR",
-    "META_FILE",
-    "MODEL_FILE",
     "ModelError",
     "SavedModel",
     "find_model",
@@ -51,10 +49,6 @@ __all__ = [
     "load_model",
     "save_model",
 ]
-
-MODEL_FILE = "model.joblib"
-META_FILE = "model.json"
-FINAL_MODEL_DIR = "final_model"
 
 
 class ModelError(GenrebenchError):
@@ -200,7 +194,7 @@ def save_model(directory: str | os.PathLike[str], estimator: Any, meta: dict[str
     fd, tmp = tempfile.mkstemp(dir=folder, suffix=".json.tmp")
     with os.fdopen(fd, "w") as fh:
         json.dump(meta, fh, indent=2, default=str)
-    os.replace(tmp, folder / META_FILE)  # last: a folder with model.json is complete
+    os.replace(tmp, folder / MODEL_META_FILE)  # last: a folder with model.json is complete
     return folder
 
 
@@ -222,7 +216,7 @@ def load_model(directory: str | os.PathLike[str], *, background: bool = False) -
     folder = Path(directory)
     if not folder.is_dir():
         raise ModelError(f"model folder {folder} does not exist")
-    meta_path, model_path = folder / META_FILE, folder / MODEL_FILE
+    meta_path, model_path = folder / MODEL_META_FILE, folder / MODEL_FILE
     for p in (meta_path, model_path):
         if not p.is_file():
             raise ModelError(f"{folder} is not a saved model: {p.name} is missing")
@@ -257,10 +251,11 @@ def _load_estimator(model_path: Path, meta: dict[str, Any]) -> Any:
 def find_model(results_root: str | os.PathLike[str] = "results") -> Path:
     """The newest ``<results_root>/*/final_model/`` holding a saved model."""
     root = Path(results_root)
-    found = [p.parent for p in root.glob(f"*/{FINAL_MODEL_DIR}/{META_FILE}")]
+    found = [p.parent for p in root.glob(f"*/{FINAL_MODEL_DIR}/{MODEL_META_FILE}")]
     if not found:
         raise ModelError(
-            f"no saved model found (no {root}/*/{FINAL_MODEL_DIR}/{META_FILE}): run a benchmark "
-            "first (genrebench run …), which saves its best pair there, or pass --model DIR"
+            f"no saved model found (no {root}/*/{FINAL_MODEL_DIR}/{MODEL_META_FILE}): run a "
+            "benchmark first (genrebench run …), which saves its best pair there, or pass --model "
+            "DIR"
         )
-    return max(found, key=lambda p: (p / META_FILE).stat().st_mtime)
+    return max(found, key=lambda p: (p / MODEL_META_FILE).stat().st_mtime)

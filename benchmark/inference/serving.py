@@ -29,6 +29,7 @@ import pandas as pd
 from mlflow.pyfunc import PythonModel
 
 from benchmark.errors import GenrebenchError
+from benchmark.results import FINAL_MODEL_DIR, MODEL_META_FILE
 
 __all__ = [
     "AudioGenreModel",
@@ -41,7 +42,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: the artifact key of the final_model/ folder inside the MLflow model
-ARTIFACT = "final_model"
+ARTIFACT = FINAL_MODEL_DIR
 
 
 def registered_name(benchmark: str) -> str:
@@ -121,7 +122,7 @@ def log_final_model(final_dir: Path, tracking_uri: str, results_dir: Path) -> st
 
     from benchmark.tracking import Tracker, started_run
 
-    meta = json.loads((Path(final_dir) / "model.json").read_text())
+    meta = json.loads((Path(final_dir) / MODEL_META_FILE).read_text())
     bench = str(meta["benchmark"])
     name = registered_name(bench)
     identity = model_identity(meta)

@@ -41,6 +41,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from benchmark.models import _crops as crops
 from benchmark.models._estimator_params import check_int, check_number
 from benchmark.models._keras_runtime import BACKEND, import_keras, seeded
+from benchmark.scoring import true_class_log_loss
 
 __all__ = [
     "BACKEND",
@@ -51,9 +52,6 @@ __all__ = [
 ]
 
 EpochCallback = Callable[[int, Mapping[str, float]], None]
-
-#: probabilities are clipped here in the validation log loss (as in benchmark.scoring)
-_PROBA_FLOOR = 1e-7
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -123,8 +121,7 @@ def _monitor_class(keras: Any) -> type:
             else:
                 proba = est._proba_rows(self.X, self.valid)
                 true = self.y[self.valid]
-                p_true = np.clip(proba[np.arange(len(true)), true], _PROBA_FLOOR, 1.0)
-                val_loss = float(-np.mean(np.log(p_true)))
+                val_loss = true_class_log_loss(proba, true)
                 val_accuracy = float(np.mean(proba.argmax(axis=1) == true))
                 self.history["val_loss"].append(val_loss)
                 self.history["val_accuracy"].append(val_accuracy)

@@ -12,16 +12,20 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import pandas as pd
 
+from benchmark.config import DEFAULTS
 from benchmark.errors import GenrebenchError
+from benchmark.results import PREDICTIONS_FILE, RESULTS_FILE, RUN_FILE, SPLITS_FILE, TRIALS_FILE
 
 __all__ = ["DEFAULT_BASELINE", "Inputs", "Trials", "find_results_dir", "load_inputs"]
 
-#: used only when run.json is missing (the config default)
-DEFAULT_BASELINE = {"feature_set": "csv_30s", "family": "seed_mlp"}
+#: used only when run.json names no baseline: the config default, read from the config's
+#: one list of defaults
+DEFAULT_BASELINE: Mapping[str, str] = MappingProxyType(DEFAULTS["baseline"])
 
 
 def find_results_dir(path: str | Path | None = None, *, root: str | Path = "results") -> Path:
@@ -31,19 +35,19 @@ def find_results_dir(path: str | Path | None = None, *, root: str | Path = "resu
     no ``path``, ``root``) gives its most recently written benchmark.
     """
     base = Path(path) if path is not None else Path(root)
-    if (base / "results.parquet").is_file():
+    if (base / RESULTS_FILE).is_file():
         return base
     if not base.is_dir():
         raise GenrebenchError(
             f"no results folder {base}: run `genrebench run` first, or name a results/<benchmark> "
             "folder"
         )
-    candidates = [p.parent for p in base.glob("*/results.parquet")]
+    candidates = [p.parent for p in base.glob(f"*/{RESULTS_FILE}")]
     if not candidates:
         raise GenrebenchError(
             f"no results.parquet in {base} or its subfolders: run `genrebench run` first"
         )
-    return max(candidates, key=lambda p: ((p / "results.parquet").stat().st_mtime, str(p)))
+    return max(candidates, key=lambda p: ((p / RESULTS_FILE).stat().st_mtime, str(p)))
 
 
 @dataclass
@@ -72,7 +76,7 @@ def _read_parquet(path: Path, notes: list[str], what: str) -> pd.DataFrame | Non
 def _read_results(results_dir: Path, notes: list[str]) -> pd.DataFrame:
     """``results.parquet``, the one file the page cannot do without; optional columns that are
     missing are added empty (and noted)."""
-    path = results_dir / "results.parquet"
+    path = results_dir / RESULTS_FILE
     if not path.is_file():
         raise GenrebenchError(f"no results.parquet in {results_dir}: run `genrebench run` first")
     try:
@@ -90,7 +94,7 @@ def _read_results(results_dir: Path, notes: list[str]) -> pd.DataFrame:
 
 
 def _read_run(results_dir: Path, notes: list[str]) -> dict[str, Any]:
-    run_path = results_dir / "run.json"
+    run_path = results_dir / RUN_FILE
     if not run_path.is_file():
         notes.append("run.json is missing: provenance unknown (was the run interrupted?)")
         return {}
@@ -112,7 +116,7 @@ def _baseline_of(run: Mapping[str, Any], notes: list[str]) -> dict[str, str]:
 
 
 def _seed_of(run: Mapping[str, Any]) -> int:
-    seed = run.get("seed", (run.get("config") or {}).get("seed", 0))
+    seed = run.get("seed", (run.get("config") or {}).get("seed", DEFAULTS["seed"]))
     try:
         return int(seed)
     except (TypeError, ValueError):
@@ -125,7 +129,7 @@ def load_inputs(results_dir: Path) -> Inputs:
     notes: list[str] = []
     results = _read_results(results_dir, notes)
     predictions = _read_parquet(
-        results_dir / "predictions.parquet",
+        results_dir / PREDICTIONS_FILE,
         notes,
         "no confidence intervals, McNemar tests or confusion matrices",
     )
@@ -133,7 +137,7 @@ def load_inputs(results_dir: Path) -> Inputs:
         predictions = pd.DataFrame(
             columns=["feature_set", "family", "protocol", "fold", "track_id", "correct"]
         )
-    splits = _read_parquet(results_dir / "splits.parquet", notes, "split sizes unknown")
+    splits = _read_parquet(results_dir / SPLITS_FILE, notes, "split sizes unknown")
     run = _read_run(results_dir, notes)
     return Inputs(
         results_dir=results_dir,
@@ -152,7 +156,7 @@ class Trials:
     Optuna storage: the results files are its whole input)."""
 
     def __init__(self, results_dir: Path) -> None:
-        path = Path(results_dir) / "trials.parquet"
+        path = Path(results_dir) / TRIALS_FILE
         self.error = ""
         self._by_study: dict[str, pd.DataFrame] = {}
         if not path.is_file():

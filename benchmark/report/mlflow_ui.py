@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from benchmark.errors import GenrebenchError
+from benchmark.results import MLFLOW_ARTIFACTS_DIR, MLFLOW_DB
 from benchmark.storage import default_tracking_uri
 
 __all__ = ["MLFLOW_UI_ENV", "mlflow_ui_argv"]
@@ -23,7 +24,7 @@ MLFLOW_UI_ENV = {
 def mlflow_ui_argv(results_dir: Path, port: int, python: str) -> list[str]:
     """``mlflow ui`` on 127.0.0.1 against the benchmark's SQLite tracking store (one worker:
     one local user; run it with :data:`MLFLOW_UI_ENV` added to the environment)."""
-    db = Path(results_dir) / "mlflow.db"
+    db = Path(results_dir) / MLFLOW_DB
     if not db.is_file():
         raise GenrebenchError(
             f"no MLflow tracking store {db}: the run was made with --no-tracking or with "
@@ -37,7 +38,7 @@ def mlflow_ui_argv(results_dir: Path, port: int, python: str) -> list[str]:
         "--backend-store-uri",
         default_tracking_uri(Path(results_dir)),
         "--artifacts-destination",
-        (Path(results_dir) / "mlartifacts").resolve().as_uri(),
+        (Path(results_dir) / MLFLOW_ARTIFACTS_DIR).resolve().as_uri(),
         "--host",
         "127.0.0.1",
         "--port",

@@ -12,10 +12,12 @@ from typing import Any
 from benchmark.report.figures import add_figures
 from benchmark.report.formatting import p_is, pct, pval
 from benchmark.report.view import build_view
+from benchmark.results import LEADERBOARD_FILE
 
 __all__ = ["LEADERBOARD", "build_context", "render", "write_report"]
 
-LEADERBOARD = "leaderboard.html"
+#: the page's file name (re-exported as the report's public name)
+LEADERBOARD = LEADERBOARD_FILE
 
 
 def build_context(results_dir: Path) -> dict[str, Any]:

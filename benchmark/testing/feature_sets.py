@@ -31,6 +31,7 @@ import numpy as np
 
 from benchmark.data import Dataset, load_manifest
 from benchmark.features import FeatureMatrix, FeatureSet, get_feature_set
+from benchmark.results import FEATURE_CACHE_DIR
 
 __all__ = [
     "FEATURE_SET_CHECKS",
@@ -103,7 +104,7 @@ def make_feature_set_data(
     second = fake("second", n_per_genre + 1, seconds * 2 / 3, 1)
     track = f"{genres[0]}.00001" if n_per_genre > 1 else f"{genres[-1]}.00000"
     changed = rewrite_track(shutil.copytree(first, folder / "changed"), track)
-    cache = folder / "cache"
+    cache = folder / FEATURE_CACHE_DIR
     cache.mkdir(parents=True, exist_ok=True)
     return FeatureSetData(
         first=Dataset(first, manifest),

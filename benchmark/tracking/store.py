@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from benchmark.errors import ConfigError
+from benchmark.results import MLFLOW_ARTIFACTS_DIR
 from benchmark.storage import mask_url
 from benchmark.tracking._common import _clip
 
@@ -47,7 +48,7 @@ def _artifact_location(
     if base is None:
         return None
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", experiment) or "experiment"
-    return (Path(base) / "mlartifacts" / safe).resolve().as_uri()
+    return (Path(base) / MLFLOW_ARTIFACTS_DIR / safe).resolve().as_uri()
 
 
 def _sqlite_path(tracking_uri: str) -> Path | None:
@@ -136,7 +137,7 @@ def _create_sqlite_store(db: Path) -> None:
     tmp = db.with_name(f".{db.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
     try:
         # rollback journal (the default), not WAL: once closed, the file alone is the store
-        store = SqlAlchemyStore(f"sqlite:///{tmp}", (db.parent / "mlartifacts").as_uri())
+        store = SqlAlchemyStore(f"sqlite:///{tmp}", (db.parent / MLFLOW_ARTIFACTS_DIR).as_uri())
         store.engine.dispose()
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())

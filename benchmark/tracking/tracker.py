@@ -61,7 +61,14 @@ from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
 from optuna.trial import FrozenTrial, TrialState
 
 from benchmark.errors import ConfigError
-from benchmark.results import METRICS, PREDICTION_KEY, FoldOutcome, PairKey, summarize_pairs
+from benchmark.results import (
+    INNER_PREDICTIONS_FILE,
+    METRICS,
+    PREDICTION_KEY,
+    FoldOutcome,
+    PairKey,
+    summarize_pairs,
+)
 from benchmark.storage import mask_url
 from benchmark.tracking._common import (
     _MAX_PARAM,
@@ -114,7 +121,7 @@ def _dataset_input(feature_set: str, data_checksum: str) -> Any:
     other data show other digests."""
     from mlflow.entities import Dataset, DatasetInput, InputTag
 
-    source = "inner_predictions.parquet" if feature_set == "ensemble" else "genrebench"
+    source = INNER_PREDICTIONS_FILE if feature_set == "ensemble" else "genrebench"
     dataset = Dataset(name=feature_set, digest=data_checksum, source_type="code", source=source)
     return DatasetInput(dataset, tags=[InputTag("mlflow.data.context", "training")])
 
