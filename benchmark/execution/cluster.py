@@ -245,9 +245,11 @@ class DaskExecutor:
         trials."""
         arrays = self._arrays(job)
         light = replace(job, X=_EMPTY, row_track=_EMPTY, y=_EMPTY, row_copy=None)
-        task = self.client.submit(
-            _run_task, light, arrays, key=task_key(job), pure=False, retries=0
-        )
+        # a task sent again needs a key of its own: the client answers a submit of a key it
+        # still holds with that (cancelled) task, which would be no new attempt at all
+        again = LOST_DATA_RETRIES - retries
+        key = task_key(job) if again == 0 else f"{task_key(job)}-again{again}"
+        task = self.client.submit(_run_task, light, arrays, key=key, pure=False, retries=0)
 
         def settle(done: Any) -> None:
             try:

@@ -16,6 +16,7 @@ from helpers import fold_job
 from benchmark.errors import ConfigError
 from benchmark.execution.cluster import (
     DaskExecutor,
+    _Arrays,
     refuse_local_storage,
     scheduler_address,
     task_key,
@@ -78,3 +79,31 @@ def test_addresses_and_a_remote_cluster_with_a_local_sqlite_file(monkeypatch) ->
         refuse_local_storage("tcp://h:8786", "sqlite:////tmp/optuna.db")
     refuse_local_storage(None, "sqlite:////tmp/optuna.db")  # a LocalCluster shares the disk
     refuse_local_storage("tcp://h:8786", "postgresql+psycopg://u@h/db")
+
+
+def test_a_task_whose_arrays_were_lost_is_sent_again_and_finishes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The arrays on one worker only, that worker restarted empty before the task runs: the
+    scheduler cancels the task (lost dependencies) and the executor sends it again, under a key
+    of its own (the client answers a key it still holds with the cancelled task), with the arrays
+    sent again: the fold's outcome is the one a single process gives."""
+    job = replace(fold_job(tmp_path / "lost", n_trials=2), pruner="none", study_name="lost")
+    executor = DaskExecutor(n_jobs=2)
+    try:
+        client = executor.client
+        holder = sorted(client.scheduler_info(n_workers=-1)["workers"])[0]
+        arrays = _Arrays(job.X, job.row_track, job.y, job.row_copy)
+        executor._sent[id(job.X)] = client.scatter(arrays, hash=False, workers=[holder])
+        client.restart_workers([holder])  # its memory, and the only copy, are gone
+        with caplog.at_level("WARNING", logger="benchmark.execution.cluster"):
+            outcome = executor.submit(job).result(timeout=300)
+    finally:
+        executor.shutdown()
+    assert "its data was lost with a worker; sent again" in caplog.text
+    alone = run_fold(replace(job, storage_url=f"sqlite:///{tmp_path / 'one.db'}"))
+    assert (outcome.status, outcome.params, outcome.metrics) == (
+        alone.status,
+        alone.params,
+        alone.metrics,
+    )
