@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from layout_equivalence import FILES, checkout, compare  # noqa: E402
+from layout_equivalence import FILES, checkout_sides, compare  # noqa: E402
 from predict_speed import _cli  # noqa: E402
 
 
@@ -53,10 +53,7 @@ def main() -> int:
     times: dict[tuple[str, str], list[float]] = {}
     same = True
     with tempfile.TemporaryDirectory(prefix="genrebench-speed-") as tmp:
-        trees = {}
-        for side, rev in (("before", args.before), ("after", args.after)):
-            (Path(tmp) / side).mkdir()
-            trees[side] = checkout(rev, Path(tmp) / side)
+        trees = checkout_sides(args.before, args.after, Path(tmp))
         for r in range(args.repeats):
             for side in ("before", "after") if r % 2 == 0 else ("after", "before"):
                 results = trees[side] / "results-speed"

@@ -62,6 +62,16 @@ def checkout(rev: str, into: Path) -> Path:
     return into
 
 
+def checkout_sides(before: str, after: str, into: Path) -> dict[str, Path]:
+    """``{"before": tree, "after": tree}``: each revision checked out in its own folder of
+    ``into`` (what this script and ``engine_speed.py`` compare)."""
+    sides = {}
+    for side, rev in (("before", before), ("after", after)):
+        (into / side).mkdir()
+        sides[side] = checkout(rev, into / side)
+    return sides
+
+
 def run_config(
     tree: Path, protocol: str, data_dir: str, n_jobs: int | None = None, config: str = "smoke"
 ) -> tuple[Path, float]:
@@ -132,10 +142,7 @@ def main() -> int:
     args.data_dir = str(Path(args.data_dir).resolve())  # the runs start in other folders
     ok = True
     with tempfile.TemporaryDirectory(prefix="genrebench-eq-") as tmp:
-        sides = {}
-        for side, rev in (("before", args.before), ("after", args.after)):
-            (Path(tmp) / side).mkdir()
-            sides[side] = checkout(rev, Path(tmp) / side)
+        sides = checkout_sides(args.before, args.after, Path(tmp))
         for protocol in args.protocols.split(","):
             out = {}
             for side, tree in sides.items():
